@@ -1,0 +1,28 @@
+# Two commands: `make run` and `make test`. Both create the virtual environment on first
+# use (and again when pyproject.toml changes), so a fresh clone needs nothing else.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(PY) run.py
+
+test: setup
+	$(PY) -m pytest -q -ra
+
+bench: setup
+	$(PY) benchmarks/bench_baseline.py
+
+clean:
+	rm -rf outputs .pytest_cache

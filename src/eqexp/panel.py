@@ -1,0 +1,99 @@
+"""Panel preparation: gap-aware lags, squared terms, trimming or winsorizing, sample filters.
+
+Every function takes a DataFrame and returns a new one; every step that removes or
+changes rows says how many in a `Step` record, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eqexp.spec import SampleSpec, TrimSpec
+
+UNIT, TIME = "firm_id", "year"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one preparation step did to the rows."""
+
+    step: str
+    rows_in: int
+    rows_out: int
+    changed: int = 0  # values replaced (winsorizing) rather than rows dropped
+    reason: str = ""
+
+    @property
+    def dropped(self) -> int:
+        return self.rows_in - self.rows_out
+
+
+def lag_name(variable: str, k: int) -> str:
+    return f"L{k}_{variable}" if k else variable
+
+
+def add_lags(df: pd.DataFrame, variables: list[str], k: int, unit: str = UNIT, time: str = TIME) -> pd.DataFrame:
+    """Add `L{k}_{v}` = v of the same unit in calendar year t-k, missing when that year is absent.
+
+    A self-merge on (unit, year - k), as Stata's `L.` after `xtset`: a firm seen in 2004
+    and 2006 has no L1 in 2006. `groupby().shift()` would be wrong on an unbalanced panel.
+    """
+    if k == 0 or not variables:
+        return df
+    lagged = df[[unit, time, *variables]].copy()
+    lagged[time] = lagged[time] + k
+    lagged = lagged.rename(columns={v: lag_name(v, k) for v in variables})
+    return df.merge(lagged, on=[unit, time], how="left", validate="one_to_one")
+
+
+def add_square(df: pd.DataFrame, variable: str) -> pd.DataFrame:
+    """Precompute `{v}_sq`: pyfixest silently drops `x**2` written in a formula."""
+    return df.assign(**{f"{variable}_sq": df[variable] ** 2})
+
+
+def stata_percentile(values: pd.Series, q: float) -> float:
+    """Percentile as Stata's `_pctile`/`winsor2` compute it (Hyndman–Fan type 2)."""
+    return float(np.percentile(values.dropna().to_numpy(), q, method="averaged_inverted_cdf"))
+
+
+def _bounds(df: pd.DataFrame, variable: str, spec: TrimSpec) -> tuple[pd.Series, pd.Series]:
+    """Lower and upper cut-offs per row: pooled, or within each `by` group."""
+    if spec.by is None:
+        lo, hi = stata_percentile(df[variable], spec.lower), stata_percentile(df[variable], spec.upper)
+        return pd.Series(lo, index=df.index), pd.Series(hi, index=df.index)
+    grouped = df.groupby(spec.by)[variable]
+    lo = grouped.transform(lambda s: stata_percentile(s, spec.lower))
+    hi = grouped.transform(lambda s: stata_percentile(s, spec.upper))
+    return lo, hi
+
+
+def apply_trim(df: pd.DataFrame, spec: TrimSpec) -> tuple[pd.DataFrame, list[Step]]:
+    """`winsor2 v, cuts(lower upper) [trim] [by()]`: drop or cap values outside the cut-offs.
+
+    Trimming drops the firm-year (the study's 5 % trimming of quality); winsorizing
+    replaces the value with the cut-off. Missing values are left as they are.
+    """
+    if spec.method == "none":
+        return df, []
+    steps = []
+    for variable in spec.variables:
+        lo, hi = _bounds(df, variable, spec)
+        outside = (df[variable] < lo) | (df[variable] > hi)
+        label = f"{spec.method} {variable} outside P{spec.lower:g}–P{spec.upper:g}" + (f" by {spec.by}" if spec.by else "")
+        if spec.method == "trim":
+            steps.append(Step(label, len(df), int((~outside).sum()), reason="outside percentile cut-offs"))
+            df = df.loc[~outside]
+        else:
+            steps.append(Step(label, len(df), len(df), changed=int(outside.sum()), reason="capped at cut-off"))
+            df = df.assign(**{variable: df[variable].clip(lo, hi)})
+    return df, steps
+
+
+def apply_sample(df: pd.DataFrame, spec: SampleSpec) -> tuple[pd.DataFrame, list[Step]]:
+    if not spec.query:
+        return df, []
+    kept = df.query(spec.query)
+    return kept, [Step(f"sample: {spec.query}", len(df), len(kept), reason=f"not in sample '{spec.name}'")]

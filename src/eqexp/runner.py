@@ -1,0 +1,120 @@
+"""One job from spec to files and MLflow: the runner only wires the stages together.
+
+    spec ─▶ data.load ─▶ prepare (lags, squares, sample, trim) ─▶ fit each planned model
+         ─▶ inference (inverted U, group differences, mediation) ─▶ tables ─▶ files + MLflow
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from eqexp import analyses, tracking
+from eqexp.data import load as data_load
+from eqexp.estimate import Fit, coefficients_frame, fit
+from eqexp.models import lags_needed, plans, treatment_terms
+from eqexp.panel import Step, add_lags, add_square, apply_sample, apply_trim
+from eqexp.report.table import Table, to_text, write_table
+from eqexp.spec import Spec, check_variables, load_spec
+
+
+@dataclass
+class JobResult:
+    out_dir: Path
+    spec: Spec
+    fits: list[Fit] = field(default_factory=list)
+    tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tables: dict[str, Table] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    fingerprint: str = ""
+    run_id: str | None = None
+    seconds: float = 0.0
+
+
+def prepare(panel: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[Step]]:
+    """Lags on the full panel first (before any filter or split), then sample, then trimming."""
+    df = panel
+    for k, variables in lags_needed(spec).items():
+        df = add_lags(df, variables, k)
+    if spec.model.square:
+        for column in spec.model.columns:
+            for term in treatment_terms(spec, column.lags):
+                if term.endswith("_sq") and term not in df:
+                    df = add_square(df, term[:-3])
+    df, sample_steps = apply_sample(df, spec.sample)
+    df, trim_steps = apply_trim(df, spec.trim)
+    return df, sample_steps + trim_steps
+
+
+def fit_plans(df: pd.DataFrame, spec: Spec) -> list[Fit]:
+    fits = []
+    for plan in plans(spec):
+        rows = df.query(plan.query) if plan.query else df
+        print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(rows):,} rows", flush=True)
+        fits.append(fit(rows, plan.outcome, plan.regressors, spec.model.fixed_effects, spec.vcov, plan.model, plan.label or spec.sample.label))
+    return fits
+
+
+def _metrics(result: JobResult) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    names = {"estimate": "estimate", "std_error": "se", "statistic": "t", "p_value": "p"}
+    for i, f in enumerate(result.fits, start=1):
+        for row in f.tidy.itertuples():
+            for column, short in names.items():
+                metrics[f"m{i}.{row.term}.{short}"] = getattr(row, column)
+        metrics.update({f"m{i}.n_obs": f.n_obs, f"m{i}.r2": f.r2, f"m{i}.r2_within": f.r2_within})
+    for row in result.tests.itertuples():
+        if isinstance(row.value, (int, float)):
+            metrics[f"{row.model}.{row.test}.{row.statistic}".replace("(", "").replace(")", "")] = float(row.value)
+    for step in result.steps:
+        metrics[f"rows_dropped.{step.step.split(':')[0].replace(' ', '_')}"] = step.dropped
+    return metrics
+
+
+def write_outputs(result: JobResult) -> None:
+    out = result.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    if result.fits:
+        coefficients_frame(result.fits).to_csv(out / "coefficients.csv", index=False)
+    result.tests.to_csv(out / "tests.csv", index=False)
+    pd.DataFrame([{**s.__dict__, "dropped": s.dropped} for s in result.steps]).to_csv(out / "rows.csv", index=False)
+    for name, table in result.tables.items():
+        write_table(table, out / "tables", name)
+
+
+def run_job(
+    config: DictConfig | dict | Spec,
+    out_dir: Path,
+    root: Path = Path("."),
+    run_name: str = "job",
+    parent_run_id: str | None = None,
+) -> JobResult:
+    """Run one job; write its files into `out_dir` and log it to MLflow."""
+    start = time.perf_counter()
+    spec = config if isinstance(config, Spec) else load_spec(config)
+    loaded = data_load.load(spec.data)
+    check_variables(spec, loaded.panel.columns)
+    df, steps = prepare(loaded.panel, spec)
+    result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint)
+    analyses.run(df, spec, result)
+    result.steps += [s for f in result.fits for s in f.steps]
+    write_outputs(result)
+    for table in result.tables.values():
+        print("\n" + to_text(table) + "\n", flush=True)
+    for step in result.steps:
+        if step.dropped or step.changed:
+            print(f"[eqexp] {step.step}: {step.dropped:,} rows dropped, {step.changed:,} changed ({step.reason})")
+    result.seconds = time.perf_counter() - start
+    if spec.tracking.enabled:
+        params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(spec)))
+        tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis}
+        result.run_id = tracking.log_run(
+            spec.tracking, root, run_name, params, _metrics(result), tags, out_dir, parent_run_id
+        )
+    (out_dir / "job.json").write_text(json.dumps({"status": "finished", "seconds": result.seconds, "run_id": result.run_id, "fingerprint": loaded.fingerprint}))
+    return result

@@ -1,0 +1,281 @@
+"""The typed specification of one job, validated before any long work starts.
+
+Hydra composes a plain config; `load_spec` checks every key against the dataclasses
+below (an unknown key fails with the nearest valid names), converts types through
+OmegaConf's structured configs, and returns a frozen `Spec`. `check_variables` then
+checks every variable the spec names against the panel's columns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Iterable, Optional, get_args, get_origin, get_type_hints
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class SpecError(ValueError):
+    """A specification that cannot run; the message says what to change."""
+
+
+@dataclass
+class DataSpec:
+    name: str = "synthetic"
+    source: str = "synthetic"  # synthetic | panel
+    params: dict[str, Any] = field(default_factory=dict)  # generator parameters (synthetic)
+    path: Optional[str] = None  # the user's panel file (panel)
+    columns: dict[str, str] = field(default_factory=dict)  # their column name -> ours
+    cache_dir: str = "outputs/cache"
+
+
+@dataclass
+class LagSpec:
+    treatment: int = 0  # k in L^k of the treatment (and its square)
+    controls: int = 0  # k in L^k of every control
+
+
+@dataclass
+class Column:
+    """One column of a regression table: overrides of the model for that column."""
+
+    label: Optional[str] = None
+    outcome: Optional[str] = None
+    controls: Optional[list[str]] = None
+    lags: Optional[LagSpec] = None
+
+
+@dataclass
+class ModelSpec:
+    name: str = "baseline"
+    outcome: str = "quality"
+    treatment: str = "market"
+    square: bool = True
+    controls: list[str] = field(default_factory=list)
+    fixed_effects: list[str] = field(default_factory=lambda: ["firm_id", "year"])
+    columns: list[Column] = field(default_factory=lambda: [Column()])
+
+
+@dataclass
+class VcovSpec:
+    name: str = "firm"
+    type: str = "CRV1"  # CRV1 | CRV3 | hetero | iid
+    cluster: list[str] = field(default_factory=lambda: ["firm_id"])
+    label: str = "Firm"
+
+
+@dataclass
+class SampleSpec:
+    name: str = "all"
+    query: Optional[str] = None  # pandas query selecting the rows to keep
+    label: str = "All firm-years"
+
+
+@dataclass
+class TrimSpec:
+    name: str = "none"
+    method: str = "none"  # none | trim | winsor
+    variables: list[str] = field(default_factory=lambda: ["quality"])
+    lower: float = 5.0  # percentile
+    upper: float = 95.0
+    by: Optional[str] = None  # e.g. year: percentiles within each year
+
+
+@dataclass
+class PermutationSpec:
+    draws: int = 1000
+    seed: int = 20240101
+
+
+@dataclass
+class HeteroSpec:
+    name: str = "none"
+    label: str = ""
+    groups: dict[str, str] = field(default_factory=dict)  # column header -> pandas query
+    permutation: PermutationSpec = field(default_factory=PermutationSpec)
+
+
+@dataclass
+class BootstrapSpec:
+    draws: int = 1000
+    seed: int = 20240101
+    alpha: float = 0.05
+
+
+@dataclass
+class MediatorSpec:
+    name: str = "none"
+    variable: Optional[str] = None
+    square: bool = False  # add the squared treatment to the mediator equation
+    bootstrap: BootstrapSpec = field(default_factory=BootstrapSpec)
+
+
+@dataclass
+class ReportSpec:
+    title: str = ""
+    stat: str = "t"  # t | se: what goes in parentheses
+    digits: int = 4
+    labels: dict[str, str] = field(default_factory=dict)
+    descriptives: list[str] = field(default_factory=list)  # variables of Tables 2 and 3
+
+
+@dataclass
+class TrackingSpec:
+    enabled: bool = True
+    uri: str = "sqlite:///outputs/mlflow.db"
+    experiment: str = "eqexp"
+    artifact_root: str = "outputs/mlartifacts"
+
+
+@dataclass
+class Spec:
+    analysis: str = "regression"  # regression | descriptives | correlations
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    vcov: VcovSpec = field(default_factory=VcovSpec)
+    sample: SampleSpec = field(default_factory=SampleSpec)
+    trim: TrimSpec = field(default_factory=TrimSpec)
+    lags: LagSpec = field(default_factory=LagSpec)
+    hetero: HeteroSpec = field(default_factory=HeteroSpec)
+    mediator: MediatorSpec = field(default_factory=MediatorSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
+    tracking: TrackingSpec = field(default_factory=TrackingSpec)
+
+
+CHOICES = {
+    "analysis": ("regression", "descriptives", "correlations"),
+    "data.source": ("synthetic", "panel"),
+    "vcov.type": ("CRV1", "CRV3", "hetero", "iid"),
+    "trim.method": ("none", "trim", "winsor"),
+    "report.stat": ("t", "se"),
+}
+
+
+def _suggest(bad: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(bad, list(valid), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _dataclass_of(hint: Any) -> type | None:
+    """The dataclass inside a hint such as `LagSpec`, `Optional[LagSpec]` or `list[Column]`."""
+    if is_dataclass(hint):
+        return hint
+    for arg in get_args(hint):
+        found = _dataclass_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_keys(node: Any, schema: type, path: str) -> None:
+    if not isinstance(node, dict):
+        if isinstance(node, list) and _dataclass_of(schema) is not None:
+            for i, item in enumerate(node):
+                _check_keys(item, schema, f"{path}[{i}]")
+        return
+    hints = get_type_hints(schema)
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in hints:
+            raise SpecError(
+                f"Unknown key '{where}' in the configuration.{_suggest(str(key), hints)} "
+                f"Valid keys here: {', '.join(sorted(hints))}."
+            )
+        inner = _dataclass_of(hints[key])
+        is_list = get_origin(hints[key]) is list or list in map(get_origin, get_args(hints[key]))
+        if inner is not None and (isinstance(value, dict) or (is_list and isinstance(value, list))):
+            _check_keys(value, inner, where)
+
+
+def _check_choices(spec: Spec) -> None:
+    for dotted, allowed in CHOICES.items():
+        value: Any = spec
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if value not in allowed:
+            raise SpecError(
+                f"'{dotted}' is '{value}', which is not one of {', '.join(allowed)}."
+                f"{_suggest(str(value), allowed)}"
+            )
+
+
+def load_spec(cfg: DictConfig | dict) -> Spec:
+    """Validate a composed config and return the typed `Spec`.
+
+    Keys that are not part of the specification (Hydra's own, `experiment`) are ignored.
+    """
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    raw = {k: v for k, v in raw.items() if k not in ("hydra", "experiment")}
+    _check_keys(raw, Spec, "")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Spec), raw)
+        spec = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        first_line = str(err).splitlines()[0]
+        raise SpecError(f"Invalid value for '{key}': {first_line}") from None
+    _check_choices(spec)
+    return spec
+
+
+# --- variables -----------------------------------------------------------------------
+
+_LAG = re.compile(r"^L(\d+)_(.+)$")
+
+
+def base_variable(name: str) -> str:
+    """`L2_market_sq` -> `market`: the panel column a derived regressor comes from."""
+    match = _LAG.match(name)
+    if match:
+        name = match.group(2)
+    return name[:-3] if name.endswith("_sq") else name
+
+
+def named_variables(spec: Spec) -> dict[str, list[str]]:
+    """Every panel column the spec refers to, keyed by the field that names it."""
+    model = spec.model
+    named = {
+        "model.outcome": [model.outcome],
+        "model.treatment": [model.treatment],
+        "model.controls": list(model.controls),
+        "model.fixed_effects": list(model.fixed_effects),
+        "vcov.cluster": list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else [],
+        "trim.variables": list(spec.trim.variables) if spec.trim.method != "none" else [],
+        "trim.by": [spec.trim.by] if spec.trim.by else [],
+        "mediator.variable": [spec.mediator.variable] if spec.mediator.variable else [],
+        "report.descriptives": list(spec.report.descriptives),
+    }
+    for i, col in enumerate(model.columns):
+        if col.outcome:
+            named[f"model.columns[{i}].outcome"] = [col.outcome]
+        if col.controls:
+            named[f"model.columns[{i}].controls"] = list(col.controls)
+    return named
+
+
+def _check_query(query: str, columns: pd.Index, where: str) -> None:
+    try:
+        pd.DataFrame(columns=columns).query(query)
+    except Exception as err:  # pandas raises several types; the message is what matters
+        missing = re.search(r"name '(\w+)' is not defined", str(err))
+        hint = _suggest(missing.group(1), columns) if missing else ""
+        raise SpecError(f"'{where}' = {query!r} cannot be evaluated on the panel: {err}.{hint}") from None
+
+
+def check_variables(spec: Spec, columns: Iterable[str]) -> None:
+    """Fail before estimation if the spec names a column the panel does not have."""
+    columns = pd.Index(list(columns))
+    for where, names in named_variables(spec).items():
+        for name in names:
+            if name not in columns:
+                raise SpecError(
+                    f"'{where}' names the variable '{name}', which is not a column of the panel."
+                    f"{_suggest(name, columns)} Available: {', '.join(columns)}."
+                )
+    if spec.sample.query:
+        _check_query(spec.sample.query, columns, "sample.query")
+    for group, query in spec.hetero.groups.items():
+        _check_query(query, columns, f"hetero.groups.{group}")

@@ -1,0 +1,121 @@
+"""MLflow logging: one run per job in a SQLite store under outputs/.
+
+The store and the experiment are created once, by the process that starts the work
+(run.py for one job, the sweep callback for a sweep), never by several workers at once.
+Runs are logged with batched calls; the database runs in WAL mode so that concurrent
+workers do not block each other.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sqlite3
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+from eqexp.spec import TrackingSpec
+
+_PACKAGES = ("eqexp", "pyfixest", "pandas", "numpy", "hydra-core", "mlflow")
+_BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per batch call
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def resolve_uri(spec: TrackingSpec, root: Path) -> str:
+    """Relative SQLite paths are relative to the project root, whatever the job's cwd."""
+    path = sqlite_path(spec.uri)
+    if path is not None and not path.is_absolute():
+        return f"sqlite:///{(root / path).resolve()}"
+    return spec.uri
+
+
+def ensure_experiment(spec: TrackingSpec, root: Path) -> str:
+    """Create the store (WAL mode) and the experiment if needed; return the experiment id."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_uri(spec, root)
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(db) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(spec.experiment)
+    if found is not None:
+        return found.experiment_id
+    artifacts = (root / spec.artifact_root).resolve()
+    return client.create_experiment(spec.experiment, artifact_location=artifacts.as_uri())
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def environment_tags(root: Path) -> dict[str, str]:
+    tags = {"git_commit": git_commit(root), "python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            tags[f"version.{package}"] = version(package)
+        except Exception:  # a package missing from this environment is simply not tagged
+            continue
+    return tags
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    """{'model': {'controls': [...]}} -> {'model.controls': '[...]'} for MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return flat
+
+
+def log_run(
+    spec: TrackingSpec,
+    root: Path,
+    run_name: str,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifacts: Path,
+    parent_run_id: str | None = None,
+    status: str = "FINISHED",
+) -> str:
+    """Log one job as one MLflow run (a child of `parent_run_id` in a sweep); return its id."""
+    import math
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_uri(spec, root)
+    client = MlflowClient(uri)
+    experiment_id = ensure_experiment(spec, root) if parent_run_id is None else client.get_run(parent_run_id).info.experiment_id
+    all_tags = {**environment_tags(root), **tags}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
+    param_list = [Param(k[:250], v[:6000]) for k, v in params.items()]
+    for i in range(0, len(metric_list), _BATCH):
+        client.log_batch(run_id, metrics=metric_list[i : i + _BATCH])
+    for i in range(0, len(param_list), 100):
+        client.log_batch(run_id, params=param_list[i : i + 100])
+    client.log_artifacts(run_id, str(artifacts))
+    client.set_terminated(run_id, status=status)
+    return run_id
