@@ -16,6 +16,7 @@ import pandas as pd
 
 from eqexp.estimate import Fit
 from eqexp.inference.utest import utest
+from eqexp.report.descriptives import correlation_table, correlations, describe, descriptives_table
 from eqexp.report.regression import regression_table
 
 if TYPE_CHECKING:
@@ -72,6 +73,22 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     )
 
 
+def descriptives(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
+    summary = describe(df, spec.report.descriptives)
+    result.tests = summary.melt(id_vars="variable", var_name="statistic").rename(columns={"variable": "model"}).assign(test="describe")
+    result.tables["table"] = descriptives_table(summary, spec.report.labels, spec.report.title or "Descriptive statistics")
+
+
+def correlation(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
+    r, p = correlations(df, spec.report.descriptives)
+    long = r.stack().rename("value").reset_index().set_axis(["model", "statistic", "value"], axis=1)
+    result.tests = long.assign(test="corr", statistic="corr." + long.statistic)
+    result.tables["table"] = correlation_table(r, p, spec.report.labels, spec.report.title or "Correlation analysis")
+
+
+ANALYSES = {"regression": regression, "descriptives": descriptives, "correlations": correlation}
+
+
 def run(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     """Dispatch on the kind of analysis the spec asks for."""
-    regression(df, spec, result)
+    ANALYSES[spec.analysis](df, spec, result)

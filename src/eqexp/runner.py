@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -70,10 +71,16 @@ def _metrics(result: JobResult) -> dict[str, float]:
         metrics.update({f"m{i}.n_obs": f.n_obs, f"m{i}.r2": f.r2, f"m{i}.r2_within": f.r2_within})
     for row in result.tests.itertuples():
         if isinstance(row.value, (int, float)):
-            metrics[f"{row.model}.{row.test}.{row.statistic}".replace("(", "").replace(")", "")] = float(row.value)
+            metrics[f"{row.model}.{row.test}.{row.statistic}"] = float(row.value)
     for step in result.steps:
-        metrics[f"rows_dropped.{step.step.split(':')[0].replace(' ', '_')}"] = step.dropped
-    return metrics
+        metrics[f"rows_dropped.{step.step.split(':')[0]}"] = step.dropped
+    return {metric_name(k): v for k, v in metrics.items()}
+
+
+def metric_name(text: str) -> str:
+    """MLflow accepts letters, digits, `_ - . / ` in names: `(2) trim P5–P95` -> `m2_trim_P5-P95`."""
+    text = re.sub(r"\((\d+)\)", r"m\1", text).replace("–", "-")
+    return re.sub(r"[^\w./-]+", "_", text).strip("_")
 
 
 def write_outputs(result: JobResult) -> None:
@@ -102,13 +109,13 @@ def run_job(
     df, steps = prepare(loaded.panel, spec)
     result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint)
     analyses.run(df, spec, result)
-    result.steps += [s for f in result.fits for s in f.steps]
+    result.steps += [replace(s, step=f"{f.model} {s.step}") for f in result.fits for s in f.steps]
     write_outputs(result)
     for table in result.tables.values():
         print("\n" + to_text(table) + "\n", flush=True)
     for step in result.steps:
         if step.dropped or step.changed:
-            print(f"[eqexp] {step.step}: {step.dropped:,} rows dropped, {step.changed:,} changed ({step.reason})")
+            print(f"[eqexp] {step.step}: {step.dropped:,} of {step.rows_in:,} rows dropped, {step.changed:,} changed ({step.reason})")
     result.seconds = time.perf_counter() - start
     if spec.tracking.enabled:
         params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(spec)))

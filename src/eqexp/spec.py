@@ -133,6 +133,7 @@ class TrackingSpec:
 @dataclass
 class Spec:
     analysis: str = "regression"  # regression | descriptives | correlations
+    force: bool = False  # re-run a sweep job even if an identical finished run exists
     data: DataSpec = field(default_factory=DataSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     vcov: VcovSpec = field(default_factory=VcovSpec)

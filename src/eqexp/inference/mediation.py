@@ -1,0 +1,208 @@
+"""Three-step mediation (methods §4): Sobel-type tests, firm-cluster bootstrap, Wen & Ye.
+
+Equations, all with the same FE, controls, sample and cluster:
+(1) Y = cX [+ c2X²] + Z, (2) M = aX [+ a2X²] + Z, (3) Y = c′X [+ c2′X²] + bM + Z.
+The runner estimates them with pyfixest; this module adds what Stata's `sgmediation`
+and the Chinese exposition report on top.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from eqexp.inference.firm_moments import (
+    FirmMoments,
+    Progress,
+    bootstrap_weights,
+    check_columns,
+    print_progress,
+    run_draws,
+)
+
+
+def sobel(a: float, se_a: float, b: float, se_b: float) -> dict[str, float]:
+    """Sobel, Aroian (+s_a²s_b²) and Goodman (−s_a²s_b²) z for a·b, normal two-sided p.
+
+    Goodman's variance can be negative; its se, z and p are then NaN.
+    """
+    base = a**2 * se_b**2 + b**2 * se_a**2
+    out = {"ab": float(a * b)}
+    for name, var in [
+        ("sobel", base),
+        ("aroian", base + se_a**2 * se_b**2),
+        ("goodman", base - se_a**2 * se_b**2),
+    ]:
+        se = math.sqrt(var) if var > 0 else math.nan
+        z = float(a * b / se)
+        out |= {f"{name}_se": se, f"{name}_z": z, f"{name}_p": float(2 * stats.norm.sf(abs(z)))}
+    return out
+
+
+def percentile_ci(draws: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """[Q_{α/2}, Q_{1−α/2}] of each column (numpy's default linear quantiles): (k, 2)."""
+    return np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0).T
+
+
+def bias_corrected_ci(draws: np.ndarray, estimate: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Bias-corrected percentile CI per column: (k, 2).
+
+    z0 = Φ⁻¹(#{θ* < θ̂}/B); bounds are the Φ(2z0 − z_{1−α/2}) and Φ(2z0 + z_{1−α/2})
+    quantiles of the draws (if no draw, or every draw, is below θ̂, z0 = ∓∞ and the
+    interval collapses to the draws' minimum or maximum).
+    """
+    z0 = stats.norm.ppf(np.mean(draws < estimate, axis=0))
+    z = stats.norm.ppf(1 - alpha / 2)
+    levels = stats.norm.cdf(np.stack([2 * z0 - z, 2 * z0 + z], axis=-1))
+    return np.array([np.quantile(col, q) for col, q in zip(draws.T, levels)])
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Firm-cluster bootstrap of the indirect effect(s).
+
+    names[j] labels column j: "ab" = a1·b (a1 the linear X coefficient of eq 2), then
+    "theta@<label>" = (a1 + 2a2·x)·b at each point of `at`.
+    """
+
+    names: tuple[str, ...]
+    estimate: np.ndarray
+    draws: np.ndarray
+    se: np.ndarray
+    percentile: np.ndarray
+    bias_corrected: np.ndarray
+    alpha: float
+    seed: int
+
+    def to_dict(self) -> dict[str, float]:
+        """Flat `mediation.<name>.<stat>` keys for logging."""
+        out = {"mediation.draws": float(len(self.draws)), "mediation.seed": float(self.seed)}
+        for j, name in enumerate(self.names):
+            out |= {
+                f"mediation.{name}.estimate": float(self.estimate[j]),
+                f"mediation.{name}.se": float(self.se[j]),
+                f"mediation.{name}.pct_low": float(self.percentile[j, 0]),
+                f"mediation.{name}.pct_high": float(self.percentile[j, 1]),
+                f"mediation.{name}.bc_low": float(self.bias_corrected[j, 0]),
+                f"mediation.{name}.bc_high": float(self.bias_corrected[j, 1]),
+            }
+        return out
+
+
+def bootstrap_indirect(
+    df: pd.DataFrame,
+    outcome: str,
+    mediator: str,
+    treatment: str,
+    square_outcome: bool,
+    square_mediator: bool,
+    controls: Sequence[str],
+    firm: str,
+    other_fe: Sequence[str],
+    draws: int,
+    seed: int,
+    at: Mapping[str, float],
+    alpha: float = 0.05,
+    progress: Progress | None = print_progress("mediation bootstrap"),
+) -> BootstrapResult:
+    """Resample firms with replacement (new ids for duplicates), re-estimate eqs (2), (3).
+
+    `df` is the estimation sample; X² is built here from `treatment` and enters eq (3)
+    if `square_outcome`, eq (2) if `square_mediator`. Each draw is exact OLS on the
+    resampled panel, computed from per-firm moments (see firm_moments).
+    """
+    columns = [outcome, mediator, treatment, *controls, firm, *other_fe]
+    check_columns(df, columns)
+    square = f"{treatment}^2"
+    data = df[columns].assign(**{square: df[treatment] ** 2})
+    x_m = [treatment, *([square] if square_mediator else []), *controls]
+    x_y = [treatment, *([square] if square_outcome else []), *controls, mediator]
+    moments = FirmMoments.from_frame(data, outcome, x_y, firm, other_fe)
+    points = np.array(list(at.values()), dtype=float)
+
+    def indirect(weights: np.ndarray) -> np.ndarray:
+        agg = moments.aggregate(weights)
+        a = moments.solve(agg, mediator, x_m)[..., 0, :]
+        b = moments.solve(agg, outcome, x_y)[..., 0, -1:]
+        a2 = a[..., 1:2] if square_mediator else 0.0
+        return np.concatenate([a[..., :1] * b, (a[..., :1] + 2 * a2 * points) * b], axis=-1)
+
+    rng = np.random.default_rng(seed)
+    boot = run_draws(
+        lambda size: indirect(bootstrap_weights(rng, moments.n_firms, size)),
+        draws,
+        moments.n_firms,
+        progress,
+    )
+    estimate = indirect(np.ones(moments.n_firms))
+    return BootstrapResult(
+        names=("ab", *(f"theta@{label}" for label in at)),
+        estimate=estimate,
+        draws=boot,
+        se=boot.std(axis=0, ddof=1),
+        percentile=percentile_ci(boot, alpha),
+        bias_corrected=bias_corrected_ci(boot, estimate, alpha),
+        alpha=alpha,
+        seed=seed,
+    )
+
+
+def proportion_mediated(a: float, b: float, c: float) -> float:
+    """Share of the total effect c carried by the indirect effect: a·b / c."""
+    return a * b / c
+
+
+def wen_ye_decision(
+    c: float,
+    p_c: float,
+    a: float,
+    p_a: float,
+    b: float,
+    p_b: float,
+    c_prime: float,
+    p_c_prime: float,
+    boot_ci: tuple[float, float],
+    alpha: float = 0.05,
+) -> str:
+    """The five steps of Wen & Ye (2014) as one plain-English conclusion.
+
+    boot_ci is the bootstrap (1 − alpha) CI of a·b. With a quadratic eq (2), a is the
+    linear coefficient; read the instantaneous θ(x) from the bootstrap alongside.
+    """
+    ab = a * b
+    low, high = boot_ci
+    ci = f"bootstrap {100 * (1 - alpha):g}% CI [{low:.4g}, {high:.4g}]"
+    both = p_a < alpha and p_b < alpha
+    tested = f"a = {a:.4g} (p = {p_a:.3g}) and b = {b:.4g} (p = {p_b:.3g})"
+    evidence = f"Steps 2-3: {tested} " + (
+        "are both significant" if both else "are not both significant, so the bootstrap CI decides"
+    )
+    framing = f"Step 1: total effect c = {c:.4g} (p = {p_c:.3g}) is " + (
+        "significant, so the argument is framed as mediation"
+        if p_c < alpha
+        else "not significant, so the argument is framed as suppression"
+    )
+    if not both and low <= 0 <= high:
+        head = f"No indirect effect: the {ci} of a·b = {ab:.4g} contains 0"
+    elif p_c_prime >= alpha:
+        head = (
+            f"Full mediation: indirect effect a·b = {ab:.4g} ({ci}) is significant and the "
+            f"direct effect c′ = {c_prime:.4g} is not (p = {p_c_prime:.3g})"
+        )
+    elif math.copysign(1, ab) == math.copysign(1, c_prime):
+        head = (
+            f"Partial mediation: indirect effect a·b = {ab:.4g} ({ci}) has the same sign as "
+            f"the direct effect c′ = {c_prime:.4g}; share mediated ab/c = "
+            f"{proportion_mediated(a, b, c):.1%}"
+        )
+    else:
+        head = (
+            f"Suppression: indirect effect a·b = {ab:.4g} ({ci}) has the opposite sign of the "
+            f"direct effect c′ = {c_prime:.4g}; |ab/c′| = {abs(ab / c_prime):.1%}"
+        )
+    return f"{head}. {evidence}. {framing}."

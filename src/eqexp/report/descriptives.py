@@ -1,0 +1,53 @@
+"""Tables 2 and 3 of the study: descriptive statistics (estpost/tabstat) and pairwise
+correlations with stars (pwcorr, star())."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from eqexp.panel import stata_percentile
+from eqexp.report.regression import STAR_NOTE, label, stars
+from eqexp.report.table import Table
+
+
+def describe(df: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
+    """N, min, max, median (Stata's percentile definition), SD (n-1), mean per variable."""
+    rows = []
+    for v in variables:
+        x = df[v].dropna()
+        rows.append({"variable": v, "n": len(x), "min": x.min(), "max": x.max(),
+                     "median": stata_percentile(x, 50), "sd": x.std(ddof=1), "mean": x.mean()})
+    return pd.DataFrame(rows)
+
+
+def descriptives_table(summary: pd.DataFrame, labels: dict[str, str], title: str) -> Table:
+    header = [["", "(1)", "(2)", "(3)", "(4)", "(5)", "(6)"],
+              ["Variable", "Sample size", "Minimum", "Maximum", "Median", "Standard deviation", "Mean"]]
+    body = [[label(r.variable, labels), f"{r.n:,}", *(f"{getattr(r, c):.3f}" for c in ("min", "max", "median", "sd", "mean"))]
+            for r in summary.itertuples()]
+    return Table(title, header, body)
+
+
+def correlations(df: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pairwise Pearson correlations and their two-sided p-values (pairwise-complete rows)."""
+    k = len(variables)
+    r, p = np.eye(k), np.zeros((k, k))
+    for i in range(k):
+        for j in range(i):
+            pair = df[[variables[i], variables[j]]].dropna()
+            r[i, j] = r[j, i] = pair.iloc[:, 0].corr(pair.iloc[:, 1])
+            t = r[i, j] * np.sqrt((len(pair) - 2) / (1 - r[i, j] ** 2))
+            p[i, j] = p[j, i] = 2 * stats.t.sf(abs(t), len(pair) - 2)
+    return pd.DataFrame(r, variables, variables), pd.DataFrame(p, variables, variables)
+
+
+def correlation_table(r: pd.DataFrame, p: pd.DataFrame, labels: dict[str, str], title: str) -> Table:
+    names = list(r.index)
+    header = [["Variables"] + [f"({i})" for i in range(1, len(names) + 1)]]
+    body = []
+    for i, v in enumerate(names):
+        cells = [f"{r.iat[i, j]:.3f}{stars(p.iat[i, j]) if i != j else ''}" if j <= i else "" for j in range(len(names))]
+        body.append([f"({i + 1}) {label(v, labels)}"] + cells)
+    return Table(title, header, body, notes=[STAR_NOTE])
