@@ -1,9 +1,12 @@
 """eqexp entry point: compose the configuration with Hydra and run the job.
 
     python run.py                                   # the baseline on the synthetic world
-    python run.py -m hetero=ownership,region,period # a sweep, in parallel
+    python run.py -m hetero=ownership,region,period # a sweep, in parallel, with its summary
+
+The exit code is non-zero when a job (of a sweep) failed or never finished.
 """
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -11,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from eqexp.cli import run_from_hydra
+from eqexp.sweep import main_with_summary
 
 ROOT = Path.cwd()
 
@@ -21,4 +25,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Hydra exits on the first failed job or when a worker dies, skipping `on_multirun_end`;
+    # this wrapper still writes every sweep's summary and returns its exit code.
+    sys.exit(main_with_summary(main))

@@ -1,12 +1,21 @@
-"""Glue between Hydra's job context and the runner."""
+"""Glue between Hydra's job context and the runner.
+
+A single run (`python run.py ...`) runs the job and raises on failure. A job of a sweep
+(`python run.py -m ...`) goes through `eqexp.sweep.run_sweep_job`, which records its
+outcome, skips it when an identical finished run exists, and never lets its failure stop
+the other jobs; `run.py` ends every sweep with its summary (`eqexp.sweep.main_with_summary`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from eqexp import sweep
 from eqexp.runner import run_job
+from eqexp.tracking import resolve_uri
 
 
 def job_name(hydra_cfg) -> str:
@@ -15,9 +24,13 @@ def job_name(hydra_cfg) -> str:
 
 
 def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep.run_sweep_job(cfg, hydra_cfg, root)
+        return
     out_dir = Path(hydra_cfg.runtime.output_dir)
     result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg))
     where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}"]
     if result.run_id:
-        where.append(f"[eqexp] MLflow run {result.run_id} (mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db)")
+        uri = resolve_uri(result.spec.tracking, root)
+        where.append(f"[eqexp] MLflow run {result.run_id} (mlflow ui --backend-store-uri {uri})")
     print("\n".join(where))

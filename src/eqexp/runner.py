@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from eqexp import analyses, tracking
 from eqexp.data import load as data_load
-from eqexp.estimate import Fit, coefficients_frame, fit
-from eqexp.models import lags_needed, plans, treatment_terms
+from eqexp.estimate import Fit, coefficients_frame
+from eqexp.models import lags_needed, treatment_terms
 from eqexp.panel import Step, add_lags, add_square, apply_sample, apply_trim
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, check_variables, load_spec
@@ -52,14 +51,6 @@ def prepare(panel: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[Step]]:
     return df, sample_steps + trim_steps
 
 
-def fit_plans(df: pd.DataFrame, spec: Spec) -> list[Fit]:
-    fits = []
-    for plan in plans(spec):
-        rows = df.query(plan.query) if plan.query else df
-        print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(rows):,} rows", flush=True)
-        fits.append(fit(rows, plan.outcome, plan.regressors, spec.model.fixed_effects, spec.vcov, plan.model, plan.label or spec.sample.label))
-    return fits
-
 
 def _metrics(result: JobResult) -> dict[str, float]:
     metrics: dict[str, float] = {}
@@ -74,13 +65,8 @@ def _metrics(result: JobResult) -> dict[str, float]:
             metrics[f"{row.model}.{row.test}.{row.statistic}"] = float(row.value)
     for step in result.steps:
         metrics[f"rows_dropped.{step.step.split(':')[0]}"] = step.dropped
-    return {metric_name(k): v for k, v in metrics.items()}
+    return {tracking.metric_name(k): v for k, v in metrics.items()}
 
-
-def metric_name(text: str) -> str:
-    """MLflow accepts letters, digits, `_ - . / ` in names: `(2) trim P5–P95` -> `m2_trim_P5-P95`."""
-    text = re.sub(r"\((\d+)\)", r"m\1", text).replace("–", "-")
-    return re.sub(r"[^\w./-]+", "_", text).strip("_")
 
 
 def write_outputs(result: JobResult) -> None:

@@ -9,6 +9,7 @@ workers do not block each other.
 from __future__ import annotations
 
 import json
+import re
 import platform
 import sqlite3
 import subprocess
@@ -19,6 +20,12 @@ from eqexp.spec import TrackingSpec
 
 _PACKAGES = ("eqexp", "pyfixest", "pandas", "numpy", "hydra-core", "mlflow")
 _BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per batch call
+
+
+def metric_name(text: str) -> str:
+    """MLflow accepts letters, digits, `_ - . / ` in names: `(2) trim P5–P95` -> `m2_trim_P5-P95`."""
+    text = re.sub(r"\((\d+)\)", r"m\1", text).replace("–", "-")
+    return re.sub(r"[^\w./-]+", "_", text).strip("_")
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -62,12 +62,12 @@ def bias_corrected_ci(draws: np.ndarray, estimate: np.ndarray, alpha: float = 0.
     return np.array([np.quantile(col, q) for col, q in zip(draws.T, levels)])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
 class BootstrapResult:
     """Firm-cluster bootstrap of the indirect effect(s).
 
     names[j] labels column j: "ab" = a1·b (a1 the linear X coefficient of eq 2), then
-    "theta@<label>" = (a1 + 2a2·x)·b at each point of `at`.
+    "theta_<label>" = (a1 + 2a2·x)·b at each point of `at`.
     """
 
     names: tuple[str, ...]
@@ -141,7 +141,7 @@ def bootstrap_indirect(
     )
     estimate = indirect(np.ones(moments.n_firms))
     return BootstrapResult(
-        names=("ab", *(f"theta@{label}" for label in at)),
+        names=("ab", *(f"theta_{label}" for label in at)),
         estimate=estimate,
         draws=boot,
         se=boot.std(axis=0, ddof=1),

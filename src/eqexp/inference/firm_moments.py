@@ -1,0 +1,193 @@
+"""Exact, fast re-estimation of `y ~ x | firm + other FE` under firm-level reweighting.
+
+With a firm FE, OLS equals OLS of firm-demeaned y on firm-demeaned [x, dummies of the
+other FE] (Frisch–Waugh–Lovell). Firm-demeaning happens within each firm, so any sample
+built from whole firms is a frequency-weighted sum of per-firm cross-products:
+
+- a firm-cluster bootstrap draw (duplicated firms get new ids) has weight = times drawn;
+- a subsample or a relabelling of firms into groups has 0/1 weights (the other-FE dummies
+  then become group-specific automatically, since only that group's firms are summed).
+
+So we compute the per-firm cross-products Z̃ᵢᵀZ̃ᵢ once (Z = [x, y, dummies]) and every
+draw costs one matrix product `w @ S` plus a tiny solve.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Progress = Callable[[int, int], None]
+
+# Weights are generated in chunks of at most this many entries (64 MiB of float64).
+CHUNK_ENTRIES = 2**23
+# Dummy eigenvalues below this share of the largest are exact zeros (absent levels,
+# the within-firm sum constraint) up to rounding; real ones are far larger.
+_RANK_TOL = 1e-10
+_MAX_BYTES = 4 * 2**30
+
+
+def print_progress(task: str) -> Progress:
+    """A progress callback printing `task: done/total draws` to stderr."""
+
+    def report(done: int, total: int) -> None:
+        print(f"{task}: {done}/{total} draws", file=sys.stderr, flush=True)
+
+    return report
+
+
+def run_draws(
+    draw: Callable[[int], np.ndarray], draws: int, n_firms: int, progress: Progress | None
+) -> np.ndarray:
+    """Stack `draw(size)` (size, k) over chunks whose weights fit in CHUNK_ENTRIES."""
+    chunk = max(1, CHUNK_ENTRIES // n_firms)
+    parts = []
+    for start in range(0, draws, chunk):
+        parts.append(draw(min(chunk, draws - start)))
+        if progress is not None:
+            progress(start + len(parts[-1]), draws)
+    return np.concatenate(parts)
+
+
+def bootstrap_weights(rng: np.random.Generator, n_firms: int, size: int) -> np.ndarray:
+    """(size, n_firms) counts: each row draws n_firms firms with replacement."""
+    picks = rng.integers(0, n_firms, size=(size, n_firms))
+    picks += np.arange(size)[:, None] * n_firms
+    counts = np.bincount(picks.ravel(), minlength=size * n_firms)
+    return counts.reshape(size, n_firms).astype(float)
+
+
+def check_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Raise if a column is absent or has missing values (nothing is dropped silently)."""
+    absent = [c for c in columns if c not in df.columns]
+    if absent:
+        raise ValueError(f"columns {absent} are not in the data; available: {list(df.columns)}")
+    missing = {c: int(n) for c, n in df[list(columns)].isna().sum().items() if n}
+    if missing:
+        raise ValueError(
+            f"missing values in {missing}: pass the estimation sample (drop those rows first)"
+        )
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class FirmMoments:
+    """Per-firm cross-products of firm-demeaned [continuous columns, other-FE dummies].
+
+    `cross[i]` is the packed upper triangle of firm `firms[i]`'s Z̃ᵀZ̃; `columns` lists
+    the continuous columns (x then y, deduplicated), followed by `n_dummies` dummies.
+    """
+
+    y: tuple[str, ...]
+    x: tuple[str, ...]
+    columns: tuple[str, ...]
+    n_dummies: int
+    firms: np.ndarray
+    n_obs: np.ndarray
+    cross: np.ndarray
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        y: str | Sequence[str],
+        x: Sequence[str],
+        firm: str,
+        other_fe: Sequence[str] = ("year",),
+    ) -> FirmMoments:
+        """Precompute the per-firm moments of `y ~ x | firm + other_fe` on `df`.
+
+        Every level of every other FE gets a dummy (none is dropped): which dummies are
+        redundant depends on the draw, so `solve` handles that with a pseudo-inverse.
+        """
+        ys = _names(y)
+        columns = tuple(dict.fromkeys([*x, *ys]))
+        check_columns(df, [*columns, firm, *other_fe])
+        codes, firms = pd.factorize(df[firm], sort=True)
+        dummies = [_one_hot(df[fe]) for fe in other_fe]
+        z = np.column_stack([df[list(columns)].to_numpy(float), *dummies])
+        n_firms, p = len(firms), z.shape[1]
+        if n_firms * p * (p + 1) * 4 > _MAX_BYTES:
+            raise ValueError(
+                f"{p - len(columns)} dummies for {list(other_fe)} make the per-firm moments too "
+                "large; use low-cardinality other FE (e.g. year) here"
+            )
+        order = np.argsort(codes, kind="stable")
+        n_obs = np.bincount(codes, minlength=n_firms)
+        starts = np.concatenate([[0], np.cumsum(n_obs)[:-1]])
+        z = z[order]
+        z -= np.repeat(np.add.reduceat(z, starts) / n_obs[:, None], n_obs, axis=0)
+        rows, cols = np.triu_indices(p)
+        cross = np.empty((n_firms, len(rows)))
+        for k, (i, j) in enumerate(zip(rows, cols)):
+            cross[:, k] = np.add.reduceat(z[:, i] * z[:, j], starts)
+        return cls(ys, tuple(x), columns, p - len(columns), np.asarray(firms), n_obs, cross)
+
+    @property
+    def n_firms(self) -> int:
+        return len(self.firms)
+
+    def aggregate(self, weights: np.ndarray) -> np.ndarray:
+        """Weighted sums Σᵢ wᵢ Z̃ᵢᵀZ̃ᵢ: weights (G,) or (B, G) → (p, p) or (B, p, p)."""
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape[-1] != self.n_firms:
+            raise ValueError(f"weights must have {self.n_firms} entries (one per firm) last")
+        packed = weights @ self.cross
+        p = len(self.columns) + self.n_dummies
+        rows, cols = np.triu_indices(p)
+        full = np.zeros((*packed.shape[:-1], p, p))
+        full[..., rows, cols] = packed
+        full[..., cols, rows] = packed
+        return full
+
+    def solve(
+        self,
+        moments: np.ndarray,
+        y: str | Sequence[str] | None = None,
+        x: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Coefficients of each y on x (default: the constructor's) from aggregated moments.
+
+        Returns shape moments.shape[:-2] + (len(y), len(x)).
+        """
+        y = self.y if y is None else _names(y)
+        x = self.x if x is None else tuple(x)
+        resid = self._partial_out_dummies(moments)
+        ix = [self.columns.index(c) for c in x]
+        iy = [self.columns.index(c) for c in y]
+        beta = np.linalg.solve(resid[..., ix, :][..., :, ix], resid[..., ix, :][..., :, iy])
+        return np.swapaxes(beta, -1, -2)
+
+    def coefficients(
+        self,
+        weights: np.ndarray,
+        y: str | Sequence[str] | None = None,
+        x: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Coefficients under firm weights (G,) or (B, G): shape (…, len(y), len(x))."""
+        return self.solve(self.aggregate(weights), y, x)
+
+    def _partial_out_dummies(self, moments: np.ndarray) -> np.ndarray:
+        """Cross-products of the continuous columns after projecting out the dummies."""
+        c = len(self.columns)
+        cc = moments[..., :c, :c]
+        if not self.n_dummies:
+            return cc
+        # Pseudo-inverse of the dummy block via its eigenvectors with non-zero eigenvalues.
+        eigval, eigvec = np.linalg.eigh(moments[..., c:, c:])
+        keep = eigval > _RANK_TOL * eigval[..., -1:]
+        root = eigvec * np.where(keep, 1 / np.sqrt(np.where(keep, eigval, 1)), 0)[..., None, :]
+        proj = moments[..., :c, c:] @ root
+        return cc - proj @ np.swapaxes(proj, -1, -2)
+
+
+def _one_hot(values: pd.Series) -> np.ndarray:
+    codes, levels = pd.factorize(values, sort=True)
+    return np.eye(len(levels))[codes]
+
+
+def _names(names: str | Sequence[str]) -> tuple[str, ...]:
+    return (names,) if isinstance(names, str) else tuple(names)

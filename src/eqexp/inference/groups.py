@@ -1,0 +1,292 @@
+"""Do coefficients differ across groups? (methods §5)
+
+1. `interacted_model` + `wald_equality`: the fully interacted stacked regression (every
+   regressor and every FE interacted with the group) and Wald tests on it;
+2. `suest_difference`: pairwise b_g − b_h with the stacked (suest-equivalent) covariance;
+3. `permutation_test`: Lian's `bdiff` Fisher permutation, labels permuted across firms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pyfixest as pf
+from scipy import stats
+
+from eqexp.inference.firm_moments import (
+    FirmMoments,
+    Progress,
+    check_columns,
+    print_progress,
+    run_draws,
+)
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class InteractedModel:
+    """Per-group coefficients of the stacked model and their joint firm-clustered V.
+
+    coef[g, j] is regressor j in group groups[g]; vcov is ordered group-major, so entry
+    g * len(regressors) + j belongs to coef[g, j].
+    """
+
+    group: str
+    groups: tuple[Hashable, ...]
+    regressors: tuple[str, ...]
+    coef: np.ndarray
+    vcov: np.ndarray
+    n_obs: int
+    n_clusters: int
+
+    def position(self, g: int, term: str) -> int:
+        return g * len(self.regressors) + self.regressors.index(term)
+
+
+@dataclass(frozen=True)
+class WaldTest:
+    """Wald test that `terms` are equal across `groups`: χ²(q) and F(q, G − 1)."""
+
+    groups: tuple[Hashable, ...]
+    terms: tuple[str, ...]
+    chi2: float
+    q: int
+    p_chi2: float
+    f: float
+    df_denom: int
+    p_f: float
+
+    def to_dict(self) -> dict[str, float]:
+        key = f"wald.{'_vs_'.join(map(str, self.groups))}"
+        stats_ = {"chi2": self.chi2, "p_chi2": self.p_chi2, "f": self.f, "p_f": self.p_f}
+        return {f"{key}.{name}": value for name, value in stats_.items()}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """b_g − b_h for one term: z from the stacked V (with covariance) and the naive z."""
+
+    term: str
+    groups: tuple[Hashable, Hashable]
+    diff: float
+    se: float
+    z: float
+    p: float
+    se_naive: float
+    z_naive: float
+    p_naive: float
+
+    def to_dict(self) -> dict[str, float]:
+        key = f"suest.{self.term}.{self.groups[0]}_vs_{self.groups[1]}"
+        names = ["diff", "se", "z", "p", "se_naive", "z_naive", "p_naive"]
+        return {f"{key}.{name}": getattr(self, name) for name in names}
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class PermutationResult:
+    """Firm-level Fisher permutation test of d = b(groups[0]) − b(groups[1]) per term.
+
+    p_upper = #{d_k ≥ d0}/K is Lian's one-sided "Freq/K"; p_min_tail = min(p_upper,
+    1 − p_upper) is what pybdiff labels two-sided; p_two_sided = min(1, 2·p_min_tail) is
+    the equal-tailed two-sided p.
+    """
+
+    groups: tuple[Hashable, Hashable]
+    terms: tuple[str, ...]
+    observed: np.ndarray
+    draws: np.ndarray
+    p_upper: np.ndarray
+    p_min_tail: np.ndarray
+    p_two_sided: np.ndarray
+    seed: int
+
+    def to_dict(self) -> dict[str, float]:
+        out = {"bdiff.draws": float(len(self.draws)), "bdiff.seed": float(self.seed)}
+        for j, term in enumerate(self.terms):
+            for name in ["observed", "p_upper", "p_min_tail", "p_two_sided"]:
+                out[f"bdiff.{term}.{name}"] = float(getattr(self, name)[j])
+        return out
+
+
+def interacted_model(
+    df: pd.DataFrame,
+    outcome: str,
+    regressors: Sequence[str],
+    group: str,
+    firm: str = "firm",
+    other_fe: Sequence[str] = ("year",),
+    cluster: str | None = None,
+    **feols_kwargs,
+) -> InteractedModel:
+    """Fully interacted stacked regression, firm-clustered (or `cluster`) CRV1.
+
+    y ~ Σ_g D_g·X | firm^group + fe^group: the per-group coefficients equal the separate
+    group regressions, and a time-varying group (e.g. period) gets its own firm effects.
+    Extra keyword arguments go to `pyfixest.feols`.
+    """
+    check_columns(df, [outcome, *regressors, group, firm, *other_fe])
+    codes, levels = pd.factorize(df[group], sort=True)
+    if len(levels) < 2:
+        raise ValueError(f"group column {group!r} has {len(levels)} level; need 2 or more")
+    gid = f"{group}__id"
+    names = [[f"{r}__g{g}" for r in regressors] for g in range(len(levels))]
+    columns = {
+        name: df[r].where(codes == g, 0.0)
+        for g, row in enumerate(names)
+        for r, name in zip(regressors, row)
+    }
+    data = df[[outcome, firm, *other_fe]].assign(**columns, **{gid: codes})
+    fixed = " + ".join(f"{fe}^{gid}" for fe in [firm, *other_fe])
+    flat = [name for row in names for name in row]
+    fit = pf.feols(
+        f"{outcome} ~ {' + '.join(flat)} | {fixed}",
+        data,
+        vcov={"CRV1": cluster or firm},
+        **feols_kwargs,
+    )
+    dropped = sorted(set(flat) - set(fit._coefnames))
+    if dropped:
+        raise ValueError(f"collinear within a group, dropped by pyfixest: {dropped}")
+    order = [list(fit._coefnames).index(name) for name in flat]
+    return InteractedModel(
+        group=group,
+        groups=tuple(levels.tolist()),
+        regressors=tuple(regressors),
+        coef=fit.coef().to_numpy()[order].reshape(len(levels), len(regressors)),
+        vcov=fit._vcov[np.ix_(order, order)],
+        n_obs=int(fit._N),
+        n_clusters=int(fit._G[0]),
+    )
+
+
+def wald_equality(model: InteractedModel, terms: Sequence[str]) -> tuple[WaldTest, ...]:
+    """Wald tests that `terms` (e.g. X and X²) are equal across groups.
+
+    Two groups: one test. Three or more: the joint test across all groups first, then
+    every pair. F uses G − 1 denominator degrees of freedom, like Stata's `test`.
+    """
+    n = len(model.groups)
+    tests = [_wald(model, terms, [(0, g) for g in range(1, n)])]
+    if n > 2:
+        tests += [_wald(model, terms, [pair]) for pair in combinations(range(n), 2)]
+    return tuple(tests)
+
+
+def suest_difference(model: InteractedModel, terms: Sequence[str]) -> tuple[Difference, ...]:
+    """For each term and pair of groups: b_g − b_h, normal z and p.
+
+    se uses the stacked V, including Cov(b_g, b_h) ≠ 0 when firms appear in both groups;
+    se_naive = sqrt(V_gg + V_hh) from the same V ignores it (zero for firm-level groups).
+    """
+    out = []
+    for term in terms:
+        for g, h in combinations(range(len(model.groups)), 2):
+            i, j = model.position(g, term), model.position(h, term)
+            diff = float(model.coef.flat[i] - model.coef.flat[j])
+            var_naive = model.vcov[i, i] + model.vcov[j, j]
+            se = float(np.sqrt(var_naive - 2 * model.vcov[i, j]))
+            se_naive = float(np.sqrt(var_naive))
+            out.append(
+                Difference(
+                    term=term,
+                    groups=(model.groups[g], model.groups[h]),
+                    diff=diff,
+                    se=se,
+                    z=diff / se,
+                    p=float(2 * stats.norm.sf(abs(diff / se))),
+                    se_naive=se_naive,
+                    z_naive=diff / se_naive,
+                    p_naive=float(2 * stats.norm.sf(abs(diff / se_naive))),
+                )
+            )
+    return tuple(out)
+
+
+def permute_firm_labels(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
+    """(size, G) independent permutations of the per-firm labels (group sizes in firms kept)."""
+    return rng.permuted(np.tile(labels, (size, 1)), axis=1)
+
+
+def permutation_test(
+    df: pd.DataFrame,
+    outcome: str,
+    regressors: Sequence[str],
+    group: str,
+    terms: Sequence[str],
+    firm: str = "firm",
+    other_fe: Sequence[str] = ("year",),
+    draws: int = 1000,
+    seed: int = 0,
+    progress: Progress | None = print_progress("permutation test"),
+) -> PermutationResult:
+    """Lian's `bdiff` permutation test with group labels permuted across firms.
+
+    Each group's model is `outcome ~ regressors | firm + other_fe` on that group's rows.
+    Firm-level permutation keeps each firm's rows together, so it requires a group that
+    is constant within firm; the draws are exact OLS from per-firm moments.
+    """
+    check_columns(df, [outcome, *regressors, group, firm, *other_fe])
+    levels = sorted(df[group].unique().tolist())
+    if len(levels) != 2:
+        raise ValueError(f"the permutation test compares two groups; {group!r} has {levels}")
+    varying = int((df.groupby(firm)[group].nunique() > 1).sum())
+    if varying:
+        raise ValueError(
+            f"{group!r} varies within {varying} firms (e.g. a period split): permuting labels "
+            "across firms needs a time-invariant group, otherwise the labels are not "
+            "exchangeable under H0. Use wald_equality / suest_difference instead."
+        )
+    moments = FirmMoments.from_frame(df, outcome, regressors, firm, other_fe)
+    labels = df.groupby(firm)[group].first().reindex(moments.firms)
+    first = (labels == levels[0]).to_numpy(float)  # firm weights of the first group
+    total = moments.aggregate(np.ones(moments.n_firms))
+    cols = [list(regressors).index(t) for t in terms]
+
+    def difference(masks: np.ndarray) -> np.ndarray:
+        in_first = moments.aggregate(masks)
+        return moments.solve(in_first)[..., 0, cols] - moments.solve(total - in_first)[..., 0, cols]
+
+    rng = np.random.default_rng(seed)
+    perm = run_draws(
+        lambda size: difference(permute_firm_labels(rng, first, size)),
+        draws,
+        moments.n_firms,
+        progress,
+    )
+    observed = difference(first)
+    p_upper = np.mean(perm >= observed, axis=0)
+    p_min_tail = np.minimum(p_upper, 1 - p_upper)
+    return PermutationResult(
+        groups=(levels[0], levels[1]),
+        terms=tuple(terms),
+        observed=observed,
+        draws=perm,
+        p_upper=p_upper,
+        p_min_tail=p_min_tail,
+        p_two_sided=np.minimum(1.0, 2 * p_min_tail),
+        seed=seed,
+    )
+
+
+def _wald(model: InteractedModel, terms: Sequence[str], pairs: list[tuple[int, int]]) -> WaldTest:
+    restriction = np.zeros((len(pairs) * len(terms), model.vcov.shape[0]))
+    for row, ((g, h), term) in enumerate((pair, t) for pair in pairs for t in terms):
+        restriction[row, model.position(g, term)] = 1
+        restriction[row, model.position(h, term)] = -1
+    gap = restriction @ model.coef.ravel()
+    chi2 = float(gap @ np.linalg.solve(restriction @ model.vcov @ restriction.T, gap))
+    q, df_denom = len(gap), model.n_clusters - 1
+    involved = sorted({i for pair in pairs for i in pair})
+    return WaldTest(
+        groups=tuple(model.groups[i] for i in involved),
+        terms=tuple(terms),
+        chi2=chi2,
+        q=q,
+        p_chi2=float(stats.chi2.sf(chi2, q)),
+        f=chi2 / q,
+        df_denom=df_denom,
+        p_f=float(stats.f.sf(chi2 / q, q, df_denom)),
+    )

@@ -1,0 +1,47 @@
+"""Figures: the fitted inverted U with its turning point, over the treatment's histogram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and in sweep workers
+import matplotlib.pyplot as plt
+import numpy as np
+
+from eqexp.inference.utest import UTestResult
+
+
+def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlabel: str, title: str, path: Path) -> Path:
+    """Partial effect b1·x + b2·x², relative to its value at x_L, with a pointwise 95 % band.
+
+    The band is the delta-method interval of b1·(x−x_L) + b2·(x²−x_L²); the turning point
+    is drawn with its Fieller interval where that is a bounded set.
+    """
+    grid = np.linspace(result.x_low, result.x_high, 200)
+    g = np.column_stack([grid - result.x_low, grid**2 - result.x_low**2])
+    effect = g @ np.array([result.b1, result.b2])
+    se = np.sqrt(np.einsum("ij,jk,ik->i", g, vcov, g))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    hist = ax.twinx()
+    hist.hist(x, bins=40, color="0.85", zorder=0)
+    hist.set_ylabel("firm-years")
+    ax.set_zorder(hist.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.plot(grid, effect, color="C0", label="fitted effect")
+    ax.fill_between(grid, effect - 1.96 * se, effect + 1.96 * se, color="C0", alpha=0.2, label="95 % pointwise")
+    if result.x_low <= result.turning_point <= result.x_high:
+        ax.axvline(result.turning_point, color="C3", ls="--", label=f"turning point {result.turning_point:.3f}")
+    if result.fieller.kind == "bounded":
+        ax.axvspan(max(result.fieller.low, result.x_low), min(result.fieller.high, result.x_high), color="C3", alpha=0.1, label="Fieller 95 %")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"effect relative to {xlabel} = {result.x_low:.3f}")
+    ax.set_title(title)
+    ax.legend(loc="lower center", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
