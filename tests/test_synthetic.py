@@ -28,7 +28,7 @@ TABLE2 = {
     "humancapital": (2.234, 0.097, 0.03),
     "rd": (5.859, 0.923, 0.1),
 }
-STUDY_REGION_SHARES = {"East": 539_022 / 594_596, "Central": 38_753 / 594_596, "West": 16_821 / 594_596}
+STUDY_REGION_SHARES = {"East": 539_022, "Central": 38_753, "West": 16_821}  # Table 11 N
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def medium() -> World:
 
 def test_same_params_same_world_and_other_seed_differs():
     a, b = generate_world(SMALL), generate_world(WorldParams(**asdict(SMALL)))
-    pd.testing.assert_frame_equal(a.panel, b.panel)
-    pd.testing.assert_frame_equal(a.latent, b.latent)
+    pd.testing.assert_frame_equal(a.panel, b.panel, check_exact=True)
+    pd.testing.assert_frame_equal(a.latent, b.latent, check_exact=True)
     assert a.truth == b.truth
     c = generate_world(WorldParams(**{**asdict(SMALL), "seed": SMALL.seed + 1}))
     assert not np.allclose(a.panel.quality, c.panel.quality)
@@ -49,7 +49,8 @@ def test_same_params_same_world_and_other_seed_differs():
 def test_columns_and_dtypes(medium):
     ints = ["firm_id", "year", "province", "city", "industry", "cic2", "soe"]
     strings = ["region", "factor_intensity", "intensity2"]
-    floats = ["quality", "market", "scale", "age", "roa", "rdebt", "fic", "invint", "humancapital", "rd"]
+    floats = ["quality", "market", "scale", "age", "roa", "rdebt", "fic", "invint"]
+    floats += ["humancapital", "rd"]
     assert list(medium.panel.columns) == ints[:6] + ["region", "soe"] + strings[1:] + floats
     panel = medium.panel
     assert all(panel[c].dtype == np.int64 for c in ints)
@@ -87,7 +88,7 @@ def test_geography_and_region_shares(medium):
     assert [geography.REGION_OF[p] for p in (11, 14, 50, 46)] == ["East", "Central", "West", "East"]
     shares = panel.region.value_counts(normalize=True)
     for region, share in STUDY_REGION_SHARES.items():
-        assert abs(shares[region] - share) < 0.015, region
+        assert abs(shares[region] - share / 594_596) < 0.015, region
     assert (panel.city // 100 == panel.province).all()
     assert (panel.industry // 100 == panel.cic2).all()
 
@@ -125,7 +126,9 @@ def test_fic_is_ln_abs_sa_index(medium):
     age_years = np.minimum(np.round(np.expm1(panel.age)), 37)
     sa = -0.737 * size + 0.043 * size**2 - 0.040 * age_years
     np.testing.assert_allclose(panel.fic, np.log(np.abs(sa)), rtol=1e-12)
-    np.testing.assert_allclose(sa_fic(np.array([np.log(1000) + 1.0]), np.array([50])), np.log(0.737 - 0.043 + 1.48))
+    # e million RMB of assets (size 1), 50 years old (capped at 37).
+    by_hand = np.log(abs(-0.737 * 1 + 0.043 * 1 - 0.040 * 37))
+    np.testing.assert_allclose(sa_fic(np.array([np.log(1000) + 1]), np.array([50])), by_hand)
 
 
 def test_segmentation_path(medium):
@@ -175,7 +178,7 @@ def test_mediator_shocks_orthogonal_to_market(medium):
     """With province and year effects, humancapital on market returns a_h exactly."""
     panel = medium.panel
     x, y = panel.market.to_numpy(), panel.humancapital.to_numpy()
-    prov, year = panel.province.to_numpy(), panel.year.to_numpy()
+    prov, year = (np.unique(panel[c], return_inverse=True)[1] for c in ("province", "year"))
     for _ in range(300):  # two-way demeaning by alternating projections
         for g in (prov, year):
             x = x - (np.bincount(g, x) / np.bincount(g))[g]
@@ -190,6 +193,8 @@ def test_truth_is_json_and_records_params(medium):
     assert truth["multipliers"]["soe"] == {"0": 1.0, "1": 0.0}
     assert set(truth["year_effects"]) == {str(y) for y in range(2004, 2014)}
     assert truth["indirect_linear"]["humancapital"] == pytest.approx(0.0303 * 0.0338)
+    from_yaml = WorldParams(region_mult={"East": 1, "Central": 0, "West": 0})
+    assert from_yaml.region_mult == {"East": 1.0, "Central": 0.0, "West": 0.0}
 
 
 def test_rd_cells_cover_industry_province_year(medium):

@@ -16,7 +16,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from eqexp.estimate import FIXEF_TOL, Fit, estimation_sample, fit
+from eqexp.estimate import DEMEANER, Fit, estimation_sample, fit
 from eqexp.inference import groups
 from eqexp.inference import mediation as mediation_tests
 from eqexp.spec import Spec, SpecError
@@ -42,8 +42,8 @@ def fit_plans(df: pd.DataFrame, spec: Spec) -> list[Fit]:
 
 
 def test_rows(model: str, test: str, values: dict) -> list[dict]:
-    """Long format of tests.csv: one row per (model, test, statistic)."""
-    return [{"model": model, "test": test, "statistic": k, "value": v} for k, v in values.items()]
+    """Long format of tests.csv: one row per (model, test, statistic); `test.` key prefixes are dropped."""
+    return [{"model": model, "test": test, "statistic": k.removeprefix(f"{test}."), "value": v} for k, v in values.items()]
 
 
 def inverted_u(fit: Fit) -> tuple[str, str, object] | None:
@@ -67,7 +67,7 @@ def utest_notes(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict
         if found is None:
             continue
         x, square, test = found
-        rows += test_rows(f.model, "utest", {k.removeprefix("utest."): v for k, v in test.to_dict().items()})
+        rows += test_rows(f.model, "utest", test.to_dict())
         notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
         i, j = f.regressors.index(x), f.regressors.index(square)
         values = (df.query(queries[f.model]) if queries.get(f.model) else df)[x].dropna().to_numpy()
@@ -97,7 +97,7 @@ def group_differences(df: pd.DataFrame, spec: Spec, result: JobResult, rows: lis
     firm, *other_fe = spec.model.fixed_effects
     data = df.assign(group=group_column(df, spec.hetero.groups)).dropna(subset=["group"])
     data, _ = estimation_sample(data, [plan.outcome, *plan.regressors], spec.model.fixed_effects)
-    model = groups.interacted_model(data, plan.outcome, plan.regressors, "group", firm, other_fe, fixef_tol=FIXEF_TOL)
+    model = groups.interacted_model(data, plan.outcome, plan.regressors, "group", firm, other_fe, demeaner=DEMEANER)
     names = " and ".join(label(t, spec.report.labels) for t in terms)
     notes = [f"Group differences in {names} (firm-clustered, fully interacted model):"]
     for wald in groups.wald_equality(model, terms):
@@ -113,7 +113,7 @@ def group_differences(df: pd.DataFrame, spec: Spec, result: JobResult, rows: lis
         return notes
     for pair in itertools.combinations(spec.hetero.groups, 2):
         test = groups.permutation_test(data[data.group.isin(pair)], plan.outcome, plan.regressors, "group", terms, firm, other_fe, perm.draws, perm.seed)
-        rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k}": v for k, v in test.to_dict().items()})
+        rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k.removeprefix('bdiff.')}": v for k, v in test.to_dict().items()})
         ps = ", ".join(f"{label(t, spec.report.labels)} p = {p:.3f}" for t, p in zip(test.terms, test.p_upper))
         notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {_pair(test.groups)}: one-sided {ps}")
     return notes
@@ -132,7 +132,7 @@ def mediation(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict])
     boot = mediation_tests.bootstrap_indirect(
         sample, spec.model.outcome, m, x, spec.model.square, med.square, control_terms(spec, spec.model.controls),
         firm, other_fe, med.bootstrap.draws, med.bootstrap.seed, at, med.bootstrap.alpha)
-    rows += test_rows("mediation", "bootstrap", boot.to_dict())
+    rows += test_rows("mediation", "mediation", boot.to_dict())
     share = mediation_tests.proportion_mediated(a.at[x, "estimate"], b.at[m, "estimate"], c.at[x, "estimate"])
     decision = mediation_tests.wen_ye_decision(
         c.at[x, "estimate"], c.at[x, "p_value"], a.at[x, "estimate"], a.at[x, "p_value"], b.at[m, "estimate"], b.at[m, "p_value"],

@@ -20,6 +20,7 @@ from eqexp.spec import SpecError, VcovSpec
 # Demeaning converges to this tolerance; pyfixest's default (1e-8) leaves ~1e-8 relative
 # error in off-diagonal covariances, too loose to agree with explicit-dummy OLS.
 FIXEF_TOL = 1e-12
+DEMEANER = pf.MapDemeaner(fixef_tol=FIXEF_TOL)
 TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 
 
@@ -89,7 +90,7 @@ def fit(
     formula = f"{outcome} ~ {' + '.join(regressors)}" + (f" | {' + '.join(fixed_effects)}" if fixed_effects else "")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = pf.feols(formula, data=data, vcov=_pyfixest_vcov(vcov), fixef_rm="none", fixef_tol=FIXEF_TOL)
+        result = pf.feols(formula, data=data, vcov=_pyfixest_vcov(vcov), fixef_rm="none", demeaner=DEMEANER)
     kept = [str(name) for name in result._coefnames]
     dropped = [r for r in regressors if r not in kept]
     if dropped:

@@ -99,6 +99,7 @@ class JobRecord:
     fixed_effects: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # report.labels, for the combined table
     timings: dict[str, float] = field(default_factory=dict)
+    threads: dict[str, str] = field(default_factory=dict)  # thread caps the job ran under
 
     @classmethod
     def from_dict(cls, data: dict) -> "JobRecord":
@@ -365,6 +366,7 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
 
     from eqexp import tracking
 
+    start = time.perf_counter()
     root = Path(str(OmegaConf.select(cfg, "hydra.runtime.cwd", default=os.getcwd())))
     loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
     overrides = planned_overrides(cfg, loader)
@@ -386,7 +388,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
         ctx.parent_run_id = _create_parent_run(tspec, root, sweep_dir, task_overrides, ctx)
 
-    print(f"[eqexp] sweep of {ctx.n_planned if ctx.n_planned is not None else '?'} jobs into {sweep_dir}", flush=True)
+    n = ctx.n_planned if ctx.n_planned is not None else "?"
+    print(f"[eqexp] sweep of {n} jobs into {sweep_dir} (planned and validated in {time.perf_counter() - start:.1f} s)", flush=True)
     if workers:
         print(f"[eqexp] {workers} local workers × {threads} thread(s) each on {cores()} cores", flush=True)
     for record in records:
@@ -563,8 +566,9 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     label = ctx.labels.get(num) or ",".join(overrides) or "default"
     record = JobRecord(num=num, label=label, overrides=overrides, status=STARTED, dir=str(out_dir),
                        pid=os.getpid(), host=socket.gethostname(), started=time.time())
-    write_status(sweep_dir, record)
     cap_threads(ctx.threads or (int(os.environ[THREADS_ENV]) if os.environ.get(THREADS_ENV) else None))
+    record.threads = {v: os.environ[v] for v in ("OMP_NUM_THREADS", "RAYON_NUM_THREADS", THREADS_ENV) if v in os.environ}
+    write_status(sweep_dir, record)
     total = ctx.n_planned if ctx.n_planned is not None else "?"
     print(f"[eqexp] job {num + 1}/{total} {label}: started (pid {record.pid})", flush=True)
     spec = None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from eqexp.data import synthetic
+from eqexp.data import geography, synthetic, world
 from eqexp.spec import DataSpec, SpecError
 
 
@@ -38,7 +38,7 @@ def _digest(*parts: bytes | str) -> str:
 
 def fingerprint(spec: DataSpec) -> str:
     if spec.source == "synthetic":
-        code = inspect.getsource(synthetic)
+        code = "".join(inspect.getsource(m) for m in (synthetic, world, geography))  # new generator, new entry
         return "synthetic-" + _digest(code, json.dumps(spec.params, sort_keys=True))
     path = Path(spec.path or "")
     if not path.is_file():

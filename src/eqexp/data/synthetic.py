@@ -1,37 +1,42 @@
 """Deterministic synthetic firm-year panel with a known truth (the default data).
 
-Shaped like the reference study (seeds/003): 594,596 firm-years of about
-100,000 exporting manufacturers in 31 provinces, 2004-2013, unbalanced with
-gaps. The latent primitives (provincial segmentation path, schooling,
-R&D intensity, firm accounts) come from `eqexp.data.world`.
+Shaped like the reference study (seeds/003): 594,596 firm-years of 100,000
+exporting manufacturers in 31 provinces, 2004-2013, unbalanced with gaps. The
+latent primitives (provincial segmentation path, schooling, R&D intensity,
+firm accounts) come from `eqexp.data.world`.
 
-Data-generating process for export quality (firm i, year t, province p):
+Data-generating process for export quality (firm i, year t, province p, CIC2 j):
 
     quality_it = α_i + γ_t + mult_it · f(market_pt) + Σ_k δ_k x_k,it
                  + b_h · humancapital_pt + b_r · rd_jpt + ε_it
 
     f(m)     = β1·m + β2·m² − f(m*) = β2 (m − m*)²,   m* = −β1 / (2 β2)
-    mult_it  = soe_mult^soe_i · region_mult[region_i] · period_mult[t]
-    x        = scale, age, roa, rdebt, fic            (δ from Table 4 col. 2)
-    humancapital_pt = h_p + 0.016 (t − t0) + a_h (market_pt − 4.05) + u_pt
-    rd_jpt          = r_j + r_p + 0.03 (t − t0)  + a_r (market_pt − 4.05) + u_jpt
-    ε_it iid, symmetric and bounded (3 σ_ε (2 Beta(4,4) − 1), sd σ_ε)
+    mult_it  = (soe_mult if SOE else 1) · region_mult[region_i] · period_mult[t]
+    x        = scale, age, roa, rdebt, fic             (δ from Table 4 col. 2)
+    humancapital_pt = h_p + 0.02 (t − t0) + a_h (market_pt − 4.08) + u_pt
+    rd_jpt          = r_j + r_p + 0.03 (t − t0) + a_r (market_pt − 4.08) + u_jpt
+    ε_it iid, symmetric and bounded: 3 σ_ε (2 Beta(4,4) − 1), sd σ_ε
 
-- f is centred at its turning point so the multipliers scale the shape of the
-  inverted U, not its level: a level shift times a period multiplier would be
-  a group × period effect the firm and year fixed effects cannot absorb. With
-  a constant multiplier the offset is absorbed by the fixed effects, so β1 and
-  β2 keep their usual meaning.
+- f is centred at its turning point so that the multipliers scale the shape
+  of the inverted U, not its level: a level times a period multiplier would be
+  a group × period effect that firm and year fixed effects cannot absorb. With
+  a constant multiplier the offset falls into the fixed effects, so β1 and β2
+  keep their usual meaning.
 - SOEs get no direct market effect (soe_mult = 0). The mediators are
   provincial (human capital) and industry-provincial (R&D), so they move every
-  firm's quality, SOEs' included: the indirect effect (a_h b_h + a_r b_r) is
-  linear in market and small.
-- α_i = q_i − mean_t(systematic part), with q_i drawn from a bounded,
+  firm's quality, SOEs' included: the indirect effect a_h b_h + a_r b_r is
+  linear in market and small (0.0018).
+- The mediators' own shocks u are made orthogonal, in the sample, to market and
+  market² within region × period (see `world.orthogonal_shock`); they are the
+  only cell-level terms in quality, so firm-clustered standard errors stay
+  valid for the market terms whether or not the mediators are controlled for.
+- α_i = q_i − (firm mean of the systematic part), q_i drawn from a bounded,
   left-skewed distribution: any function of a firm's own history is a valid
   fixed effect, and this keeps quality inside [0, 1] with the study's shape
   without truncating the linear model.
-- No province-year shock enters quality except through the mediators, so
-  firm-clustered standard errors are valid for the direct effect.
+- With heterogeneous multipliers a pooled regression estimates a weighted
+  average of mult · β; regress `latent.quality_latent` (quality without ε) on
+  the same specification to get that pseudo-true value for any sample.
 """
 
 from __future__ import annotations
@@ -79,6 +84,12 @@ class WorldParams:
     late_mult: float = 0.8
     sigma_eps: float = 0.025
 
+    def __post_init__(self) -> None:
+        # Plain dicts of floats, whatever mapping (e.g. OmegaConf's) came in,
+        # so that the params compare, hash into cache keys and dump to JSON.
+        for name in ("delta", "region_mult"):
+            object.__setattr__(self, name, {k: float(v) for k, v in getattr(self, name).items()})
+
 
 @dataclass(frozen=True, eq=False)
 class World:
@@ -114,6 +125,8 @@ def generate_world(params: WorldParams) -> World:
 
 def _validate(p: WorldParams) -> None:
     n_years = p.last_year - p.first_year + 1
+    if n_years < 3:
+        raise ValueError(f"need at least 3 sample years; got {p.first_year}-{p.last_year}")
     if not len(PROVINCE_CODES) <= p.n_firms <= p.n_obs <= p.n_firms * n_years:
         raise ValueError(
             f"need 31 <= n_firms <= n_obs <= n_firms * n_years; got n_firms={p.n_firms}, "
@@ -163,7 +176,8 @@ def _observables(
 
 
 def sa_fic(scale: np.ndarray, age_years: np.ndarray) -> np.ndarray:
-    """ln|SA| (Hadlock–Pierce): size in RMB million from ln thousand RMB, age capped at 37."""
+    """ln|SA| (Hadlock–Pierce, methods.md §8) from ln total assets in thousand RMB
+    (size = ln RMB million) and years since founding (capped at 37)."""
     size = scale - np.log(1000.0)
     return np.log(np.abs(-0.737 * size + 0.043 * size**2 - 0.040 * np.minimum(age_years, 37)))
 

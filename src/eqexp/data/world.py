@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.special import ndtr
 
 from eqexp.data.geography import PROVINCE_CODES, provinces
@@ -35,6 +34,7 @@ CIC2_TABLE: tuple[tuple[int, str, float], ...] = (
     (42, "labour", 2.0),
 )
 CIC2_CODES = np.array([c for c, _, _ in CIC2_TABLE], dtype=np.int64)
+CIC2_SHARES = np.array([w for *_, w in CIC2_TABLE]) / sum(w for *_, w in CIC2_TABLE)
 INTENSITY_OF: dict[int, str] = {c: k for c, k, _ in CIC2_TABLE}
 
 # Presence: a firm is in the sample from its entry year for a geometric spell;
@@ -45,7 +45,7 @@ EXIT_HAZARD = 0.05       # yearly probability that a spell ends
 
 # Segmentation path: market = ln sqrt(1/seg) = level + trend + AR(1) deviation,
 # squashed into the study's observed band (3.165..4.732).
-MARKET_LEVEL, MARKET_TREND = 4.05, 0.045
+MARKET_LEVEL, MARKET_TREND = 4.08, 0.045
 MARKET_PROVINCE_SD, MARKET_DEV_SD, MARKET_DEV_RHO = 0.25, 0.3, 0.5
 MARKET_BAND = (3.15, 4.75)
 
@@ -97,7 +97,7 @@ def draw_latent(
     firms = draw_firms(rng[0], n_firms, years.size)
     present = draw_presence(rng[1], firms.entry, years.size, n_obs)
     founding = np.maximum(years[np.argmax(present, axis=1)] - firms.pre_years, 1949)
-    market = draw_market(rng[2], len(PROVINCE_CODES), hist, years[0])
+    market = draw_market(rng[2], hist, years[0])
 
     # Firm-years per (CIC2, province, history year) cell, and each cell's
     # region × period group: the weights and groups for orthogonalising.
@@ -128,10 +128,8 @@ def draw_firms(rng: np.random.Generator, n_firms: int, n_years: int) -> Firms:
     province = geo.code.to_numpy()[prov_idx]
     city = province * 100 + _skewed_index(rng, geo.n_cities.to_numpy()[prov_idx])
 
-    codes, _, shares = zip(*CIC2_TABLE)
-    shares = np.array(shares) / sum(shares)
-    cic2 = CIC2_CODES[rng.choice(len(codes), n_firms, p=shares)]
-    n_cic4 = rng.integers(3, 13, len(codes))[np.searchsorted(CIC2_CODES, cic2)]
+    cic2 = rng.choice(CIC2_CODES, n_firms, p=CIC2_SHARES)
+    n_cic4 = rng.integers(3, 13, CIC2_CODES.size)[np.searchsorted(CIC2_CODES, cic2)]
     industry = cic2 * 100 + _skewed_index(rng, n_cic4)
 
     region = geo.region.to_numpy()[prov_idx]
@@ -139,7 +137,8 @@ def draw_firms(rng: np.random.Generator, n_firms: int, n_years: int) -> Firms:
     soe = (rng.random(n_firms) < soe_rate).astype(np.int64)
 
     # Entrants come in time to be seen twice: singletons stay the exception.
-    entry = np.where(rng.random(n_firms) < INCUMBENT_SHARE, 0, rng.integers(1, n_years - 1, n_firms))
+    entrant = rng.random(n_firms) >= INCUMBENT_SHARE
+    entry = np.where(entrant, rng.integers(1, n_years - 1, n_firms), 0)
     pre_years = np.floor(np.exp(rng.normal(1.25 + 0.8 * soe, 0.95))).astype(np.int64)  # SOEs older
     return Firms(province, city, industry, cic2, soe, pre_years, entry)
 
@@ -173,10 +172,18 @@ def ar1(rng: np.random.Generator, shape: tuple[int, int], rho: float, sd: float)
     return out
 
 
-def draw_market(rng: np.random.Generator, n_prov: int, years: np.ndarray, first_year: int) -> np.ndarray:
-    """Province × year market integration ln sqrt(1/seg), shape (n_prov, len(years))."""
-    level = MARKET_LEVEL + rng.normal(0, MARKET_PROVINCE_SD, n_prov)
-    dev = ar1(rng, (n_prov, len(years)), MARKET_DEV_RHO, MARKET_DEV_SD)
+def _centred(rng: np.random.Generator, sd: float, weight: np.ndarray) -> np.ndarray:
+    """Normal effects with weighted mean zero: a few big provinces (industries)
+    carry most firm-years, so this keeps the firm-year averages the same for
+    every seed."""
+    x = rng.normal(0, sd, len(weight))
+    return x - np.average(x, weights=weight)
+
+
+def draw_market(rng: np.random.Generator, years: np.ndarray, first_year: int) -> np.ndarray:
+    """Province × year market integration ln sqrt(1/seg)."""
+    level = MARKET_LEVEL + _centred(rng, MARKET_PROVINCE_SD, provinces().weight)
+    dev = ar1(rng, (len(level), len(years)), MARKET_DEV_RHO, MARKET_DEV_SD)
     raw = level[:, None] + MARKET_TREND * (years - first_year) + dev
     lo, hi = MARKET_BAND
     centre, half = (lo + hi) / 2, (hi - lo) / 2
@@ -193,8 +200,8 @@ def draw_schooling(
     `draw_latent` adds the province-year shock.
     """
     region = provinces().region.to_numpy()
-    base = 2.06 + np.select([region == "East", region == "Central"], [0.06, 0.0], -0.06)
-    base = base + rng.normal(0, 0.09, base.size)
+    base = 2.08 + np.select([region == "East", region == "Central"], [0.06, 0.0], -0.06)
+    base = base + _centred(rng, 0.09, provinces().weight)
     return base[:, None] + 0.02 * (years - first_year) + a_h * (market - MARKET_LEVEL)
 
 
@@ -203,9 +210,9 @@ def draw_rd(
 ) -> np.ndarray:
     """CIC2 × province × year R&D intensity on the study's scale (median 5.86)."""
     intensity = np.array([k for _, k, _ in CIC2_TABLE])
-    base = np.select([intensity == "labour", intensity == "capital"], [5.0, 5.9], 6.4)
-    by_cic2 = base + rng.normal(0, 0.45, base.size)
-    by_prov = rng.normal(0, 0.15, market.shape[0])
+    base = np.select([intensity == "labour", intensity == "capital"], [5.05, 5.95], 6.45)
+    by_cic2 = base + _centred(rng, 0.45, CIC2_SHARES)
+    by_prov = _centred(rng, 0.15, provinces().weight)
     trend = 0.03 * (years - first_year) + a_r * (market - MARKET_LEVEL)
     return by_cic2[:, None, None] + (by_prov[:, None] + trend)[None]
 
@@ -213,8 +220,8 @@ def draw_rd(
 def orthogonal_shock(
     rng: np.random.Generator, sd: float, market: np.ndarray, weight: np.ndarray, group: np.ndarray
 ) -> np.ndarray:
-    """A cell × year shock (year on the last axis), made orthogonal in the sample to market and market²
-    within each group, net of cell and year effects.
+    """A cell × year shock (year on the last axis), orthogonal in the sample
+    to market and market² within each group, net of cell and year effects.
 
     The shock identifies a mediator's effect on quality (b). Left alone, its
     chance correlation with market would make it a cell-level shock to quality

@@ -224,8 +224,8 @@ def permutation_test(
 ) -> PermutationResult:
     """Lian's `bdiff` permutation test with group labels permuted across firms.
 
-    Each group's model is `outcome ~ regressors | firm + other_fe` on that group's rows.
-    Firm-level permutation keeps each firm's rows together, so it requires a group that
+    Each group's model is `outcome ~ regressors | firm + other_fe` on that group's rows;
+    d = b(first level) − b(second level), levels in sorted order. Firm-level permutation keeps each firm's rows together, so it requires a group that
     is constant within firm; the draws are exact OLS from per-firm moments.
     """
     check_columns(df, [outcome, *regressors, group, firm, *other_fe])
