@@ -19,7 +19,7 @@ import pandas as pd
 from eqexp.estimate import DEMEANER, Fit, estimation_sample, fit
 from eqexp.inference import groups
 from eqexp.inference import mediation as mediation_tests
-from eqexp.spec import Spec, SpecError
+from eqexp.spec import Spec, SpecError, base_variable
 from eqexp.tracking import metric_name
 from eqexp.inference.utest import utest
 from eqexp.report.descriptives import correlation_table, correlations, describe, descriptives_table
@@ -166,7 +166,7 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
         spec.report.labels,
         spec.report.stat,
         spec.report.digits,
-        first_terms=[spec.model.treatment, f"{spec.model.treatment}_sq"],
+        first_terms=[t for p in plans(spec) for t in p.regressors if base_variable(t) == spec.model.treatment],
         groups=labels if any(labels) else None,
         notes=notes,
     )

@@ -1,0 +1,81 @@
+"""Each preset of the reference study produces its table in the study's layout (small world)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from eqexp.data.load import load
+from eqexp.runner import run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def run(cache: Path, tmp: Path, experiment: str, *overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["data=synthetic_small", "tracking=off", f"data.cache_dir={cache}",
+                                           f"experiment={experiment}", *overrides])
+    return run_job(cfg, tmp)
+
+
+def test_table2_descriptives(cache, tmp_path):
+    result = run(cache, tmp_path, "table2_descriptives")
+    table = result.tables["table"]
+    assert table.header[1] == ["Variable", "Sample size", "Minimum", "Maximum", "Median", "Standard deviation", "Mean"]
+    panel = load(result.spec.data).panel
+    quality = next(r for r in table.body if r[0] == "quality")
+    assert quality[1] == f"{len(panel):,}" and quality[5] == f"{panel.quality.std():.3f}"
+    assert len(table.body) == 10
+
+
+def test_table3_correlations_lower_triangle_with_stars(cache, tmp_path):
+    table = run(cache, tmp_path, "table3_correlations").tables["table"]
+    assert len(table.body) == 7 and table.body[0][1] == "1.000" and table.body[0][2] == ""
+    assert table.body[1][1].rstrip("*") != table.body[1][1]  # quality–market correlation is starred
+
+
+def test_table5_lags_six_columns(cache, tmp_path):
+    result = run(cache, tmp_path, "table5_lags")
+    n = [f.n_obs for f in result.fits]
+    assert len(n) == 6 and n[0] > n[1] > n[2] and n[3] <= n[0]
+    assert result.fits[0].regressors[:2] == ["L1_market", "L1_market_sq"] and "scale" in result.fits[0].regressors
+    assert "L3_scale" in result.fits[5].regressors
+    assert [r[0] for r in result.tables["table"].body[:4:2]] == ["L.Market", "L.Market²"]
+
+
+def test_table6_mediation_three_equations(cache, tmp_path):
+    result = run(cache, tmp_path, "table6_mediation_humancapital", "mediator.bootstrap.draws=200")
+    assert [f.outcome for f in result.fits] == ["quality", "humancapital", "quality"]
+    assert "humancapital" in result.fits[2].regressors and "market_sq" not in result.fits[1].regressors
+    notes = "\n".join(result.tables["table"].notes)
+    assert "Sobel z" in notes and "bias-corrected" in notes and "Wen–Ye decision" in notes and "P10" in notes
+    stats = result.tests.set_index(["test", "statistic"]).value
+    a, b = result.fits[1].coef("market"), result.fits[2].coef("humancapital")
+    assert stats["sobel", "ab"] == pytest.approx(a * b, rel=1e-12)
+
+
+def test_table8_groups_side_by_side(cache, tmp_path):
+    result = run(cache, tmp_path, "table8_ownership", "hetero.permutation.draws=200")
+    table = result.tables["table"]
+    assert table.header[1] == ["", "State-Owned", "Non state owned"]
+    panel = load(result.spec.data).panel
+    soe_rows = (panel.soe == 1).sum()
+    assert result.fits[0].n_obs + result.fits[0].steps[1].dropped == soe_rows
+    assert set(result.tests.test) >= {"utest", "wald", "suest", "bdiff"}
+
+
+def test_robustness_is_only_yaml(cache, tmp_path):
+    result = run(cache, tmp_path, "robust_drop2010_province")
+    panel = load(result.spec.data).panel
+    (step,) = [s for s in result.steps if s.step.startswith("sample")]
+    assert step.dropped == (panel.year == 2010).sum()
+    assert result.fits[1].vcov_label == "Province" and result.fits[1].df_t == panel.province.nunique() - 1
+    coefs = pd.read_csv(tmp_path / "coefficients.csv")
+    assert np.isfinite(coefs.std_error).all()
