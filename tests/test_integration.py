@@ -136,3 +136,10 @@ def test_lags_are_gap_aware():
     assert out.loc[(11, 2007), "L2_market"] == 2.0
     assert np.isnan(out.loc[(11, 2004), "L1_market"]) and out.loc[(12, 2005), "L1_market"] == 10.0
     assert len(out) == len(mi)
+
+
+def test_national_segmentation_is_mean_over_pairs():
+    pair_seg = MI.pair_segmentation(MI.price_changes(random_index(), "all"))
+    national = MI.national_segmentation(pair_seg).set_index("year")
+    assert (national["n_pairs"] == 465).all()
+    assert national.loc[2005, "seg"] == pytest.approx(pair_seg.loc[pair_seg["year"] == 2005, "seg"].mean())

@@ -60,7 +60,8 @@ def require_columns(df: pd.DataFrame, required: Iterable[str], file: str) -> Non
     for col in missing:
         near = difflib.get_close_matches(col, [str(c) for c in df.columns], n=1, cutoff=0.5)
         yours = near[0] if near else "your_name"
-        lines.append(f"  '{col}': map your column with data.columns: {{{yours}: {col}}}" + (f" (did you mean '{near[0]}'?)" if near else ""))
+        guess = f" (did you mean '{near[0]}'?)" if near else ""
+        lines.append(f"  '{col}': map your column with data.columns: {{{yours}: {col}}}{guess}")
     lines.append(f"Columns found: {', '.join(map(str, df.columns))}.")
     raise DataValidationError("\n".join(lines))
 
@@ -137,7 +138,8 @@ def _num(df: pd.DataFrame, col: str) -> pd.Series:
 
 
 def at_least(col: str, lo: float, fix: str = "") -> Rule:
-    return Rule((col,), lambda d: _num(d, col) < lo, f"values below {lo}", fix or f"'{col}' must be >= {lo}; check its unit and sign")
+    return Rule((col,), lambda d: _num(d, col) < lo, f"values below {lo}",
+                fix or f"'{col}' must be >= {lo}; check its unit and sign")
 
 
 def positive(col: str, fix: str = "") -> Rule:
@@ -201,10 +203,12 @@ PANEL = {
     "types": {"year": "integer", "quality": "numeric", "market": "numeric"},
     "keys": ("firm_id", "year"),
     "rules": (
-        between("quality", 0, 1, "normalised quality (r_quality, TQ) lies in [0, 1]; map the normalised measure, not the raw residual"),
+        between("quality", 0, 1, "normalised quality (r_quality, TQ) lies in [0, 1]; map the normalised measure, "
+                "not the raw residual"),
         at_least("total_assets", 0, "total assets cannot be negative; check the sign and that the unit is thousand RMB"),
         at_least("employment", 0),
-        not_after("founding_year", "year", "a firm cannot be founded after the year it is observed; check the founding-year column"),
+        not_after("founding_year", "year", "a firm cannot be founded after the year it is observed; check the "
+                  "founding-year column"),
     ),
 }
 

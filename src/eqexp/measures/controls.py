@@ -76,7 +76,8 @@ def firm_controls(
     roa = profit / total assets; rdebt = liabilities / total assets; invint = inventory /
     total assets (or / sales); fic = ln|SA| with SA's Age = year − founding in years.
     """
-    accounts = drop_rows(accounts, ~(accounts["total_assets"] > 0), "assets_nonpositive", "total assets missing or <= 0", log)
+    no_assets = ~(accounts["total_assets"] > 0)
+    accounts = drop_rows(accounts, no_assets, "assets_nonpositive", "total assets missing or <= 0", log)
     founding, year = accounts["founding_year"], accounts["year"]
     accounts = drop_rows(accounts, ~((founding >= FIRST_FOUNDING_YEAR) & (founding <= year)), "founding_year",
                          f"founding year missing, before {FIRST_FOUNDING_YEAR} or after the observation year", log)
@@ -105,7 +106,9 @@ def _check_sa_units(assets: pd.Series, assets_to_million: float) -> None:
             f"(the ASIF unit); otherwise set assets_to_million to the number of your units per RMB million.")
 
 
-def build_controls(accounts: pd.DataFrame, *, clean: bool = True, file: str = "firm accounts", **options) -> tuple[pd.DataFrame, StepLog]:
+def build_controls(
+    accounts: pd.DataFrame, *, clean: bool = True, file: str = "firm accounts", **options
+) -> tuple[pd.DataFrame, StepLog]:
     """Validate, clean (§1.4 step 10) and add the controls; returns the firm-year table and the step log.
 
     `options` go to `firm_controls`.

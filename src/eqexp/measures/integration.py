@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.data.validate import PRICE_INDEX, StepLog, drop_rows, record, validate
 from eqexp.data.geography import adjacent_pairs
+from eqexp.data.validate import PRICE_INDEX, StepLog, drop_rows, record, validate
 from eqexp.measures.classify import province_code
 
 PairSet = Literal["adjacent", "all"]
@@ -69,7 +69,8 @@ def price_changes(
     """
     keys = ["province", "year", "category", "index"]
     index = drop_rows(index, index[keys].isna().any(axis=1), "price_index_missing", "index value or key missing", log)
-    index = drop_rows(index, index["province"].isin(exclude), "price_index_excluded", f"provinces excluded: {sorted(exclude)}", log)
+    excluded = index["province"].isin(exclude)
+    index = drop_rows(index, excluded, "price_index_excluded", f"provinces excluded: {sorted(exclude)}", log)
     pair_df = pair_set(pairs, index["province"].unique()) if isinstance(pairs, str) else pairs
     dq = relative_price_changes(index, pair_df)
     name = pairs if isinstance(pairs, str) else "given"

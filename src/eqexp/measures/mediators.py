@@ -7,7 +7,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.data.validate import DataValidationError, Rule, at_least, check_ranges, check_unique_keys, positive, require_columns
+from eqexp.data.validate import (
+    DataValidationError,
+    Rule,
+    at_least,
+    check_ranges,
+    check_unique_keys,
+    positive,
+    require_columns,
+)
 from eqexp.measures.classify import cic2, province_code
 
 # Years of schooling per education level of the employed (Wang & Wang 2019, as in the study):
@@ -38,14 +46,17 @@ def education_years(education: pd.DataFrame, file: str = "education shares") -> 
     bad = (total - 100).abs() > SHARE_TOLERANCE
     if bad.any():
         hint = " They look like fractions: multiply by 100." if total[bad].between(0.9, 1.1).all() else ""
+        examples = education.loc[bad, ["province", "year"]].assign(total=total[bad]).head(5).to_string()
         raise DataValidationError(
             f"{file}: education shares must be percentages summing to 100 per province-year; {int(bad.sum())} row(s) "
-            f"sum to something else, e.g.\n{education.loc[bad, ['province', 'year']].assign(total=total[bad]).head(5).to_string()}\n"
+            f"sum to something else, e.g.\n{examples}\n"
             f"  Fix: supply the nine shares ({', '.join(EDUCATION_YEARS)}) in percent.{hint}")
     return (shares @ pd.Series({k: EDUCATION_YEARS[k] for k in levels}) / 100).rename("education_years")
 
 
-def human_capital(education: pd.DataFrame, transform: Literal["log", "level"] = "log", file: str = "education shares") -> pd.DataFrame:
+def human_capital(
+    education: pd.DataFrame, transform: Literal["log", "level"] = "log", file: str = "education shares"
+) -> pd.DataFrame:
     """Province-year human capital: columns province, year, education_years (H), humancapital.
 
     Default "log": humancapital = ln H. The study's Table 2 (median 2.234, range 2.025–2.475)

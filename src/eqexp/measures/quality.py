@@ -64,7 +64,9 @@ def keep_trade_modes(flows: pd.DataFrame, modes: Collection[int | str] | None, l
     return drop_rows(flows, ~keep, "trade_mode", f"trade mode not in {sorted(wanted)}", log)
 
 
-def drop_intermediaries(flows: pd.DataFrame, keywords: Sequence[str] = INTERMEDIARY_KEYWORDS, log: StepLog | None = None) -> pd.DataFrame:
+def drop_intermediaries(
+    flows: pd.DataFrame, keywords: Sequence[str] = INTERMEDIARY_KEYWORDS, log: StepLog | None = None
+) -> pd.DataFrame:
     """Drop trade intermediaries: firm names containing any keyword (needs a firm_name column)."""
     if "firm_name" not in flows.columns:
         record(log, "intermediaries", len(flows), len(flows), "skipped: no firm_name column")
@@ -79,7 +81,8 @@ def harmonise_units(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataF
     unit in sort order), then whole products whose modal unit changes over years."""
     counts = flows.groupby(["hs6", "year", "unit"]).size().rename("n").reset_index()
     modal = counts.sort_values(["n", "unit"], ascending=[False, True]).drop_duplicates(["hs6", "year"])
-    flows = flows.merge(modal[["hs6", "year", "unit"]].rename(columns={"unit": "modal_unit"}), on=["hs6", "year"], how="left")
+    modal = modal[["hs6", "year", "unit"]].rename(columns={"unit": "modal_unit"})
+    flows = flows.merge(modal, on=["hs6", "year"], how="left")
     flows = drop_rows(flows, flows["unit"].ne(flows["modal_unit"]).fillna(True).astype(bool), "unit_not_modal",
                       "unit differs from the product-year modal unit (or is missing)", log).drop(columns="modal_unit")
     changes = flows.groupby("hs6")["unit"].transform("nunique") > 1
@@ -94,7 +97,9 @@ def aggregate_flows(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataF
     return out
 
 
-def drop_small_flows(flows: pd.DataFrame, min_value: float = 50, min_quantity: float = 1, log: StepLog | None = None) -> pd.DataFrame:
+def drop_small_flows(
+    flows: pd.DataFrame, min_value: float = 50, min_quantity: float = 1, log: StepLog | None = None
+) -> pd.DataFrame:
     bad = (flows["value_usd"] < min_value) | (flows["quantity"] < min_quantity)
     return drop_rows(flows, bad, "small_flows", f"value < {min_value} USD or quantity < {min_quantity}", log)
 
@@ -115,14 +120,18 @@ def group_percentiles(x: np.ndarray, groups: np.ndarray, pcts: Sequence[float]) 
 
 
 def drop_unit_value_outliers(
-    flows: pd.DataFrame, pct: tuple[float, float] = (1, 99), by: Literal["hs6", "hs6_year"] = "hs6", log: StepLog | None = None
+    flows: pd.DataFrame,
+    pct: tuple[float, float] = (1, 99),
+    by: Literal["hs6", "hs6_year"] = "hs6",
+    log: StepLog | None = None,
 ) -> pd.DataFrame:
     """Drop unit values below the lower or above the upper percentile within product (or product-year)."""
     keys = ["hs6"] if by == "hs6" else ["hs6", "year"]
     groups = flows.groupby(keys, sort=False).ngroup().to_numpy()
     p = (flows["value_usd"] / flows["quantity"]).to_numpy(float)
     lo, hi = group_percentiles(p, groups, pct)[:, groups]
-    return drop_rows(flows, (p < lo) | (p > hi), "unit_value_outliers", f"unit value outside P{pct[0]}–P{pct[1]} within {by}", log)
+    reason = f"unit value outside P{pct[0]}–P{pct[1]} within {by}"
+    return drop_rows(flows, (p < lo) | (p > hi), "unit_value_outliers", reason, log)
 
 
 def drop_thin_products(flows: pd.DataFrame, min_obs: int = 100, log: StepLog | None = None) -> pd.DataFrame:
@@ -131,7 +140,9 @@ def drop_thin_products(flows: pd.DataFrame, min_obs: int = 100, log: StepLog | N
     return drop_rows(flows, bad, "thin_products", f"product with fewer than {min_obs} flows", log)
 
 
-def drop_excluded_chapters(flows: pd.DataFrame, chapters: Collection[str] = EXCLUDED_CHAPTERS, log: StepLog | None = None) -> pd.DataFrame:
+def drop_excluded_chapters(
+    flows: pd.DataFrame, chapters: Collection[str] = EXCLUDED_CHAPTERS, log: StepLog | None = None
+) -> pd.DataFrame:
     bad = flows["hs6"].str[:2].isin(chapters)
     return drop_rows(flows, bad, "excluded_chapters", "HS chapters 01–27, 71, 93, 97–99 (not manufactured goods)", log)
 
@@ -188,7 +199,7 @@ def drop_singletons(flows: pd.DataFrame, fe: Sequence[Sequence[str]] = (("hs6",)
     return drop_rows(flows, ~keep, "singletons", f"singletons in {names}, removed iteratively in {passes} pass(es)", log)
 
 
-def _sweep(r: np.ndarray, groups: Sequence[np.ndarray], counts: Sequence[np.ndarray], order: Sequence[int]) -> tuple[np.ndarray, float]:
+def _sweep(r: np.ndarray, groups, counts, order) -> tuple[np.ndarray, float]:
     """Subtract group means for each grouping in `order`; returns the result and the largest change made."""
     change = 0.0
     for k in order:
@@ -211,7 +222,10 @@ def _span_part(y: np.ndarray, groups, counts, tol: float, maxiter: int) -> tuple
     """The part of y in the span of the dummies, by conjugate gradients on (I − T)u = (I − T)y with T
     the symmetric sweep 1..K..1 (reghdfe's acceleration of alternating projections)."""
     order = [*range(len(groups)), *range(len(groups) - 2, -1, -1)]
-    one_minus_t = lambda v: v - _sweep(v, groups, counts, order)[0]  # noqa: E731
+
+    def one_minus_t(v: np.ndarray) -> np.ndarray:
+        return v - _sweep(v, groups, counts, order)[0]
+
     u = np.zeros_like(y)
     r = one_minus_t(y)
     p, rr = r.copy(), r @ r
@@ -220,8 +234,9 @@ def _span_part(y: np.ndarray, groups, counts, tol: float, maxiter: int) -> tuple
         pap = p @ ap
         if rr == 0 or pap <= 0:
             break
-        u += (rr / pap) * p
-        r -= (rr / pap) * ap
+        alpha = rr / pap
+        u += alpha * p
+        r -= alpha * ap
         if np.abs(r).max() < tol / 10:  # a symmetric sweep would now change no element by tol/10
             break
         rr, rr_old = r @ r, rr
@@ -285,7 +300,7 @@ def ksw_residual(flows: pd.DataFrame, sigma: Sigma = 5.0, *, sigma_fallback: flo
     y = np.log(flows["quantity"]) + flows["sigma"] * ln_p
     groups = [pd.factorize(flows["hs6"])[0], flows.groupby(["destination", "year"], sort=False).ngroup().to_numpy()]
     resid, sweeps = demean(y.to_numpy(float), groups, tol)
-    record(log, "residual", len(flows), len(flows), f"alternating projections converged in {sweeps} iterations (tol {tol:g})")
+    record(log, "residual", len(flows), len(flows), f"alternating projections converged in {sweeps} iterations, tol {tol:g}")
     return flows.assign(ln_p=ln_p, y=y, resid=resid)
 
 
