@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup browser run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian's Chromium, for the test that opens the MLflow UI as a person would (Playwright
+# drives /usr/bin/chromium; nothing is downloaded). Needs root or sudo the first time.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "eqexp: could not install chromium; tests/test_mlflow_ui.py will be skipped"
+
 run: setup
 	$(PY) run.py
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q -ra
 
 bench: setup

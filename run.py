@@ -6,7 +6,16 @@
 The exit code is non-zero when a job (of a sweep) failed or never finished.
 """
 
+import os
 import sys
+
+if "PYTHONHASHSEED" not in os.environ:
+    # pyfixest 0.60's estimates depend on Python's string-hash seed in the last digits
+    # (~1e-13 relative): pin it, so the same config on the same data gives the same numbers
+    # in every run, every sweep worker and on every launcher (they inherit the environment).
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, sys.orig_argv)
+
 from pathlib import Path
 
 import hydra

@@ -86,9 +86,10 @@ def run_job(
     root: Path = Path("."),
     run_name: str = "job",
     parent_run_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> JobResult:
-    """Run one job; write its files into `out_dir` and log it to MLflow."""
-    start = time.perf_counter()
+    """Run one job; write its files into `out_dir` and log it to MLflow (with extra `tags`)."""
+    start, started_ms = time.perf_counter(), int(time.time() * 1000)
     spec = config if isinstance(config, Spec) else load_spec(config)
     loaded = data_load.load(spec.data)
     check_variables(spec, loaded.panel.columns)
@@ -103,11 +104,12 @@ def run_job(
         if step.dropped or step.changed:
             print(f"[eqexp] {step.step}: {step.dropped:,} of {step.rows_in:,} rows dropped, {step.changed:,} changed ({step.reason})")
     result.seconds = time.perf_counter() - start
+    status = {"status": "finished", "seconds": result.seconds, "fingerprint": loaded.fingerprint}
+    (out_dir / "job.json").write_text(json.dumps(status))
     if spec.tracking.enabled:
         params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(spec)))
-        tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis}
+        all_tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis, **(tags or {})}
         result.run_id = tracking.log_run(
-            spec.tracking, root, run_name, params, _metrics(result), tags, out_dir, parent_run_id
+            spec.tracking, root, run_name, params, _metrics(result), all_tags, out_dir, parent_run_id, start_time=started_ms
         )
-    (out_dir / "job.json").write_text(json.dumps({"status": "finished", "seconds": result.seconds, "run_id": result.run_id, "fingerprint": loaded.fingerprint}))
     return result

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ import socket
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -45,6 +47,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
+
+# conf/hydra/launcher/{ray,submitit_slurm}.yaml carry the plugins' own names, so Hydra validates
+# them against the plugins' schemas (welcome: a misspelt key fails) and warns each time that this
+# "automatic schema matching" is deprecated. The files are complete without the schemas.
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
 PLAN_FILE = "sweep.json"
 STATUS_DIR = "status"
@@ -88,6 +95,7 @@ class JobRecord:
     reused_run_id: str | None = None  # skipped: the earlier FINISHED run it reuses
     job_key: str | None = None  # hash of the resolved spec (minus tracking/force) and the data fingerprint
     fingerprint: str | None = None
+    force: bool = False
     dir: str | None = None
     pid: int | None = None
     host: str | None = None
@@ -170,6 +178,16 @@ def planned_overrides(cfg: DictConfig, config_loader: Any = None) -> list[list[s
     return [list(job) for batch in batches for job in batch]
 
 
+def _is_sweep(override: str) -> bool:
+    """`hetero=a,b` and `glob(...)`, `range(...)` sweep; `model.controls=[a,b]` does not."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_override(override).is_sweep_override()
+    except Exception:
+        return "," in override.split("=", 1)[-1] and "[" not in override
+
+
 def task_config(cfg: DictConfig) -> DictConfig:
     """The job's config without the `hydra` node, which cannot be resolved outside a job."""
     task = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
@@ -214,6 +232,9 @@ def set_thread_env(threads: int, environ: dict | None = None) -> dict[str, str]:
             env[var] = str(threads)
             applied[var] = str(threads)
     env[THREADS_ENV] = str(threads)
+    # pyfixest 0.60's results depend on Python's string hashing in the last digits (~1e-13):
+    # one seed for every worker makes a sweep reproducible run after run (run.py pins it too).
+    env.setdefault("PYTHONHASHSEED", "0")
     return applied
 
 
@@ -227,6 +248,35 @@ def cap_threads(threads: int | None) -> None:
         threadpool_limits(limits=int(threads))
     except Exception as err:  # never fail a job because a pool could not be limited
         log.debug("threadpoolctl: %s", err)
+
+
+_LAUNCHER_HINTS = {
+    "hydra_ray_launcher": 'pip install -e ".[ray]" && pip install --no-deps hydra-ray-launcher==1.2.2 '
+    "(its cloudpickle<3 pin conflicts with joblib 1.6's cloudpickle>=3, so pip cannot resolve it with eqexp; "
+    "it works with cloudpickle 3; see docs/sweeps.md)",
+    "hydra_submitit_launcher": 'pip install -e ".[slurm]"',
+    "hydra_joblib_launcher": 'pip install -e .',
+}
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start; the message says what to do."""
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """Fail before any work when the chosen launcher's plugin is not installed."""
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    module = target.rsplit(".", 1)[0]
+    if not module:
+        return
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        hint = next((h for name, h in _LAUNCHER_HINTS.items() if name in module), "install the launcher's Hydra plugin")
+        choice = OmegaConf.select(cfg, "hydra.runtime.choices", default={}) or {}
+        raise SweepError(f"The launcher hydra/launcher={choice.get('hydra/launcher', '?')} needs the module {module}, which is not installed: {hint}.")
 
 
 def _launcher_workers(cfg: DictConfig, n_jobs_planned: int | None) -> int | None:
@@ -256,12 +306,17 @@ class SweepContext:
     threads: int | None = None
     workers: int | None = None
     n_planned: int | None = None
+    job_keys: dict[int, str] = field(default_factory=dict)  # as planned by the parent
+    earlier: dict[int, str] | None = None  # job -> its FINISHED run, looked up once by the parent (None: not looked up)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SweepContext":
         names = {f.name for f in dataclasses.fields(cls)}
         ctx = cls(**{k: v for k, v in data.items() if k in names})
         ctx.labels = {int(k): v for k, v in (ctx.labels or {}).items()}
+        ctx.job_keys = {int(k): v for k, v in (ctx.job_keys or {}).items()}
+        if ctx.earlier is not None:
+            ctx.earlier = {int(k): v for k, v in ctx.earlier.items()}
         return ctx
 
 
@@ -338,6 +393,7 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
                 data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
             record.fingerprint = data_specs[data_key][1]
             record.job_key = job_key(spec, record.fingerprint)
+            record.force = spec.force
         except Exception as err:  # recorded: the job itself will fail with the same message
             record.reason = f"{type(err).__name__}: {err}"
         records.append(record)
@@ -367,6 +423,7 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     from eqexp import tracking
 
     start = time.perf_counter()
+    check_launcher(cfg)
     root = Path(str(OmegaConf.select(cfg, "hydra.runtime.cwd", default=os.getcwd())))
     loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
     overrides = planned_overrides(cfg, loader)
@@ -387,6 +444,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
         ctx.parent_run_id = _create_parent_run(tspec, root, sweep_dir, task_overrides, ctx)
+        ctx.job_keys = {r.num: r.job_key for r in records if r.job_key}
+        ctx.earlier = _earlier_runs(ctx.tracking_uri, tspec.experiment, records)
 
     n = ctx.n_planned if ctx.n_planned is not None else "?"
     print(f"[eqexp] sweep of {n} jobs into {sweep_dir} (planned and validated in {time.perf_counter() - start:.1f} s)", flush=True)
@@ -394,6 +453,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         print(f"[eqexp] {workers} local workers × {threads} thread(s) each on {cores()} cores", flush=True)
     for record in records:
         note = f"  (will fail: {record.reason})" if record.reason else ""
+        if ctx.earlier and ctx.earlier.get(record.num):
+            note = f"  (skip: finished in run {ctx.earlier[record.num]})"
         print(f"[eqexp]   #{record.num} {record.label}{note}", flush=True)
     _build_data(data_specs.values())
     if threads:  # after the build, which may use every core; before any worker starts
@@ -408,6 +469,17 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     return ctx
 
 
+def _earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:
+    """For every planned job (not forced), its FINISHED run, if any: one look-up here, none in the workers."""
+    earlier = {}
+    for r in records:
+        if r.job_key and not r.force:
+            found = find_finished_run(uri, experiment, r.job_key)
+            if found is not None:
+                earlier[r.num] = found.info.run_id
+    return earlier
+
+
 def _create_parent_run(tspec: Any, root: Path, sweep_dir: Path, task_overrides: list[str], ctx: SweepContext) -> str:
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
@@ -416,8 +488,8 @@ def _create_parent_run(tspec: Any, root: Path, sweep_dir: Path, task_overrides: 
 
     experiment_id = tracking.ensure_experiment(tspec, root)
     client = MlflowClient(tracking.resolve_uri(tspec, root))
-    swept = [o for o in task_overrides if "," in o.split("=", 1)[-1]] or task_overrides
-    name = f"sweep {sweep_dir.name}: {' '.join(swept)}"[:240]
+    swept = [o for o in task_overrides if _is_sweep(o)] or task_overrides
+    name = f"sweep: {' '.join(swept) or 'default'}"[:240]
     tags = {
         **tracking.environment_tags(root),
         "eqexp.kind": "sweep",
@@ -511,12 +583,6 @@ def _reuse_run(earlier, out_dir: Path, uri: str, parent_run_id: str | None, reco
     return run.info.run_id
 
 
-def _tag_run(uri: str, run_id: str, tags: dict[str, str]) -> None:
-    from mlflow.entities import RunTag
-
-    _client(uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
-
 def _log_failure(cfg: DictConfig, spec: Any, ctx: SweepContext, out_dir: Path, record: JobRecord, root: Path) -> str | None:
     """A failed job as an MLflow run with status FAILED; its directory (traceback.txt) as artifacts."""
     from eqexp import tracking
@@ -567,7 +633,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     record = JobRecord(num=num, label=label, overrides=overrides, status=STARTED, dir=str(out_dir),
                        pid=os.getpid(), host=socket.gethostname(), started=time.time())
     cap_threads(ctx.threads or (int(os.environ[THREADS_ENV]) if os.environ.get(THREADS_ENV) else None))
-    record.threads = {v: os.environ[v] for v in ("OMP_NUM_THREADS", "RAYON_NUM_THREADS", THREADS_ENV) if v in os.environ}
+    record.threads = {v: os.environ[v] for v in ("OMP_NUM_THREADS", "RAYON_NUM_THREADS", THREADS_ENV, "PYTHONHASHSEED") if v in os.environ}
     write_status(sweep_dir, record)
     total = ctx.n_planned if ctx.n_planned is not None else "?"
     print(f"[eqexp] job {num + 1}/{total} {label}: started (pid {record.pid})", flush=True)
@@ -586,7 +652,13 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
 
             uri = tracking.resolve_uri(spec.tracking, root)
             parent = ctx.parent_run_id if uri == ctx.tracking_uri else None
-        earlier = find_finished_run(uri, spec.tracking.experiment, record.job_key) if uri and not spec.force else None
+        earlier = None
+        if uri and not spec.force:
+            if ctx.earlier is not None and ctx.job_keys.get(num) == record.job_key and uri == ctx.tracking_uri:
+                earlier_id = ctx.earlier.get(num)  # the parent looked it up before the sweep started
+                earlier = _client(uri).get_run(earlier_id) if earlier_id else None
+            else:
+                earlier = find_finished_run(uri, spec.tracking.experiment, record.job_key)
         record.timings["resume_check"] = time.perf_counter() - t0
         if earlier is not None:
             record.reused_run_id = earlier.info.run_id
@@ -594,15 +666,12 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
             record.status = SKIPPED
             record.reason = f"identical spec and data finished in run {earlier.info.run_id}"
         else:
+            tags = {"job_key": record.job_key, "eqexp.status": FINISHED, "eqexp.job_num": str(num), "eqexp.sweep_dir": str(sweep_dir)}
             t1 = time.perf_counter()
-            result = runner.run_job(spec, out_dir, root=root, run_name=label, parent_run_id=parent)
+            result = runner.run_job(spec, out_dir, root=root, run_name=label, parent_run_id=parent, tags=tags)
             record.timings["run_job"] = time.perf_counter() - t1
             record.timings["run_job_before_logging"] = result.seconds
             record.run_id = result.run_id
-            if result.run_id:
-                # runner.run_job has no `tags` argument yet: tag the run right after it is logged.
-                _tag_run(uri, result.run_id, {"job_key": record.job_key, "eqexp.status": FINISHED, "eqexp.job_num": num,
-                                               "eqexp.sweep_dir": str(sweep_dir)})
             record.status = FINISHED
     except Exception as err:  # a failing job is recorded and never stops the others
         record.status = FAILED
@@ -837,7 +906,7 @@ def _notes(records: list[JobRecord]) -> list[str]:
         if r.status not in OK_STATUSES:
             notes.append(f"Job {r.num} ({r.label}) {r.status}: {r.reason.splitlines()[0][:200] if r.reason else ''}")
         elif r.status == SKIPPED:
-            notes.append(f"Job {r.num} ({r.label}) skipped: results from the earlier run {r.reused_run_id}.")
+            notes.append(f"Job {r.num} ({r.label}) skipped: results from the earlier run {r.reused_run_id or ''}.".replace(" .", "."))
     return notes
 
 
@@ -864,6 +933,9 @@ def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord
     """Jobs that never finished get a KILLED child run, so MLflow shows every planned job."""
     client = _client(uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
+    stale = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'")
+    for run in stale:  # a worker died while logging: its run would show as running for ever
+        client.set_terminated(run.info.run_id, status="KILLED")
     for r in records:
         if r.status != NEVER or r.run_id:
             continue

@@ -54,10 +54,14 @@ def ensure_experiment(spec: TrackingSpec, root: Path) -> str:
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(spec.experiment)
-    if found is not None:
-        return found.experiment_id
-    artifacts = (root / spec.artifact_root).resolve()
-    return client.create_experiment(spec.experiment, artifact_location=artifacts.as_uri())
+    # MLflow 3's UI opens GenAI pages unless the experiment says it holds ordinary runs
+    kind = ("mlflow.experimentKind", "custom_model_development")
+    if found is None:
+        artifacts = (root / spec.artifact_root).resolve()
+        return client.create_experiment(spec.experiment, artifact_location=artifacts.as_uri(), tags=dict([kind]))
+    if kind[0] not in found.tags:
+        client.set_experiment_tag(found.experiment_id, *kind)
+    return found.experiment_id
 
 
 def git_commit(root: Path) -> str:
@@ -100,6 +104,7 @@ def log_run(
     artifacts: Path,
     parent_run_id: str | None = None,
     status: str = "FINISHED",
+    start_time: int | None = None,
 ) -> str:
     """Log one job as one MLflow run (a child of `parent_run_id` in a sweep); return its id."""
     import math
@@ -114,7 +119,7 @@ def log_run(
     all_tags = {**environment_tags(root), **tags}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags, start_time=start_time)
     run_id = run.info.run_id
     now = int(time.time() * 1000)
     metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
