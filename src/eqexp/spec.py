@@ -25,10 +25,11 @@ class SpecError(ValueError):
 @dataclass
 class DataSpec:
     name: str = "synthetic"
-    source: str = "synthetic"  # synthetic | panel
-    params: dict[str, Any] = field(default_factory=dict)  # generator parameters (synthetic)
-    path: Optional[str] = None  # the user's panel file (panel)
-    columns: dict[str, str] = field(default_factory=dict)  # their column name -> ours
+    source: str = "synthetic"  # synthetic (built from its raw sources) | world (drawn, unmeasured) | raw | panel
+    params: dict[str, Any] = field(default_factory=dict)  # generator parameters (synthetic, world)
+    path: Optional[str] = None  # the user's panel file (panel) or folder of raw sources (raw)
+    columns: dict[str, Any] = field(default_factory=dict)  # their column name -> ours (raw: per source file)
+    build: dict[str, Any] = field(default_factory=dict)  # measure options (eqexp.build.BuildOptions)
     cache_dir: str = "outputs/cache"
 
 
@@ -148,7 +149,7 @@ class Spec:
 
 CHOICES = {
     "analysis": ("regression", "descriptives", "correlations"),
-    "data.source": ("synthetic", "panel"),
+    "data.source": ("synthetic", "world", "raw", "panel"),
     "vcov.type": ("CRV1", "CRV3", "hetero", "iid"),
     "trim.method": ("none", "trim", "winsor"),
     "report.stat": ("t", "se"),

@@ -1,8 +1,22 @@
 """Load the analysis panel named by a data config, through a content-addressed cache.
 
-The cache key hashes everything the panel depends on (generator code and parameters, or
-the user's file bytes and column mapping), so a sweep builds the panel once and every job
-loads the same Parquet file; a changed config or file gets a new entry.
+Sources (`data.source`):
+
+- ``synthetic``: the synthetic world → its raw sources (`eqexp.data.sources`) → the panel
+  built from them by the measures (`eqexp.build`), with the options in ``data.build``;
+- ``world``: the synthetic world's own panel, its variables as drawn (no measurement);
+- ``raw``: the user's raw sources, a folder (``data.path``) laid out as
+  `eqexp.data.sources.read_sources` describes, ``data.columns`` mapping each file's column
+  names to ours (``{customs: {party_id: firm_id}, accounts: {...}}``), built as ``synthetic``;
+- ``panel``: the user's ready panel (one file), validated and cached.
+
+The cache key hashes everything the panel depends on (the generator's and the measures'
+code, the parameters and build options, or the user's file bytes and column mapping), so a
+sweep builds the panel once and every job loads the same Parquet file; a changed config,
+file or measure gets a new entry. A built entry holds panel.parquet, build_log.json (the
+options chosen, every step's rows in / dropped / why / out, timings) and build_log.csv,
+province_year.parquet (market integration with its lags, human capital); a synthetic one
+also latent.parquet and truth.json.
 """
 
 from __future__ import annotations
@@ -12,13 +26,19 @@ import inspect
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from eqexp.data import geography, synthetic, world
+from eqexp import build as build_mod
+from eqexp.data import geography, sources, synthetic, user, validate, world
+from eqexp.measures import classify, controls, integration, mediators, quality
 from eqexp.spec import DataSpec, SpecError
+
+WORLD_CODE = (synthetic, world, geography)
+BUILD_CODE = (*WORLD_CODE, sources, build_mod, quality, integration, controls, mediators, classify, validate, user)
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,7 @@ class Loaded:
     fingerprint: str  # the cache key: same fingerprint, same panel
     directory: Path  # the cache entry (panel.parquet, truth.json, ...)
     truth: dict | None  # the synthetic world's true parameters
+    build: dict | None = None  # the build log of a built panel: {"options", "steps", "seconds", ...}
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -36,10 +57,39 @@ def _digest(*parts: bytes | str) -> str:
     return h.hexdigest()[:16]
 
 
+def _code(modules) -> str:
+    return "".join(inspect.getsource(m) for m in modules)
+
+
+def build_options(spec: DataSpec) -> build_mod.BuildOptions:
+    """The measures' options of `spec` (defaults filled in); an unknown or invalid option is a SpecError."""
+    try:
+        return build_mod.BuildOptions.of(spec.build)
+    except (TypeError, ValueError) as err:
+        raise SpecError(str(err)) from None
+
+
+def _split_params(params: dict) -> tuple[dict, dict]:
+    """World parameters and source parameters (``data.params.sources``)."""
+    params = dict(params)
+    return params, dict(params.pop("sources", None) or {})
+
+
 def fingerprint(spec: DataSpec) -> str:
+    if spec.source == "world":
+        return "world-" + _digest(_code(WORLD_CODE), json.dumps(spec.params, sort_keys=True))  # new generator, new entry
     if spec.source == "synthetic":
-        code = "".join(inspect.getsource(m) for m in (synthetic, world, geography))  # new generator, new entry
-        return "synthetic-" + _digest(code, json.dumps(spec.params, sort_keys=True))
+        options = json.dumps(build_options(spec).to_dict(), sort_keys=True)
+        try:
+            sources.SourceParams.of(_split_params(spec.params)[1])
+        except (TypeError, ValueError) as err:
+            raise SpecError(f"data.params.sources: {err}") from None
+        return "synthetic-" + _digest(_code(BUILD_CODE), json.dumps(spec.params, sort_keys=True, default=str), options)
+    if spec.source == "raw":
+        files = sources.source_files(spec.path or "")
+        parts = [f"{name}={path.name}".encode() + path.read_bytes() for name, path in sorted(files.items())]
+        options = json.dumps(build_options(spec).to_dict(), sort_keys=True)
+        return "raw-" + _digest(*parts, json.dumps(spec.columns, sort_keys=True), options, _code(BUILD_CODE))
     path = Path(spec.path or "")
     if not path.is_file():
         raise SpecError(f"data.path '{spec.path}' does not exist. Point data.path at your panel file (Parquet, CSV or .dta).")
@@ -51,7 +101,9 @@ def _write_atomically(directory: Path, files: dict[str, object]) -> None:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".tmp-"))
     for name, content in files.items():
-        if isinstance(content, pd.DataFrame):
+        if isinstance(content, pd.DataFrame) and name.endswith(".csv"):
+            content.to_csv(tmp / name, index=False)
+        elif isinstance(content, pd.DataFrame):
             content.to_parquet(tmp / name, index=False)
         else:
             (tmp / name).write_text(json.dumps(content, indent=2, default=str))
@@ -63,10 +115,36 @@ def _write_atomically(directory: Path, files: dict[str, object]) -> None:
         tmp.rmdir()
 
 
+def _built_files(built: build_mod.Built, extra: dict) -> dict[str, object]:
+    log = {"options": built.options.to_dict(), "steps": built.log, "seconds": built.seconds, **extra}
+    return {"panel.parquet": built.panel, "build_log.json": log, "build_log.csv": build_mod.log_frame(built.log),
+            "province_year.parquet": built.province_year}
+
+
 def _build(spec: DataSpec) -> dict[str, object]:
-    if spec.source == "synthetic":
+    if spec.source == "world":
         world = synthetic.generate_world(synthetic.WorldParams(**spec.params))
         return {"panel.parquet": world.panel, "latent.parquet": world.latent, "truth.json": world.truth}
+    if spec.source == "synthetic":
+        options = build_options(spec)
+        world_params, source_params = _split_params(spec.params)
+        start = time.perf_counter()
+        world = synthetic.generate_world(synthetic.WorldParams(**world_params))
+        generated = time.perf_counter()
+        raw = sources.generate_sources(world, source_params)
+        done = time.perf_counter()
+        print(f"[eqexp]   world {generated - start:.1f}s, raw sources {done - generated:.1f}s: "
+              f"{', '.join(f'{k} {v:,}' for k, v in sources.describe(raw).items())} rows", flush=True)
+        built = build_mod.build(raw, options, progress=True)
+        built.seconds = {"world": round(generated - start, 3), "sources": round(done - generated, 3), **built.seconds}
+        extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info}
+        return {**_built_files(built, extra), "latent.parquet": world.latent, "truth.json": world.truth}
+    if spec.source == "raw":
+        options = build_options(spec)
+        raw = sources.read_sources(spec.path or "", spec.columns)
+        built = build_mod.build(raw, options, progress=True)
+        return _built_files(built, {"source": "raw", "path": str(spec.path), "columns": spec.columns,
+                                    "sources": sources.describe(raw)})
     from eqexp.data.user import read_panel  # only users' own data need the readers
 
     panel, log = read_panel(spec)
@@ -80,6 +158,8 @@ def load(spec: DataSpec) -> Loaded:
     if not (directory / "panel.parquet").exists():
         print(f"[eqexp] building data '{spec.name}' into {directory} ...", flush=True)
         _write_atomically(directory, _build(spec))
-    truth_file = directory / "truth.json"
+    truth_file, log_file = directory / "truth.json", directory / "build_log.json"
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
-    return Loaded(pd.read_parquet(directory / "panel.parquet"), key, directory, truth)
+    log = json.loads(log_file.read_text()) if log_file.exists() else None
+    built = log if isinstance(log, dict) else None  # a ready panel's log is a plain list of steps
+    return Loaded(pd.read_parquet(directory / "panel.parquet"), key, directory, truth, built)
