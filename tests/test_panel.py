@@ -48,3 +48,17 @@ def test_winsor_caps_by_year():
     assert out.v.tolist()[:10] == [0.5, 1, 2, 3, 4, 5, 6, 7, 8, 8.5]
     assert out.v.tolist()[10:] == [100.5, 101, 102, 103, 104, 105, 106, 107, 108, 108.5]
     assert steps[0].dropped == 0 and steps[0].changed == 4
+
+
+def test_province_lags_ignore_firm_gaps():
+    from eqexp.panel import add_province_lags, province_series
+
+    df = pd.DataFrame({"firm_id": [1, 1, 2, 2], "year": [2004, 2006, 2005, 2006], "province": [11] * 4,
+                       "market": [4.0, 4.2, 4.1, 4.2]})
+    history = pd.DataFrame({"province": [11] * 4, "year": [2003, 2004, 2005, 2006], "market": [3.9, 4.0, 4.1, 4.2]})
+    out = add_province_lags(df, "market", 1, province_series(df, "market", history))
+    assert out.L1_market.tolist() == [3.9, 4.1, 4.0, 4.1]  # firm 1 in 2006 gets the province's 2005 value
+    firm_level = add_lags(df, ["market"], 1)
+    assert np.isnan(firm_level.L1_market.iloc[1])  # where the firm's own lag is missing
+    from_panel = add_province_lags(df, "market", 1, province_series(df, "market"))
+    assert np.isnan(from_panel.L1_market.iloc[0]) and from_panel.L1_market.iloc[1] == 4.1

@@ -273,7 +273,8 @@ def test_twelve_jobs_on_all_workers_every_run_param_metric_and_artifact_arrives(
         assert record.label == child.info.run_name and child.data.tags["job_key"] == record.job_key
         job_dir = Path(record.dir)
         spec = load_spec(OmegaConf.load(job_dir / ".hydra" / "config.yaml"))
-        assert child.data.params == flatten(OmegaConf.to_container(OmegaConf.structured(spec)))
+        build = json.loads((job_dir / "build_log.json").read_text())["options"]
+        assert child.data.params == flatten(OmegaConf.to_container(OmegaConf.structured(spec))) | flatten({"build": build})
         coefs = pd.read_csv(job_dir / "coefficients.csv")
         for i, model in enumerate(dict.fromkeys(coefs.model), start=1):
             for row in coefs[coefs.model == model].itertuples():

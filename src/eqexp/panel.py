@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from eqexp.spec import SampleSpec, TrimSpec
+from eqexp.spec import SampleSpec, SpecError, TrimSpec
 
 UNIT, TIME = "firm_id", "year"
 
@@ -47,6 +47,24 @@ def add_lags(df: pd.DataFrame, variables: list[str], k: int, unit: str = UNIT, t
     lagged[time] = lagged[time] + k
     lagged = lagged.rename(columns={v: lag_name(v, k) for v in variables})
     return df.merge(lagged, on=[unit, time], how="left", validate="one_to_one")
+
+
+def province_series(df: pd.DataFrame, variable: str, extra: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The province-year series of a province-level variable: from `extra` (e.g. the build's
+    province-year table, which reaches back before the panel's first year) or from the panel."""
+    if extra is not None and variable in extra:
+        return extra[["province", TIME, variable]]
+    series = df[["province", TIME, variable]].drop_duplicates(["province", TIME, variable])
+    clash = series.duplicated(["province", TIME]).sum()
+    if clash:
+        raise SpecError(f"lags.unit=province needs '{variable}' constant within province-year; {clash} province-years vary. Use lags.unit=firm.")
+    return series
+
+
+def add_province_lags(df: pd.DataFrame, variable: str, k: int, series: pd.DataFrame) -> pd.DataFrame:
+    """`L{k}_{v}` from the province-year series: present whenever the province has year t-k."""
+    lagged = add_lags(series, [variable], k, unit="province")[["province", TIME, lag_name(variable, k)]]
+    return df.merge(lagged, on=["province", TIME], how="left", validate="many_to_one")
 
 
 def add_square(df: pd.DataFrame, variable: str) -> pd.DataFrame:

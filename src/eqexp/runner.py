@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from eqexp import analyses, tracking
 from eqexp.data import load as data_load
 from eqexp.estimate import Fit, coefficients_frame
 from eqexp.models import lags_needed, treatment_terms
-from eqexp.panel import Step, add_lags, add_square, apply_sample, apply_trim
+from eqexp.panel import Step, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, check_variables, load_spec
 
@@ -36,10 +37,13 @@ class JobResult:
     seconds: float = 0.0
 
 
-def prepare(panel: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, list[Step]]:
+def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Step]]:
     """Lags on the full panel first (before any filter or split), then sample, then trimming."""
-    df = panel
+    df, x = panel, spec.model.treatment
     for k, variables in lags_needed(spec).items():
+        if spec.lags.unit == "province" and x in variables:
+            df = add_province_lags(df, x, k, province_series(panel, x, province_year))
+            variables = [v for v in variables if v != x]
         df = add_lags(df, variables, k)
     if spec.model.square:
         for column in spec.model.columns:
@@ -93,7 +97,8 @@ def run_job(
     spec = config if isinstance(config, Spec) else load_spec(config)
     loaded = data_load.load(spec.data)
     check_variables(spec, loaded.panel.columns)
-    df, steps = prepare(loaded.panel, spec)
+    extra = loaded.directory / "province_year.parquet"
+    df, steps = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
     result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint)
     analyses.run(df, spec, result)
     result.steps += [replace(s, step=f"{f.model} {s.step}") for f in result.fits for s in f.steps]
@@ -106,8 +111,11 @@ def run_job(
     result.seconds = time.perf_counter() - start
     status = {"status": "finished", "seconds": result.seconds, "fingerprint": loaded.fingerprint}
     (out_dir / "job.json").write_text(json.dumps(status))
+    if loaded.build:  # the data's build log travels with every job that used it
+        shutil.copy(loaded.directory / "build_log.json", out_dir / "build_log.json")
     if spec.tracking.enabled:
         params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(spec)))
+        params |= tracking.flatten({"build": (loaded.build or {}).get("options", {})})
         all_tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis, **(tags or {})}
         result.run_id = tracking.log_run(
             spec.tracking, root, run_name, params, _metrics(result), all_tags, out_dir, parent_run_id, start_time=started_ms

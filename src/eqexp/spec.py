@@ -37,6 +37,10 @@ class DataSpec:
 class LagSpec:
     treatment: int = 0  # k in L^k of the treatment (and its square)
     controls: int = 0  # k in L^k of every control
+    # where the treatment's lag comes from (set once per job, in the `lags` group):
+    # firm: the firm's own year t-k row (Stata's L. after xtset firm year; the study's N);
+    # province: the province-year series (methods §6.3), so firm gaps do not matter
+    unit: str = "firm"
 
 
 @dataclass
@@ -152,6 +156,7 @@ CHOICES = {
     "data.source": ("synthetic", "world", "raw", "panel"),
     "vcov.type": ("CRV1", "CRV3", "hetero", "iid"),
     "trim.method": ("none", "trim", "winsor"),
+    "lags.unit": ("firm", "province"),
     "report.stat": ("t", "se"),
 }
 

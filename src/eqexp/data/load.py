@@ -151,10 +151,17 @@ def _build(spec: DataSpec) -> dict[str, object]:
     return {"panel.parquet": panel, "build_log.json": log}
 
 
+# The last panel loaded in this process: sweep workers are reused, so a worker's second
+# job on the same data skips the Parquet read. Nothing downstream modifies a panel in place.
+_LAST: dict[Path, Loaded] = {}
+
+
 def load(spec: DataSpec) -> Loaded:
     """The panel for `spec`, built on first use and read from the cache afterwards."""
     key = fingerprint(spec)
-    directory = Path(spec.cache_dir) / key
+    directory = Path(spec.cache_dir).resolve() / key
+    if directory in _LAST and (directory / "panel.parquet").exists():
+        return _LAST[directory]
     if not (directory / "panel.parquet").exists():
         print(f"[eqexp] building data '{spec.name}' into {directory} ...", flush=True)
         _write_atomically(directory, _build(spec))
@@ -162,4 +169,7 @@ def load(spec: DataSpec) -> Loaded:
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
     log = json.loads(log_file.read_text()) if log_file.exists() else None
     built = log if isinstance(log, dict) else None  # a ready panel's log is a plain list of steps
-    return Loaded(pd.read_parquet(directory / "panel.parquet"), key, directory, truth, built)
+    loaded = Loaded(pd.read_parquet(directory / "panel.parquet"), key, directory, truth, built)
+    _LAST.clear()
+    _LAST[directory] = loaded
+    return loaded
