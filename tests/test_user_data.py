@@ -76,3 +76,62 @@ def test_unsupported_extension(tmp_path):
     path.write_text("x")
     with pytest.raises(DataValidationError, match="unsupported file type '.xlsx'"):
         load(spec_for(path, tmp_path))
+
+
+def raw_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    folder = tmp_path / "raw"
+    shutil.copytree(ROOT / "examples" / "raw", folder)
+    return folder
+
+
+def raw_spec(folder: Path, tmp_path: Path, columns=None) -> DataSpec:
+    return DataSpec(name="raw", source="raw", path=str(folder), columns=columns or {}, cache_dir=str(tmp_path / "cache"))
+
+
+def test_raw_example_builds_every_measure(tmp_path):
+    loaded = load(raw_spec(raw_copy(tmp_path), tmp_path))
+    panel = loaded.panel
+    assert {"quality", "market", "scale", "fic", "humancapital", "rd", "soe", "region"} <= set(panel.columns)
+    assert panel.quality.between(0, 1).all() and not panel.duplicated(["firm_id", "year"]).any()
+    steps = {s["step"] for s in loaded.build["steps"]}
+    assert {"intermediaries", "unit_value_outliers"} <= steps  # the cleaning log comes with the panel
+
+
+def test_raw_negative_assets_named(tmp_path):
+    folder = raw_copy(tmp_path)
+    accounts = pd.read_csv(folder / "accounts.csv")
+    accounts.loc[accounts.index[:3], "total_assets"] = -5.0
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"accounts.*'total_assets' has 3 row\(s\) with values below 0"):
+        load(raw_spec(folder, tmp_path))
+
+
+def test_raw_price_index_not_positive(tmp_path):
+    folder = raw_copy(tmp_path)
+    prices = pd.read_csv(folder / "price_index.csv")
+    prices.loc[prices.index[0], "index"] = 0.0
+    prices.to_csv(folder / "price_index.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"price_index.*'index'.*<= 0"):
+        load(raw_spec(folder, tmp_path))
+
+
+def test_raw_founding_after_year_is_dropped_and_logged(tmp_path):
+    """Methods §1.4.10: ASIF rows founded after the observation year are dropped (and counted), not fatal."""
+    folder = raw_copy(tmp_path)
+    accounts = pd.read_csv(folder / "accounts.csv")
+    clean = load(raw_spec(folder, tmp_path / "a"))
+    before = {s["step"]: s["dropped"] for s in clean.build["steps"]}.get("founding_year", 0)
+    accounts.loc[accounts.index[:4], "founding_year"] = accounts.year.iloc[:4] + 3
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    after = {s["step"]: s["dropped"] for s in load(raw_spec(folder, tmp_path / "b")).build["steps"]}["founding_year"]
+    assert after == before + 4
+
+
+def test_raw_missing_column_suggests_mapping(tmp_path):
+    folder = raw_copy(tmp_path)
+    accounts = pd.read_csv(folder / "accounts.csv").rename(columns={"total_assets": "TotalAssets"})
+    accounts.to_csv(folder / "accounts.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"total_assets.*TotalAssets"):
+        load(raw_spec(folder, tmp_path))

@@ -186,7 +186,14 @@ ACCOUNTS = {
               "inventory": "numeric", "employment": "numeric", "founding_year": "integer", "industry": "code",
               "registration_type": "code", "province": "code"},
     "keys": ("firm_id", "year"),
-    "rules": (),  # impossible accounts (assets <= 0, founding after year...) are dropped and logged by measures.controls
+    # negative amounts cannot be real (a sign or unit mistake in the mapping): reject them; rows the
+    # ASIF cleaning of methods §1.4.10 removes (zero assets, founding after the year, ...) are
+    # dropped and logged by measures.controls instead, as the literature does
+    "rules": (
+        at_least("total_assets", 0, "total assets cannot be negative; check the sign and that the unit is thousand RMB"),
+        at_least("liabilities", 0, "liabilities cannot be negative; check the column mapping"),
+        at_least("inventory", 0, "inventory cannot be negative; check the column mapping"),
+    ),
 }
 PRICE_INDEX = {
     "columns": ("province", "year", "category", "index"),
