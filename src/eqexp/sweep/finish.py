@@ -1,0 +1,182 @@
+"""The end of a sweep, in the parent (step 3 of the package docstring): the summary of
+every planned job, the exit code, KILLED runs for jobs that never finished, the parent
+run closed; `main_with_summary` makes sure it happens even when Hydra raised."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eqexp.sweep.job import _client, key_results
+from eqexp.sweep.records import (
+    FAILED, FINISHED, NEVER, OK_STATUSES, PLAN_FILE, SKIPPED, JobRecord, SweepContext, _read_plan, _write_json, job_records,
+    read_coefficients,
+)
+from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
+
+_OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised
+_LAST_EXIT_CODE = 0
+
+
+def summary_frame(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        res = key_results(coefficients.get(r.num), r.treatment)
+        rows.append({
+            "job": r.num, "overrides": r.label, "status": r.status, "reason": r.reason,
+            "model": res.get("model", ""), "term": res.get("term", ""), "estimate": res.get("estimate", np.nan),
+            "t": res.get("t", np.nan), "n_obs": res.get("n_obs", np.nan),
+            "run_id": r.run_id or "", "reused_run_id": r.reused_run_id or "",
+            "seconds": round(r.seconds, 2) if r.seconds else np.nan, "dir": r.dir or "",
+        })
+    return pd.DataFrame(rows, columns=["job", "overrides", "status", "reason", "model", "term", "estimate", "t", "n_obs",
+                                       "run_id", "reused_run_id", "seconds", "dir"])
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def summary_text(summary: pd.DataFrame, markdown: bool = False) -> str:
+    counts = summary.status.value_counts()
+    head = ", ".join(f"{counts.get(s, 0)} {s}" for s in (FINISHED, SKIPPED, FAILED, NEVER) if counts.get(s, 0))
+    columns = ["job", "overrides", "status", "model", "term", "estimate", "t", "n_obs", "reason"]
+    cells = [[_fmt(row[c], 2 if c == "t" else 4) if c != "n_obs" else (f"{int(row[c]):,}" if row[c] == row[c] else "")
+              for c in columns] for _, row in summary.iterrows()]
+    if markdown:
+        lines = [f"**Sweep summary**: {len(summary)} jobs: {head}", "", "| " + " | ".join(columns) + " |",
+                 "|" + "|".join(["---:", ":---", ":---", ":---", ":---", "---:", "---:", "---:", ":---"]) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in cells]
+        return "\n".join(lines) + "\n"
+    shown = [[c if len(c) <= 90 else c[:87] + "..." for c in row] for row in cells]
+    widths = [max(len(x) for x in col) for col in zip(columns, *shown)]
+    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    rule = "-" * min(160, sum(widths) + 2 * len(widths))
+    return "\n".join([f"Sweep summary: {len(summary)} jobs: {head}", rule, fmt(columns), rule, *map(fmt, shown), rule])
+
+
+def exit_code(summary: pd.DataFrame) -> int:
+    """Non-zero when any job failed or never finished."""
+    return 0 if summary.status.isin(OK_STATUSES).all() else 1
+
+
+def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord]) -> None:
+    """Jobs that never finished get a KILLED child run, so MLflow shows every planned job."""
+    client = _client(uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    stale = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'")
+    for run in stale:  # a worker died while logging: its run would show as running for ever
+        client.set_terminated(run.info.run_id, status="KILLED")
+    for r in records:
+        if r.status != NEVER or r.run_id:
+            continue
+        tags = {"mlflow.parentRunId": parent_run_id, "eqexp.status": NEVER, "eqexp.job_num": str(r.num),
+                "job_key": r.job_key or "", "mlflow.note.content": r.reason}
+        run = client.create_run(experiment_id, run_name=r.label, tags=tags)
+        client.set_terminated(run.info.run_id, status="KILLED")
+        r.run_id = run.info.run_id
+
+
+def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
+    """Summary, combined table, plot, parent run; print where they are; return the exit code."""
+    global _LAST_EXIT_CODE
+    sweep_dir = Path(sweep_dir).resolve()
+    ctx = _OPEN_SWEEPS.pop(str(sweep_dir), None)
+    plan = _read_plan(sweep_dir)
+    if ctx is None and plan:
+        ctx = SweepContext.from_dict(plan["context"])
+    records = job_records(sweep_dir)
+    if ctx is not None and ctx.parent_run_id and ctx.tracking_uri:
+        try:
+            _record_never_finished(ctx.tracking_uri, ctx.parent_run_id, records)
+        except Exception as err:
+            print(f"[eqexp] could not record unfinished jobs in MLflow: {err}", flush=True)
+    coefficients = {r.num: c for r in records if (c := read_coefficients(r)) is not None}
+    summary = summary_frame(records, coefficients)
+    summary.to_csv(sweep_dir / "summary.csv", index=False)
+    (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
+    _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
+    long = combined_coefficients(records, coefficients)
+    written = write_side_by_side(records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
+    print(summary_text(summary), flush=True)
+    code = exit_code(summary)
+    if ctx is not None and ctx.parent_run_id and ctx.tracking_uri:
+        try:
+            _finish_parent_run(ctx, sweep_dir, summary, written, aborted)
+        except Exception as err:
+            print(f"[eqexp] could not finish the MLflow parent run: {err}", flush=True)
+    counts = summary.status.value_counts()
+    print(f"[eqexp] sweep directory: {sweep_dir}", flush=True)
+    print(f"[eqexp] summary: {sweep_dir / 'summary.md'}   combined table: {sweep_dir / 'combined.md'}   plot: {sweep_dir / 'coefplot.png'}", flush=True)
+    if ctx is not None and ctx.parent_run_id:
+        print(f"[eqexp] MLflow parent run {ctx.parent_run_id}: mlflow ui --backend-store-uri {ctx.tracking_uri}", flush=True)
+    if code:
+        bad = int(counts.get(FAILED, 0)), int(counts.get(NEVER, 0))
+        print(f"[eqexp] {bad[0]} job(s) failed and {bad[1]} never finished; re-run the same command to complete only those.", flush=True)
+    _LAST_EXIT_CODE = code
+    return code
+
+
+def _finish_parent_run(ctx: SweepContext, sweep_dir: Path, summary: pd.DataFrame, written: list[Path], aborted: bool) -> None:
+    from mlflow.entities import Metric
+
+    client = _client(ctx.tracking_uri)
+    now = int(time.time() * 1000)
+    counts = summary.status.value_counts()
+    metrics = {"jobs_planned": len(summary), **{f"jobs_{s.replace(' ', '_')}": int(counts.get(s, 0)) for s in (FINISHED, SKIPPED, FAILED, NEVER)}}
+    client.log_batch(ctx.parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    for path in [sweep_dir / "summary.csv", sweep_dir / "summary.md", sweep_dir / "jobs.json", sweep_dir / PLAN_FILE, *written]:
+        if path.exists():
+            client.log_artifact(ctx.parent_run_id, str(path))
+    status = "FINISHED" if exit_code(summary) == 0 else ("KILLED" if aborted else "FAILED")
+    client.set_terminated(ctx.parent_run_id, status=status)
+
+
+def finish_open_sweeps(aborted: bool = True) -> int:
+    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker died)."""
+    code = 0
+    for sweep_dir in list(_OPEN_SWEEPS):
+        try:
+            code = max(code, finish_sweep(Path(sweep_dir), aborted=aborted))
+        except Exception:
+            traceback.print_exc()
+            code = max(code, 1)
+    return code
+
+
+def last_exit_code() -> int:
+    return _LAST_EXIT_CODE
+
+
+def main_with_summary(main: Any) -> int:
+    """Run Hydra's `main()`, then make sure every sweep ends with its summary; return the exit code.
+
+    Hydra calls `sys.exit(1)` when a worker dies (joblib aborts the whole sweep and
+    `on_multirun_end` never runs); this wrapper still writes the summary, which says which
+    jobs never finished. Launcher-agnostic: it works the same for joblib, Ray and SLURM.
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except KeyboardInterrupt:
+        print("[eqexp] interrupted", file=sys.stderr, flush=True)
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    code = max(code, finish_open_sweeps(aborted=True))
+    return max(code, last_exit_code())

@@ -1,0 +1,83 @@
+"""Planning a sweep: Hydra's job list (as its BasicSweeper builds it), the jobs' labels,
+their identity (`job_key`) and their task configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+# Keys that never change a job's results: left out of its identity (`job_key`).
+_KEY_EXCLUDED = ("tracking", "force")
+_KEY_EXCLUDED_DATA = ("cache_dir",)
+
+
+def _override_key(override: str) -> str:
+    key = override.split("=", 1)[0]
+    return key.lstrip("+~")
+
+
+def job_labels(job_overrides: list[list[str]]) -> list[str]:
+    """Name each job after the overrides that vary across the sweep (`hetero=region`)."""
+    if not job_overrides:
+        return []
+    values: dict[str, set[str]] = {}
+    for overrides in job_overrides:
+        for o in overrides:
+            values.setdefault(_override_key(o), set()).add(o)
+    varying = {k for k, v in values.items() if len(v) > 1 or any(sum(_override_key(o) == k for o in ov) != 1 for ov in job_overrides)}
+    labels = []
+    for overrides in job_overrides:
+        chosen = [o for o in overrides if _override_key(o) in varying]
+        labels.append(",".join(chosen) or ",".join(overrides) or "default")
+    return labels
+
+
+def planned_overrides(cfg: DictConfig, config_loader: Any = None) -> list[list[str]] | None:
+    """Hydra's job list, as the basic sweeper will build it; None for other sweepers."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweeper = OmegaConf.select(cfg, "hydra.sweeper._target_", default="")
+    if sweeper and not sweeper.endswith("BasicSweeper"):
+        return None
+    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
+    arguments = [f"{k}={v}" for k, v in params.items()]
+    arguments += list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
+    parser = OverridesParser.create(config_loader=config_loader)
+    batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def _is_sweep(override: str) -> bool:
+    """`hetero=a,b` and `glob(...)`, `range(...)` sweep; `model.controls=[a,b]` does not."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_override(override).is_sweep_override()
+    except Exception:
+        return "," in override.split("=", 1)[-1] and "[" not in override
+
+
+def task_config(cfg: DictConfig) -> DictConfig:
+    """The job's config without the `hydra` node, which cannot be resolved outside a job."""
+    task = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    with open_dict(task):
+        task.pop("hydra", None)
+    return task
+
+
+def job_key(spec: Any, fingerprint: str) -> str:
+    """Identity of a job's results: the resolved spec (minus tracking/force/cache) and the data."""
+    tree = OmegaConf.to_container(OmegaConf.structured(spec)) if dataclasses.is_dataclass(spec) else dict(spec)
+    tree = {k: v for k, v in tree.items() if k not in _KEY_EXCLUDED}
+    tree["data"] = {k: v for k, v in tree.get("data", {}).items() if k not in _KEY_EXCLUDED_DATA}
+    text = json.dumps({"spec": tree, "data": fingerprint}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def treatment_of(spec: Any) -> str:
+    return spec.model.treatment

@@ -1,0 +1,162 @@
+"""The side-by-side view of a sweep: every job's coefficients in one long frame, the
+combined table of the treatment terms (jobs × models as columns) and the coefficient plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eqexp.sweep.records import OK_STATUSES, SKIPPED, JobRecord
+
+
+def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
+    """All jobs' coefficient rows, long, with the job's number, label, treatment and fixed effects."""
+    frames = []
+    for r in records:
+        df = coefficients.get(r.num)
+        if df is None or df.empty:
+            continue
+        frames.append(df.assign(job=r.num, label=r.label, treatment=r.treatment or "",
+                                fixed_effects=json.dumps(r.fixed_effects), status=r.status))
+    if not frames:
+        return pd.DataFrame(columns=["job", "label", "treatment", "fixed_effects", "status", "model", "sample", "outcome", "term",
+                                     "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high", "n_obs", "r2", "r2_within", "vcov"])
+    long = pd.concat(frames, ignore_index=True)
+    first = ["job", "label", "treatment", "fixed_effects", "status"]
+    return long[first + [c for c in long.columns if c not in first]]
+
+
+def is_treatment_term(term: str, treatment: str) -> bool:
+    from eqexp.spec import base_variable
+
+    return bool(treatment) and base_variable(term) == treatment
+
+
+def _column_labels(rows: pd.DataFrame) -> dict[tuple[int, str], str]:
+    """(job, model) -> column label: the job's overrides, then the group (split jobs) or the model id."""
+    names = {}
+    for job, part in rows.groupby("job", sort=False):
+        firsts = part.groupby("model", sort=False).first()
+        by_sample = firsts["sample"].astype(str).nunique() == len(firsts)
+        for model, first in firsts.iterrows():
+            label = str(first["label"])
+            if len(firsts) > 1:
+                label = f"{label}: {first['sample']}" if by_sample else f"{label} {model}"
+            names[(job, model)] = label
+    return names
+
+
+def combined_fits(long: pd.DataFrame) -> tuple[list, list[str]]:
+    """One `Fit` per job × model holding only the treatment terms, and the column labels."""
+    from eqexp.estimate import Fit
+
+    fits, groups = [], []
+    names = _column_labels(long)
+    for job, rows in long.groupby("job", sort=False):
+        for model in dict.fromkeys(rows.model):
+            m = rows[rows.model == model]
+            m = m[[is_treatment_term(t, tr) for t, tr in zip(m.term, m.treatment)]]
+            if m.empty:
+                continue
+            tidy = m[["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]].reset_index(drop=True)
+            first = m.iloc[0]
+            fits.append(Fit(
+                model=str(model), sample=str(first["sample"]), outcome=str(first.outcome), regressors=list(tidy.term),
+                fixed_effects=json.loads(first.fixed_effects or "[]"), tidy=tidy, vcov=np.zeros((len(tidy), len(tidy))),
+                n_obs=int(first.n_obs), r2=float(first.r2), r2_within=float(first.r2_within), df_t=0,
+                vcov_label=str(first.vcov),
+            ))
+            groups.append(names[(job, model)])
+    return fits, groups
+
+
+def combined_table(long: pd.DataFrame, title: str, labels: dict[str, str] | None = None, notes: list[str] | None = None, stat: str = "t", digits: int = 4):
+    from eqexp.report.regression import regression_table
+
+    fits, groups = combined_fits(long)
+    if not fits:
+        return None
+    treatments = list(dict.fromkeys(long.treatment))
+    first_terms = [t for tr in treatments for t in (tr, f"{tr}_sq")]
+    return regression_table(fits, title, labels or {}, stat, digits, first_terms=first_terms, groups=groups, notes=notes)
+
+
+def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[str, str] | None = None) -> Path | None:
+    """Treatment coefficients of every job × model with their confidence intervals, one panel per term kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eqexp.report.regression import label as term_label
+
+    rows = long[[is_treatment_term(t, tr) for t, tr in zip(long.term, long.treatment)]]
+    if rows.empty:
+        return None
+    rows = rows.assign(kind=["square" if t.endswith("_sq") else "linear" for t in rows.term])
+    kinds = [k for k in ("linear", "square") if (rows.kind == k).any()]
+    columns = list(dict.fromkeys(zip(rows.job, rows.model)))
+    names = _column_labels(long)
+    height = max(2.5, 0.32 * len(columns) + 1.2)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds) + 2.5, height), sharey=True, squeeze=False)
+    y = {c: i for i, c in enumerate(reversed(columns))}
+    for ax, kind in zip(axes[0], kinds):
+        part = rows[rows.kind == kind]
+        for r in part.itertuples():
+            pos = y[(r.job, r.model)]
+            ok = r.conf_low == r.conf_low and r.conf_high == r.conf_high
+            ax.errorbar(r.estimate, pos, xerr=[[r.estimate - r.conf_low], [r.conf_high - r.estimate]] if ok else None,
+                        fmt="o", color="C0" if r.p_value < 0.1 else "C7", ecolor="C0", capsize=3, ms=4)
+        ax.axvline(0, color="k", lw=0.8, ls="--")
+        terms = list(dict.fromkeys(part.term))
+        ax.set_title(", ".join(term_label(t, labels or {}) for t in terms), fontsize=10)
+        ax.set_xlabel("estimate (95% CI)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(list(y.values()))
+    axes[0][0].set_yticklabels([names[c] for c in y], fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def _merged_labels(records: list[JobRecord]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for r in records:
+        for k, v in (r.labels or {}).items():
+            labels.setdefault(k, v)
+    return labels
+
+
+def _notes(records: list[JobRecord]) -> list[str]:
+    notes = ["Columns are jobs (× models) of the sweep, labelled by their overrides; only the treatment terms are shown."]
+    for r in records:
+        if r.status not in OK_STATUSES:
+            notes.append(f"Job {r.num} ({r.label}) {r.status}: {r.reason.splitlines()[0][:200] if r.reason else ''}")
+        elif r.status == SKIPPED:
+            notes.append(f"Job {r.num} ({r.label}) skipped: results from the earlier run {r.reused_run_id or ''}.".replace(" .", "."))
+    return notes
+
+
+def write_side_by_side(records: list[JobRecord], long: pd.DataFrame, out: Path, title: str) -> list[Path]:
+    """combined.{md,tex,html,txt}, combined_coefficients.csv and coefplot.png in `out`."""
+    from eqexp.report.table import to_text, write_table
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    long.to_csv(out / "combined_coefficients.csv", index=False)
+    written.append(out / "combined_coefficients.csv")
+    labels = _merged_labels(records)
+    table = combined_table(long, title, labels, _notes(records))
+    if table is not None:
+        written += write_table(table, out, "combined")
+        print("\n" + to_text(table) + "\n", flush=True)
+    plot = coefficient_plot(long, out / "coefplot.png", title, labels)
+    if plot is not None:
+        written.append(plot)
+    return written

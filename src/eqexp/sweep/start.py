@@ -1,0 +1,242 @@
+"""The start of a sweep, in the parent before any worker starts (step 1 of the package
+docstring): the launcher check, a sweep directory of its own, every job composed and
+validated, each data cache built once, the MLflow parent run, `sweep.json`; and the
+Hydra callback that drives the whole sweep."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
+from eqexp.sweep.job import find_finished_run, set_job_context
+from eqexp.sweep.plan import _is_sweep, job_key, job_labels, planned_overrides, task_config, treatment_of
+from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
+from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker
+
+# conf/hydra/launcher/{ray,submitit_slurm}.yaml carry the plugins' own names, so Hydra validates
+# them against the plugins' schemas (welcome: a misspelt key fails) and warns each time that this
+# "automatic schema matching" is deprecated. The files are complete without the schemas.
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
+
+
+_LAUNCHER_HINTS = {
+    "hydra_ray_launcher": 'pip install -e ".[ray]" && pip install --no-deps hydra-ray-launcher==1.2.2 '
+    "(its cloudpickle<3 pin conflicts with joblib 1.6's cloudpickle>=3, so pip cannot resolve it with eqexp; "
+    "it works with cloudpickle 3; see docs/sweeps.md)",
+    "hydra_submitit_launcher": 'pip install -e ".[slurm]"',
+    "hydra_joblib_launcher": 'pip install -e .',
+}
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start; the message says what to do."""
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """Fail before any work when the chosen launcher's plugin is not installed."""
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    module = target.rsplit(".", 1)[0]
+    if not module:
+        return
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        hint = next((h for name, h in _LAUNCHER_HINTS.items() if name in module), "install the launcher's Hydra plugin")
+        choice = OmegaConf.select(cfg, "hydra.runtime.choices", default={}) or {}
+        raise SweepError(f"The launcher hydra/launcher={choice.get('hydra/launcher', '?')} needs the module {module}, which is not installed: {hint}.")
+
+
+def _tracking_spec(cfg: DictConfig):
+    from eqexp.spec import TrackingSpec
+
+    node = OmegaConf.select(cfg, "tracking", default=None)
+    merged = OmegaConf.merge(OmegaConf.structured(TrackingSpec), node if node is not None else {})
+    return OmegaConf.to_object(merged)
+
+
+def _claim_sweep_dir(cfg: DictConfig) -> Path:
+    """A directory that no other sweep shares.
+
+    The default name has microseconds; if it exists all the same, this sweep moves to
+    `<name>-<pid>` (written into Hydra's own overrides so that every job follows). A
+    directory given explicitly (`hydra.sweep.dir=...`) may be reused: its old status
+    records are cleared so that they are never mistaken for this sweep's.
+    """
+    sweep_dir = Path(str(cfg.hydra.sweep.dir))
+    explicit = any(str(o).startswith("hydra.sweep.dir=") for o in cfg.hydra.overrides.hydra)
+    if explicit:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(sweep_dir / STATUS_DIR, ignore_errors=True)
+        return sweep_dir.resolve()
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        sweep_dir.mkdir()
+    except FileExistsError:
+        sweep_dir = sweep_dir.with_name(f"{sweep_dir.name}-{os.getpid()}")
+        sweep_dir.mkdir()
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.sweep.dir = str(sweep_dir)
+            cfg.hydra.overrides.hydra.append(f"hydra.sweep.dir={sweep_dir}")
+    return sweep_dir.resolve()
+
+
+def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]) -> tuple[list[JobRecord], dict]:
+    """Compose and validate every job in the parent; collect the data configs to build once."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from eqexp.data import load as data_load
+    from eqexp.spec import load_spec
+
+    loader = GlobalHydra.instance().config_loader()
+    records, data_specs = [], {}
+    for num, (job_overrides, label) in enumerate(zip(overrides, labels)):
+        record = JobRecord(num=num, label=label, overrides=list(job_overrides))
+        job_cfg = loader.load_sweep_config(cfg, list(job_overrides))
+        try:
+            spec = load_spec(task_config(job_cfg))
+            record.analysis, record.treatment = spec.analysis, treatment_of(spec)
+            data_key = json.dumps(dataclasses.asdict(spec.data), sort_keys=True, default=str)
+            if data_key not in data_specs:
+                data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
+            record.fingerprint = data_specs[data_key][1]
+            record.job_key = job_key(spec, record.fingerprint)
+            record.force = spec.force
+        except Exception as err:  # recorded: the job itself will fail with the same message
+            record.reason = f"{type(err).__name__}: {err}"
+        records.append(record)
+    return records, {k: v[0] for k, v in data_specs.items()}
+
+
+def _build_data(data_specs: Iterable[Any]) -> None:
+    """Build each data cache once, here, so that workers never race to build it."""
+    from eqexp.data import load as data_load
+
+    for spec in data_specs:
+        try:
+            key = data_load.fingerprint(spec)
+            if (Path(spec.cache_dir) / key / "panel.parquet").exists():
+                continue
+            start = time.perf_counter()
+            data_load.load(spec)
+            print(f"[eqexp] data '{spec.name}' built in {time.perf_counter() - start:.1f} s", flush=True)
+        except Exception as err:  # the jobs that need it will fail and say why
+            print(f"[eqexp] could not build data '{spec.name}': {err}", flush=True)
+
+
+def start_sweep(cfg: DictConfig) -> SweepContext:
+    """Everything the parent does before the first worker starts (see the package docstring)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from eqexp import tracking
+
+    start = time.perf_counter()
+    check_launcher(cfg)
+    root = Path(str(OmegaConf.select(cfg, "hydra.runtime.cwd", default=os.getcwd())))
+    loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    overrides = planned_overrides(cfg, loader)
+    labels = job_labels(overrides) if overrides is not None else []
+    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any work.
+    records, data_specs = _compose_jobs(cfg, overrides, labels) if overrides is not None and loader else ([], {})
+    sweep_dir = _claim_sweep_dir(cfg)
+    workers = _launcher_workers(cfg, len(overrides) if overrides else None)
+    threads = threads_per_worker(workers) if workers else None
+
+    ctx = SweepContext(
+        sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,
+        workers=workers, n_planned=len(overrides) if overrides is not None else None,
+    )
+    tspec = _tracking_spec(cfg)
+    task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
+    if tspec.enabled:
+        ctx.tracking_uri = tracking.resolve_uri(tspec, root)
+        ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
+        ctx.parent_run_id = _create_parent_run(tspec, root, sweep_dir, task_overrides, ctx)
+        ctx.job_keys = {r.num: r.job_key for r in records if r.job_key}
+        ctx.earlier = _earlier_runs(ctx.tracking_uri, tspec.experiment, records)
+
+    n = ctx.n_planned if ctx.n_planned is not None else "?"
+    print(f"[eqexp] sweep of {n} jobs into {sweep_dir} (planned and validated in {time.perf_counter() - start:.1f} s)", flush=True)
+    if workers:
+        print(f"[eqexp] {workers} local workers × {threads} thread(s) each on {cores()} cores", flush=True)
+    for record in records:
+        note = f"  (will fail: {record.reason})" if record.reason else ""
+        if ctx.earlier and ctx.earlier.get(record.num):
+            note = f"  (skip: finished in run {ctx.earlier[record.num]})"
+        print(f"[eqexp]   #{record.num} {record.label}{note}", flush=True)
+    _build_data(data_specs.values())
+    if threads:  # after the build, which may use every core; before any worker starts
+        set_thread_env(threads)
+    _write_json(sweep_dir / PLAN_FILE, {
+        "context": dataclasses.asdict(ctx),
+        "task_overrides": task_overrides,
+        "jobs": [dataclasses.asdict(r) for r in records],
+        "created": time.time(),
+    })
+    _OPEN_SWEEPS[str(sweep_dir)] = ctx
+    return ctx
+
+
+def _earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:
+    """For every planned job (not forced), its FINISHED run, if any: one look-up here, none in the workers."""
+    earlier = {}
+    for r in records:
+        if r.job_key and not r.force:
+            found = find_finished_run(uri, experiment, r.job_key)
+            if found is not None:
+                earlier[r.num] = found.info.run_id
+    return earlier
+
+
+def _create_parent_run(tspec: Any, root: Path, sweep_dir: Path, task_overrides: list[str], ctx: SweepContext) -> str:
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    from eqexp import tracking
+
+    experiment_id = tracking.ensure_experiment(tspec, root)
+    client = MlflowClient(tracking.resolve_uri(tspec, root))
+    swept = [o for o in task_overrides if _is_sweep(o)] or task_overrides
+    name = f"sweep: {' '.join(swept) or 'default'}"[:240]
+    tags = {
+        **tracking.environment_tags(root),
+        "eqexp.kind": "sweep",
+        "eqexp.sweep_dir": str(sweep_dir),
+        "eqexp.command": " ".join(["python run.py -m", *task_overrides])[:5000],
+        "mlflow.note.content": f"Sweep of {ctx.n_planned} jobs; outputs in {sweep_dir}",
+    }
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    params = {"sweep.n_jobs": str(ctx.n_planned), "sweep.workers": str(ctx.workers), "sweep.threads": str(ctx.threads)}
+    params.update({f"sweep.override.{i}": o[:6000] for i, o in enumerate(task_overrides[:90])})
+    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    return run.info.run_id
+
+
+class SweepCallback(Callback):
+    """Hydra callback (conf/config.yaml `hydra.callbacks`); a no-op for single runs."""
+
+    def __init__(self) -> None:
+        self.context: dict | None = None  # travels to the workers with Hydra's pickled context
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.context = dataclasses.asdict(start_sweep(config))
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.context is not None:
+            set_job_context(SweepContext.from_dict(self.context))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.context is not None:
+            finish_sweep(Path(self.context["sweep_dir"]))
