@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def timed_run(cache: Path, out: Path, data: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one `python run.py` in a child process."""
     args = [sys.executable, "run.py", f"data={data}", f"data.cache_dir={cache}", f"hydra.run.dir={out}",
-            f"tracking.uri=sqlite:///{out}/mlflow.db", f"tracking.artifact_root={out}/artifacts"]
+            f"tracking.uri=sqlite:///{out.parent}/mlflow.db", f"tracking.artifact_root={out.parent}/artifacts"]
     start = time.perf_counter()
     subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
     seconds = time.perf_counter() - start
@@ -74,7 +74,7 @@ def main() -> None:
     lines = [
         f"\n## Baseline `python run.py` (data={args.data}) — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}\n",
         "| measure | value |", "|---|---|",
-        f"| cold run (world generated, cached) | {cold:.1f} s |",
+        f"| cold run (world, raw sources, measures built and cached) | {cold:.1f} s |",
         f"| warm run (panel cached), whole process | {warm:.1f} s |",
         f"| peak RSS of a run | {max(cold_mem, warm_mem):,.0f} MiB |",
         f"| run_job in a warm process (load + 2 fits + utest + tables + figures) | {job:.2f} s |",

@@ -21,7 +21,7 @@ from eqexp.estimate import Fit, coefficients_frame
 from eqexp.models import lags_needed, treatment_terms
 from eqexp.panel import Step, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
 from eqexp.report.table import Table, to_text, write_table
-from eqexp.spec import Spec, check_variables, load_spec
+from eqexp.spec import Spec, SpecError, check_variables, load_spec
 
 
 @dataclass
@@ -95,6 +95,10 @@ def run_job(
     """Run one job; write its files into `out_dir` and log it to MLflow (with extra `tags`)."""
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
     spec = config if isinstance(config, Spec) else load_spec(config)
+    artifacts = (root / spec.tracking.artifact_root).resolve()
+    if spec.tracking.enabled and artifacts.is_relative_to(out_dir.resolve()):
+        raise SpecError(f"tracking.artifact_root ({artifacts}) is inside the run's directory {out_dir}: "
+                        "MLflow would copy the run into itself. Put it elsewhere, e.g. outputs/mlartifacts.")
     loaded = data_load.load(spec.data)
     check_variables(spec, loaded.panel.columns)
     extra = loaded.directory / "province_year.parquet"
