@@ -27,7 +27,7 @@ import pandas as pd
 
 from eqexp.data.sources import Sources
 from eqexp.data.validate import DataValidationError, StepLog, record, require_columns
-from eqexp.measures import classify, controls, integration, mediators, quality
+from eqexp.measures import classify, controls, integration, mediators, quality, spillover
 
 PANEL_COLUMNS = (
     "firm_id", "year", "province", "city", "industry", "cic2", "region", "soe", "factor_intensity", "intensity2",
@@ -70,6 +70,17 @@ class BuildOptions:
     soe_status: str = "initial"  # initial | current
     region_scheme: str = "three_belt"  # three_belt | four_region
     manufacturing_only: bool = True  # keep CIC 13–43
+    # information spillover (methods §7; eqexp.measures.spillover). Off by default: it adds
+    # ~10 s and the spill_* columns to a full-size build, and only the spill* studies use it.
+    spillover: bool = False  # add the spillover columns (and size_large, the interactions) to the panel
+    spill_lag: int = 1  # peers' activity in year t − lag (0: contemporaneous)
+    spill_scope: tuple = ("industry", "city", "city_industry", "cross")
+    peer_scale: str = "total"  # headline spill_scale: total | dest | count | mean
+    peer_diversity: str = "hs6"  # headline spill_div: hs6 | dest | pairs
+    spill_density: str = "share"  # share | log_count
+    dest_weights: str = "current"  # current | lagged
+    spill_alone: str = "zero"  # zero | missing: a firm without peers
+    quality_by_income: bool = False  # add quality_high / quality_other: TQ over flows to high-income / other destinations
 
     @classmethod
     def of(cls, options: BuildOptions | dict | None) -> BuildOptions:
@@ -83,7 +94,7 @@ class BuildOptions:
                 near = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
                 hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
                 raise ValueError(f"Unknown build option 'data.build.{name}'.{hint} Valid: {', '.join(valid)}.")
-        for name in ("outlier_pct", "exclude_provinces", "market_lags"):
+        for name in ("outlier_pct", "exclude_provinces", "market_lags", "spill_scope"):
             if name in options and options[name] is not None:
                 options[name] = tuple(options[name])
         if options.get("trade_modes") is not None:
@@ -100,10 +111,17 @@ class BuildOptions:
             "pairs": ("all", "adjacent"), "transform": tuple(integration.TRANSFORMS), "size": ("assets", "employment"),
             "inventory_base": ("assets", "sales"), "humancapital": ("log", "level"), "rd": tuple(mediators.RD_TRANSFORMS),
             "soe_status": ("initial", "current"), "region_scheme": ("three_belt", "four_region"),
+            "peer_scale": spillover.PeerScale.__args__, "peer_diversity": spillover.ITEMS,
+            "spill_density": ("share", "log_count"), "dest_weights": ("current", "lagged"), "spill_alone": ("zero", "missing"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"data.build.{name} = {getattr(self, name)!r}; use one of {', '.join(allowed)}.")
+        if set(self.spill_scope) - set(spillover.SCOPES) or "industry" not in self.spill_scope:
+            raise ValueError(f"data.build.spill_scope = {list(self.spill_scope)}; use some of {', '.join(spillover.SCOPES)}, "
+                             "including industry (the headline spill_scale, spill_div).")
+        if isinstance(self.spill_lag, bool) or not isinstance(self.spill_lag, int) or self.spill_lag < 0:
+            raise ValueError(f"data.build.spill_lag = {self.spill_lag!r}; use a whole number >= 0 (1: last year's peers).")
         if not (self.sigma == "table" or (isinstance(self.sigma, float) and self.sigma > 1)):
             raise ValueError(f"data.build.sigma = {self.sigma!r}; use 'table' (Broda–Weinstein σ) or a constant above 1 (5, 10).")
 
@@ -160,6 +178,9 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     stage("quality", steps)
     panel, steps = _merge(fq, accounts, province_year, rd, rd_keys, opts)
     stage("merge", steps)
+    if opts.spillover:
+        panel, steps = _spillovers(panel, sources, accounts, opts)
+        stage("spillover", steps)
     return Built(panel, log, opts, province_year, fq, seconds)
 
 
@@ -191,14 +212,59 @@ def _zfill(codes: pd.Series, width: int) -> pd.Series:
 
 
 def _quality(sources: Sources, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
-    fq, steps = quality.ksw_quality(
-        sources.customs, sigma=_sigma(sources, opts), sigma_fallback=opts.sigma_fallback,
-        divide_by_sigma=opts.divide_by_sigma, normalise_by=opts.normalise_by,
-        min_obs_per_product=opts.min_obs_per_product, trade_modes=opts.trade_modes,
-        intermediaries=opts.intermediaries, min_value=opts.min_value, min_quantity=opts.min_quantity,
-        outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by)
+    if not opts.quality_by_income:
+        fq, steps = quality.ksw_quality(
+            sources.customs, sigma=_sigma(sources, opts), sigma_fallback=opts.sigma_fallback,
+            divide_by_sigma=opts.divide_by_sigma, normalise_by=opts.normalise_by,
+            min_obs_per_product=opts.min_obs_per_product, trade_modes=opts.trade_modes,
+            intermediaries=opts.intermediaries, min_value=opts.min_value, min_quantity=opts.min_quantity,
+            outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by)
+        steps.append(_info("firm_year_quality", len(fq), "value-weighted mean of r_quality per firm-year (TQ)"))
+        return fq, steps
+    # The same steps as quality.ksw_quality, keeping the flows so that TQ can also be taken over
+    # the flows to high-income destinations and to the rest (methods §7 heterogeneity): one
+    # quality estimation, three value-weighted means.
+    steps: StepLog = []
+    clean = quality.clean_flows(
+        sources.customs, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries, min_value=opts.min_value,
+        min_quantity=opts.min_quantity, outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by,
+        min_obs_per_product=opts.min_obs_per_product, log=steps)
+    flows = quality.flow_quality(clean, sigma=_sigma(sources, opts), sigma_fallback=opts.sigma_fallback,
+                                 divide_by_sigma=opts.divide_by_sigma, normalise_by=opts.normalise_by, log=steps)
+    fq = quality.firm_year_quality(flows)
     steps.append(_info("firm_year_quality", len(fq), "value-weighted mean of r_quality per firm-year (TQ)"))
+    if sources.destinations is None or "income_group" not in sources.destinations.columns:
+        raise DataValidationError("data.build.quality_by_income needs the destinations file (destination, income_group: "
+                                  "high / other, World Bank classification) in the raw sources folder.")
+    dest = sources.destinations.assign(destination=sources.destinations["destination"].astype(str))
+    high_codes = set(dest.loc[dest["income_group"].astype(str).str.lower().eq("high"), "destination"])
+    high = flows["destination"].astype(str).isin(high_codes).to_numpy()
+    for name, rows in (("quality_high", high), ("quality_other", ~high)):
+        part = quality.firm_year_quality(flows[rows])[["firm_id", "year", "quality"]].rename(columns={"quality": name})
+        fq = fq.merge(part, on=["firm_id", "year"], how="left")
+        steps.append(_info(name, len(part), f"TQ over the flows to {'high-income' if name == 'quality_high' else 'other'} "
+                           "destinations (missing where the firm-year has none)"))
     return fq, steps
+
+
+def _spillovers(panel: pd.DataFrame, sources: Sources, accounts: pd.DataFrame,
+                opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
+    """Spillover measures from the raw flows and cleaned accounts, merged on the panel's firm-years, plus
+    size_large (ln assets above the CIC4-year median) and the density interactions (methods §7)."""
+    acc = accounts[["firm_id", "year", "industry", "city"]].astype({"firm_id": "int64", "year": "int64"})
+    table, steps = spillover.spillover_measures(
+        sources.customs, acc, lag=opts.spill_lag, scope=tuple(opts.spill_scope), peer_scale=opts.peer_scale,
+        peer_diversity=opts.peer_diversity, density=opts.spill_density, dest_weights=opts.dest_weights,
+        alone=opts.spill_alone, trade_modes=opts.trade_modes)
+    out = panel.merge(table, on=["firm_id", "year"], how="left", validate="one_to_one")
+    median = out.groupby(["industry", "year"])["scale"].transform("median")
+    out["size_large"] = (out["scale"] > median).astype("int64")
+    for x in ("spill_scale", "spill_div"):  # centred at the panel means, so the main terms keep their meaning
+        out[f"{x}_x_dens"] = (out[x] - out[x].mean()) * (out["density_ind"] - out["density_ind"].mean())
+    steps.append(_info("spillover_columns", len(out), f"{len(table.columns) - 2} measures (lag {opts.spill_lag}, scope "
+                       f"{', '.join(opts.spill_scope)}, scale {opts.peer_scale}, diversity {opts.peer_diversity}); "
+                       f"{int(out['spill_scale'].isna().sum())} firm-year(s) without year t-{opts.spill_lag} peers data"))
+    return out, steps
 
 
 def market_panel(price_index: pd.DataFrame, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
@@ -244,7 +310,8 @@ def _merge(fq: pd.DataFrame, accounts: pd.DataFrame, province_year: pd.DataFrame
     keys = ["firm_id", "year"]
     accounts = accounts.assign(firm_id=accounts["firm_id"].astype("int64"), year=accounts["year"].astype("int64"))
     fq = fq.assign(firm_id=fq["firm_id"].astype("int64"), year=fq["year"].astype("int64"))
-    panel = fq[[*keys, "quality"]].merge(accounts, on=keys, how="inner", validate="one_to_one")
+    extra = [c for c in ("quality_high", "quality_other") if c in fq.columns]
+    panel = fq[[*keys, "quality", *extra]].merge(accounts, on=keys, how="inner", validate="one_to_one")
     record(steps, "merge_customs_accounts", len(fq), len(panel),
            "exporter firm-years with no accounts row (exporters outside the ASIF, or its cleaning)")
     record(steps, "accounts_without_exports", len(accounts), len(panel),
@@ -277,7 +344,7 @@ def _merge(fq: pd.DataFrame, accounts: pd.DataFrame, province_year: pd.DataFrame
         intensity2=classify.factor_intensity(panel["industry"], "two_way"),
         city=panel["city"] if "city" in panel.columns else pd.NA,
     )
-    panel = _tidy(panel[list(PANEL_COLUMNS)])
+    panel = _tidy(panel[list(PANEL_COLUMNS) + extra])
     steps.append(_info("panel", len(panel), "firm-years with quality, accounts and market integration"))
     return panel, steps
 

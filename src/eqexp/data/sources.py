@@ -74,7 +74,7 @@ import pandas as pd
 
 from eqexp.data import world as world_mod
 from eqexp.data.geography import PROVINCE_CODES, adjacent_pairs, provinces
-from eqexp.data.synthetic import World
+from eqexp.data.synthetic import World, has_spillover
 from eqexp.data.validate import DataValidationError
 from eqexp.measures.mediators import EDUCATION_YEARS
 from eqexp.measures.quality import assign_sigma
@@ -82,6 +82,7 @@ from eqexp.measures.quality import assign_sigma
 # --------------------------------------------------------------------------- constants
 
 SOURCES_STREAM = 0x534F5552  # "SOUR": the sources' random streams, apart from the world's
+SPILL_STREAM = 0x5350494C  # "SPIL": the exogenous-value draws (the reference world's draws stay as they were)
 
 # The reference study's 10 retail-price categories (seeds/003 §3.1).
 CATEGORIES: tuple[str, ...] = (
@@ -161,6 +162,13 @@ class SourceParams:
     sigma_missing_share: float = 0.1  # HS3 codes left out of the σ table (HS2-mean fallback)
     nonexporter_share: float = 0.05  # accounts rows of non-exporters, per matched firm-year
     bad_account_share: float = 0.02  # of the non-exporters' rows
+    # Export values (see `_customs`). None: exogenous exactly when the world has an information
+    # spillover (WorldParams.spill_scale / spill_div), so that peers' exports do not depend on quality.
+    exogenous_values: bool | None = None
+    value_size_loading: float = 0.8  # exogenous ln value: loading on the firm's ln assets (centred)
+    value_industry_sd: float = 0.4  # ... plus a CIC4 × year AR(1) shock (ρ 0.5): variation in peers' scale
+    value_noise_sd: float = 0.5  # ... plus flow noise
+    explore_max: float = 0.4  # share of a CIC4-year's flows sent to any product of the CIC2, ~ U(0, this): peers' diversity
 
     @classmethod
     def of(cls, params: SourceParams | dict | None) -> SourceParams:
@@ -271,7 +279,7 @@ def generate_sources(world: World, params: SourceParams | dict | None = None) ->
     rng = [np.random.default_rng(s) for s in streams]
     years = np.arange(int(wp["first_year"]), int(wp["last_year"]) + 1)
     destinations = pd.DataFrame(DESTINATIONS, columns=["destination", "name", "income_group", "weight"])
-    customs, sigma, cinfo = _customs(rng[0], world.panel, years, destinations, p)
+    customs, sigma, cinfo = _customs(rng[0], world.panel, years, destinations, p, wp)
     accounts, ainfo = _accounts(rng[1], world.panel, years, p)
     price_index, pinfo = _price_index(rng[2], world.province_year)
     education = _education(rng[3], world.province_year)
@@ -322,8 +330,12 @@ def _sigma_table(rng: np.random.Generator, hs6: pd.Series, p: SourceParams) -> t
 
 
 def _customs(
-    rng: np.random.Generator, panel: pd.DataFrame, years: np.ndarray, destinations: pd.DataFrame, p: SourceParams
+    rng: np.random.Generator, panel: pd.DataFrame, years: np.ndarray, destinations: pd.DataFrame, p: SourceParams,
+    wp: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    wp = dict(wp or {})
+    exogenous = p.exogenous_values if p.exogenous_values is not None else has_spillover(wp)
+    xrng = np.random.default_rng([int(wp.get("seed", 0)), SPILL_STREAM])
     n_firms = int(panel.firm_id.max())
     cat = _catalogue(rng, panel.groupby("cic2").size(), p)
     sigma_table, sigma_true = _sigma_table(rng, cat["hs6"], p)
@@ -351,6 +363,8 @@ def _customs(
     firm = panel.firm_id.to_numpy()[row]
     slot = np.floor(rng.random(row.size) * n_portfolio[firm - 1]).astype(np.int64)
     product = portfolio[firm - 1, slot]
+    if exogenous:  # industry-years differ in how widely their exporters range over the CIC2's products
+        product = _explore(xrng, product, panel, row, start, count, years, p)
     dest_w = destinations.weight.to_numpy() / destinations.weight.sum()
     dest = rng.choice(len(destinations), row.size, p=dest_w)
     second = np.flatnonzero(np.arange(row.size) - np.repeat(np.cumsum(n_flows) - n_flows, n_flows) == 1)
@@ -420,6 +434,18 @@ def _customs(
     ln_price = cat.ln_price.to_numpy()[flows["product"]] + ln_p_dev
     # y = ln q + σ ln p = (σ − 1) ln λ + α_h + α_ct with (σ − 1) ln λ = K r
     ln_q = cat.ln_quantity.to_numpy()[flows["product"]] + p.quality_span * (flows["r"] - 0.5) + a_ct - sig * ln_p_dev
+    spill_info: dict = {}
+    if exogenous:
+        # Values first, from exogenous firm size, industry-year and flow shocks; the spillovers
+        # (from year t−1 values) then shift flow quality; price and quantity are backed out so
+        # that y = ln q + σ ln p = K r + α_h + α_ct holds exactly, as above.
+        ln_v = (cat.ln_quantity.to_numpy() + cat.ln_price.to_numpy())[flows["product"]] + a_ct
+        ln_v = ln_v + _value_shocks(xrng, flows, kind, panel, years, p)
+        r, spill_info = _spillover_quality(flows, kind, panel, cat, destinations, np.exp(ln_v), wp)
+        flows["r"] = r
+        ln_p_dev = (p.quality_span * (flows["r"] - 0.5) - (ln_v - ln_v_base(cat, flows, a_ct))) / (sig - 1)
+        ln_price = cat.ln_price.to_numpy()[flows["product"]] + ln_p_dev
+        ln_q = ln_v - ln_price
     quantity = np.exp(ln_q)
     value = np.exp(ln_q + ln_price)
     units = sorted({*UNIT_OF_CHAPTER.values(), DEFAULT_UNIT, ODD_UNIT})
@@ -477,8 +503,91 @@ def _customs(
         "noise": {"zero": int(zero.size), "missing_destination": int(missing.size), "odd_unit": int(odd.size),
                   "unit_value_outlier": int(outlier.size)},
         "frontier_year": t0, "frontier_destination": str(destinations.destination.iloc[0]),
+        "exogenous_values": bool(exogenous), "spillover": spill_info,
     }
     return customs, sigma_table, info
+
+
+def ln_v_base(cat: pd.DataFrame, flows: dict[str, np.ndarray], a_ct: np.ndarray) -> np.ndarray:
+    """The part of an exogenous ln value that the product and destination-year effects carry."""
+    return (cat.ln_quantity.to_numpy() + cat.ln_price.to_numpy())[flows["product"]] + a_ct
+
+
+def _explore(rng, product, panel, row, start, count, years, p: SourceParams) -> np.ndarray:
+    """Send a CIC4-year share π ~ U(0, explore_max) of the firms' flows to any product of their CIC2."""
+    industry = panel.industry.to_numpy()[row]
+    codes, ind = np.unique(industry, return_inverse=True)
+    t = panel.year.to_numpy()[row] - years[0]
+    share = rng.uniform(0, p.explore_max, (codes.size, years.size))[ind, t]
+    c2 = industry // 100
+    hit = rng.random(row.size) < share
+    out = product.copy()
+    out[hit] = start[c2[hit]] + np.floor(count[c2[hit]] * rng.random(int(hit.sum()))).astype(np.int64)
+    return out
+
+
+def _value_shocks(rng, flows, kind, panel, years, p: SourceParams) -> np.ndarray:
+    """Exogenous part of ln value: firm size (centred ln assets), a CIC4 × year AR(1) shock, flow noise."""
+    from eqexp.data.world import ar1
+
+    n = flows["firm"].size
+    u = rng.normal(0, p.value_noise_sd, n)
+    u[kind == 2] = 0.0  # the frontier rungs
+    inside = np.flatnonzero(flows["firm"] < UNMATCHED_ID0)
+    key = panel.firm_id.to_numpy() * 10_000 + panel.year.to_numpy()
+    order = np.argsort(key)
+    at = order[np.searchsorted(key[order], flows["firm"][inside] * 10_000 + flows["year"][inside])]
+    scale = panel.scale.to_numpy()
+    codes, ind = np.unique(panel.industry.to_numpy(), return_inverse=True)
+    shock = ar1(rng, (codes.size, years.size), 0.5, p.value_industry_sd)
+    u[inside] += p.value_size_loading * (scale[at] - scale.mean()) + shock[ind[at], panel.year.to_numpy()[at] - years[0]]
+    return u
+
+
+def _spillover_quality(flows, kind, panel, cat, destinations, value, wp: dict) -> tuple[np.ndarray, dict]:
+    """Flow quality with the world's true information spillover (truth["spillover"]).
+
+    S, D = spill_scale, spill_div of `eqexp.measures.spillover` (CIC4 peers, leave-one-out, t−1,
+    all trade modes) on the manufacturers' flows of the accounts firms, centred at their CIC4 means
+    over the firm-years where t−1 is observed (elsewhere the effect is 0). Each accounts firm's flow gets
+    m_int · m_size · m_dest · (γ_scale S̃ + γ_div D̃).
+    """
+    from eqexp.measures.spillover import spillover_measures
+
+    g_s, g_d = float(wp.get("spill_scale", 0.0)), float(wp.get("spill_div", 0.0))
+    mult = dict(wp.get("spill_mult") or {})
+    r = flows["r"].copy()
+    if not (g_s or g_d):
+        return r, {}
+    own = np.flatnonzero((kind == 0) | (kind == 4))  # matched and agricultural side flows of accounts firms
+    table = pd.DataFrame({"firm_id": flows["firm"][own].astype(np.int64),
+                          "hs6": cat.hs6.to_numpy()[flows["product"][own]],
+                          "destination": destinations.destination.to_numpy()[flows["dest"][own]],
+                          "year": flows["year"][own].astype(np.int64), "value_usd": value[own]})
+    acc = panel[["firm_id", "year", "industry", "city"]]
+    spill, _ = spillover_measures(table, acc, lag=1, scope="industry")
+    s, d = spill["spill_scale"].to_numpy(), spill["spill_div"].to_numpy()
+    s_mean, d_mean = float(np.nanmean(s)), float(np.nanmean(d))
+    # Centred within the CIC4 industry (a level per industry, which firm fixed effects absorb),
+    # so that quality stays inside its [0, 1] ladder.
+    ind = panel.industry.to_numpy()
+    s = s - pd.Series(s).groupby(ind).transform("mean").to_numpy()
+    d = d - pd.Series(d).groupby(ind).transform("mean").to_numpy()
+    base = np.nan_to_num(g_s * s + g_d * d)
+    scale = panel.scale.to_numpy()
+    median = panel.groupby(["industry", "year"])["scale"].transform("median").to_numpy()
+    firm_mult = (panel.factor_intensity.map(mult).to_numpy(float)
+                 * np.where(scale > median, mult["large"], mult["small"]))
+    key = panel.firm_id.to_numpy() * 10_000 + panel.year.to_numpy()
+    order = np.argsort(key)
+    at = order[np.searchsorted(key[order], flows["firm"][own] * 10_000 + flows["year"][own])]
+    income = destinations.income_group.to_numpy()[flows["dest"][own]]
+    effect = base[at] * firm_mult[at] * np.where(income == "high", mult["high"], mult["other"])
+    r[own] = np.clip(r[own] + effect, 0.03, 0.97)
+    info = {"spill_scale_mean": s_mean, "spill_div_mean": d_mean,
+            "spill_scale_sd": float(np.nanstd(s)), "spill_div_sd": float(np.nanstd(d)),
+            "effect_sd": float(effect.std()), "firm_years_without_lag": int(np.isnan(s).sum())}
+    return r, info
 
 
 def _dedupe(flows: dict[str, np.ndarray], n_prod: int, n_dest: int) -> dict[str, np.ndarray]:

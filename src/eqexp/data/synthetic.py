@@ -59,6 +59,13 @@ DEFAULT_REGION_MULT = {"East": 1.0, "Central": 0.4, "West": 0.6}
 QUALITY_BAND, QUALITY_SHAPE = (0.47, 0.875), (1.6, 1.2)
 QUALITY_LOADINGS = {"scale": 0.25, "market": 0.15}
 
+# Information spillover (Shi & Sang 2023, seeds/000): multipliers of the spillover effect on
+# a customs flow's quality by the firm's factor intensity, its size (ln assets above or below
+# its CIC4-year median) and the flow's destination income group. Stronger in technology-
+# intensive industries, large firms and high-income destinations, as the study reports.
+DEFAULT_SPILL_MULT = {"labour": 0.7, "capital": 1.0, "technology": 1.6, "large": 1.3, "small": 0.7,
+                      "high": 1.3, "other": 0.7}
+
 
 @dataclass(frozen=True)
 class WorldParams:
@@ -83,11 +90,18 @@ class WorldParams:
     early_mult: float = 1.3
     late_mult: float = 0.8
     sigma_eps: float = 0.025
+    # Information spillover (0: none, the reference study's world). It acts on the quality of
+    # the customs flows (eqexp.data.sources), not on `panel.quality`: flow quality gets
+    # mult · (spill_scale · S̃ + spill_div · D̃), S̃, D̃ = the firm's lagged leave-one-out CIC4
+    # peers' ln(1 + total exports) and ln(1 + distinct HS6), centred at their CIC4 means.
+    spill_scale: float = 0.0
+    spill_div: float = 0.0
+    spill_mult: dict = field(default_factory=lambda: dict(DEFAULT_SPILL_MULT))
 
     def __post_init__(self) -> None:
         # Plain dicts of floats, whatever mapping (e.g. OmegaConf's) came in,
         # so that the params compare, hash into cache keys and dump to JSON.
-        for name in ("delta", "region_mult"):
+        for name in ("delta", "region_mult", "spill_mult"):
             object.__setattr__(self, name, {k: float(v) for k, v in getattr(self, name).items()})
 
 
@@ -136,6 +150,8 @@ def _validate(p: WorldParams) -> None:
         raise ValueError("need history_start <= first_year <= period_break <= last_year + 1")
     if set(p.delta) != set(CONTROLS) or set(p.region_mult) != set(REGIONS):
         raise ValueError(f"delta needs keys {CONTROLS}, region_mult needs {REGIONS}")
+    if set(p.spill_mult) != set(DEFAULT_SPILL_MULT):
+        raise ValueError(f"spill_mult needs keys {tuple(DEFAULT_SPILL_MULT)}")
 
 
 def _observables(
@@ -245,6 +261,30 @@ def _truth(p: WorldParams, years: np.ndarray, gamma: np.ndarray) -> dict:
         },
         "year_effects": {str(y): float(g) for y, g in zip(years, gamma)},
         "mediator_shock_sd": {"humancapital": world.HC_NOISE_SD, "rd": world.RD_NOISE_SD},
+        "spillover": spillover_truth(p),
+    }
+
+
+def has_spillover(p: WorldParams | dict) -> bool:
+    get = p.get if isinstance(p, dict) else lambda k, d=0.0: getattr(p, k, d)
+    return bool(get("spill_scale", 0.0) or get("spill_div", 0.0))
+
+
+def spillover_truth(p: WorldParams) -> dict:
+    """The true information-spillover effect (truth["spillover"]); see `eqexp.data.sources`."""
+    m = p.spill_mult
+    return {
+        "gamma": {"spill_scale": p.spill_scale, "spill_div": p.spill_div},
+        "equation": (
+            "flow quality r_fct = quality_ft + m_int(f) * m_size(f,t) * m_dest(c) * "
+            "(g_scale * (S_ft - mean_CIC4 S) + g_div * (D_ft - mean_CIC4 D)) + flow noise; S = spill_scale, D = spill_div "
+            "(CIC4 peers, leave-one-out, year t-1, all trade modes; 0 effect where t-1 is not observed)"),
+        "multipliers": {
+            "factor_intensity": {k: m[k] for k in ("labour", "capital", "technology")},
+            "size": {k: m[k] for k in ("large", "small")},  # ln assets above / at-or-below the CIC4-year median
+            "destination": {k: m[k] for k in ("high", "other")},  # World Bank income group of the destination
+        },
+        "exogenous_values": has_spillover(p),
     }
 
 
