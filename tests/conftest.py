@@ -27,3 +27,22 @@ def make_panel(n_firms: int = 300, seed: int = 7) -> pd.DataFrame:
 @pytest.fixture
 def panel() -> pd.DataFrame:
     return make_panel()
+
+
+SMALL_WORLD = dict(n_firms=4000, n_obs=24000, seed=20240101)
+
+
+@pytest.fixture(scope="session")
+def world():
+    """The small synthetic world (4,000 firms), generated once per test session."""
+    from eqexp.data.synthetic import WorldParams, generate_world
+
+    return generate_world(WorldParams(**SMALL_WORLD))
+
+
+@pytest.fixture(scope="session")
+def raw(world):
+    """Its raw sources (customs, accounts, prices, education, R&D)."""
+    from eqexp.data.sources import generate_sources
+
+    return generate_sources(world)

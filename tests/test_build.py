@@ -16,20 +16,11 @@ from eqexp.build import PANEL_COLUMNS, BuildOptions, build, build_panel, log_fra
 from eqexp.data import sources as S
 from eqexp.data.load import fingerprint, load
 from eqexp.data.synthetic import WorldParams, generate_world
+from conftest import SMALL_WORLD
 from eqexp.data.validate import DataValidationError
 from eqexp.spec import DataSpec, SpecError
 
-SMALL = dict(n_firms=4000, n_obs=24000, seed=20240101)
-
-
-@pytest.fixture(scope="module")
-def world():
-    return generate_world(WorldParams(**SMALL))
-
-
-@pytest.fixture(scope="module")
-def raw(world):
-    return S.generate_sources(world)
+SMALL = SMALL_WORLD  # the world and raw fixtures are session-scoped, in conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from eqexp.data import sources as S
-from eqexp.data.synthetic import WorldParams, generate_world
 from eqexp.data.validate import DataValidationError
 from eqexp.measures import classify, controls, integration, mediators, quality
 
-SMALL = dict(n_firms=4000, n_obs=24000)
-
-
-@pytest.fixture(scope="module")
-def world():
-    return generate_world(WorldParams(**SMALL))
-
-
-@pytest.fixture(scope="module")
-def raw(world):
-    return S.generate_sources(world)
 
 
 def keyed(df, keys=("firm_id", "year")):
