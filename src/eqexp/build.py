@@ -22,7 +22,6 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from eqexp.data.sources import Sources

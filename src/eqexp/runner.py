@@ -69,6 +69,8 @@ def _metrics(result: JobResult) -> dict[str, float]:
             metrics[f"{row.model}.{row.test}.{row.statistic}"] = float(row.value)
     for step in result.steps:
         metrics[f"rows_dropped.{step.step.split(':')[0]}"] = step.dropped
+        if step.changed:
+            metrics[f"rows_changed.{step.step}"] = step.changed
     return {tracking.metric_name(k): v for k, v in metrics.items()}
 
 

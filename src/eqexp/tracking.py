@@ -110,7 +110,7 @@ def log_run(
     import math
     import time
 
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     uri = resolve_uri(spec, root)

@@ -72,7 +72,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eqexp.data import world as world_mod
 from eqexp.data.geography import PROVINCE_CODES, adjacent_pairs, provinces
 from eqexp.data.synthetic import World, has_spillover
 from eqexp.data.validate import DataValidationError
