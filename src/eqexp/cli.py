@@ -8,13 +8,16 @@ the other jobs; `run.py` ends every sweep with its summary (`eqexp.sweep.main_wi
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from eqexp import sweep
+from eqexp.data.validate import DataValidationError
 from eqexp.runner import run_job
+from eqexp.spec import SpecError
 from eqexp.tracking import resolve_uri
 
 
@@ -28,7 +31,11 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
         sweep.run_sweep_job(cfg, hydra_cfg, root)
         return
     out_dir = Path(hydra_cfg.runtime.output_dir)
-    result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg))
+    try:
+        result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg))
+    except (SpecError, DataValidationError) as err:  # bad input: the message is the help, not a traceback
+        print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}"]
     if result.run_id:
         uri = resolve_uri(result.spec.tracking, root)
