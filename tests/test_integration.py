@@ -100,7 +100,7 @@ def test_min_categories_and_exclusions_are_logged():
     index = random_index(k=8)
     tibet_gap = (index["province"] == 54) & (index["category"].isin(["c0", "c1", "c2"])) & (index["year"] == 2005)
     index.loc[tibet_gap, "index"] = np.nan  # Tibet has 5 of 8 categories in 2005
-    out, log = MI.market_integration(index, min_categories=6)
+    out, log = MI.market_integration(index, pairs="adjacent", min_categories=6)
     steps = {e["step"]: e for e in log}
     assert steps["price_index_missing"]["dropped"] == 3
     assert steps["pair_min_categories"]["dropped"] == 4 * 5  # Tibet's 4 neighbours × its 5 categories, 2005
@@ -110,7 +110,7 @@ def test_min_categories_and_exclusions_are_logged():
 
 
 def test_market_in_study_range_for_realistic_noise():
-    out, _ = MI.market_integration(random_index())
+    out, _ = MI.market_integration(random_index(), pairs="adjacent")
     # CPI noise with sd 1.5 points gives Var(q) ~ 1e-4, so ln sqrt(1/seg) ~ 4 as in the study's Table 2.
     assert 3 < out["market"].median() < 5.5
     beijing = out[out["province"] == 11]

@@ -54,7 +54,7 @@ def relative_price_changes(index: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataF
 
 def price_changes(
     index: pd.DataFrame,
-    pairs: PairSet | pd.DataFrame = "adjacent",
+    pairs: PairSet | pd.DataFrame = "all",
     *,
     min_categories: int = 6,
     exclude: Collection[int] = (),
@@ -109,7 +109,7 @@ def integration_index(seg: pd.Series, transform: Transform = "log_sqrt_inv") -> 
 def market_integration(
     index: pd.DataFrame,
     *,
-    pairs: PairSet | pd.DataFrame = "adjacent",
+    pairs: PairSet | pd.DataFrame = "all",
     transform: Transform = "log_sqrt_inv",
     min_categories: int = 6,
     exclude: Collection[int] = (),
@@ -117,8 +117,9 @@ def market_integration(
 ) -> tuple[pd.DataFrame, StepLog]:
     """Province-year market integration: columns province, year, seg, n_partners, market; and the step log.
 
-    Defaults: adjacent pairs (Gui et al. 2006; methods §2 gives no [R] between adjacent and
-    all), log_sqrt_inv (matches the study's Market range), at least 6 categories per pair-year.
+    Defaults: all province pairs (the reference study pairs every province; methods §2 gives no
+    [R] between Gui et al.'s adjacent pairs and all), log_sqrt_inv (matches the study's Market
+    range), at least 6 categories per pair-year.
     """
     validate(index, PRICE_INDEX, file)
     index = index.assign(province=province_code(index["province"]))
