@@ -10,7 +10,7 @@ Every step that removes rows appends {step, rows_in, dropped, reason, rows_out} 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -30,12 +30,23 @@ NormaliseBy = Literal["hs6", "hs6_dest_year"]
 # --------------------------------------------------------------------------- cleaning (§1.4)
 
 
+def per_value(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`fn` applied to each distinct value once and spread back to the rows (missing stays NA):
+    customs columns repeat a few thousand codes and names over millions of records."""
+    codes, uniques = pd.factorize(values)
+    return fn(pd.Series(uniques)).reindex(codes).set_axis(values.index)
+
+
 def hs6_text(hs6: pd.Series) -> pd.Series:
     """HS6 codes as 6-character text, restoring leading zeros lost to integer storage; blanks become NA."""
     if pd.api.types.is_numeric_dtype(hs6):
         hs6 = hs6.astype("Int64")
-    text = hs6.astype("string").str.strip()
-    return text.mask(text.eq("")).str.zfill(6)
+
+    def text(codes: pd.Series) -> pd.Series:
+        stripped = codes.astype("string").str.strip()
+        return stripped.mask(stripped.eq("")).str.zfill(6)
+
+    return per_value(hs6, text).astype("string")
 
 
 def drop_missing(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
@@ -44,7 +55,7 @@ def drop_missing(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFram
     bad = flows[cols].isna().any(axis=1)
     for c in cols:
         if not pd.api.types.is_numeric_dtype(flows[c]):
-            bad |= flows[c].astype("string").str.strip().eq("").fillna(False).astype(bool)
+            bad |= per_value(flows[c], lambda v: v.astype("string").str.strip().eq("")).fillna(False).astype(bool)
     return drop_rows(flows, bad, "missing_keys", "missing or blank firm, hs6, destination, year, value or quantity", log)
 
 
@@ -60,7 +71,7 @@ def keep_trade_modes(flows: pd.DataFrame, modes: Collection[int | str] | None, l
     require_columns(flows, ["trade_mode"], "customs flows")
     wanted = {str(m) for m in modes}
     mode = flows["trade_mode"].astype("Int64") if pd.api.types.is_numeric_dtype(flows["trade_mode"]) else flows["trade_mode"]
-    keep = mode.astype("string").str.strip().isin(wanted).fillna(False).astype(bool)
+    keep = per_value(mode, lambda v: v.astype("string").str.strip().isin(wanted)).fillna(False).astype(bool)
     return drop_rows(flows, ~keep, "trade_mode", f"trade mode not in {sorted(wanted)}", log)
 
 
@@ -72,7 +83,7 @@ def drop_intermediaries(
         record(log, "intermediaries", len(flows), len(flows), "skipped: no firm_name column")
         return flows
     pattern = "|".join(map(re.escape, keywords))
-    bad = flows["firm_name"].astype("string").str.contains(pattern, regex=True).fillna(False).astype(bool)
+    bad = per_value(flows["firm_name"], lambda v: v.astype("string").str.contains(pattern, regex=True)).fillna(False).astype(bool)
     return drop_rows(flows, bad, "intermediaries", f"firm name contains one of {', '.join(keywords)}", log)
 
 
