@@ -1,0 +1,28 @@
+"""The analyses a job can ask for, each filling the job's fits, tests and tables.
+
+- regression: the columns of `model.columns` (Tables 4 and 5);
+- heterogeneity: one column per group plus the group-difference tests (Tables 8–11);
+- mediation: the three equations plus Sobel and the bootstrap (Tables 6–7);
+- descriptives and correlations (Tables 2 and 3).
+Every model with a squared treatment gets the Lind–Mehlum inverted-U test.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from eqexp.analyses.descriptive import correlation, descriptives
+from eqexp.analyses.regression import regression
+from eqexp.spec import Spec
+
+if TYPE_CHECKING:
+    from eqexp.runner import JobResult
+
+ANALYSES = {"regression": regression, "descriptives": descriptives, "correlations": correlation}
+
+
+def run(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
+    """Dispatch on the kind of analysis the spec asks for."""
+    ANALYSES[spec.analysis](df, spec, result)

@@ -1,0 +1,62 @@
+"""Groups side by side (Tables 8–11) and the tests that their treatment effects differ:
+fully interacted Wald, suest-style differences, firm-level permutation (methods §5)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from eqexp.analyses.statistics import test_rows
+from eqexp.estimate import DEMEANER, estimation_sample
+from eqexp.inference import groups
+from eqexp.models import plans, treatment_terms
+from eqexp.report.regression import label
+from eqexp.spec import Spec, SpecError
+
+if TYPE_CHECKING:
+    from eqexp.runner import JobResult
+
+
+def group_column(df: pd.DataFrame, groups: dict[str, str]) -> pd.Series:
+    """Each row's group label from the groups' queries; rows in two groups are an error."""
+    masks = {g: df.eval(q).to_numpy(bool) for g, q in groups.items()}
+    overlap = int((np.sum(list(masks.values()), axis=0) > 1).sum())
+    if overlap:
+        raise SpecError(f"{overlap:,} rows belong to more than one group of hetero.groups; make the queries exclusive.")
+    return pd.Series(np.select(list(masks.values()), list(masks), default=None), index=df.index, name="group")
+
+
+def _pair(groups: tuple) -> str:
+    return " vs ".join(map(str, groups))
+
+
+def group_differences(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+    """Wald (fully interacted), suest-style and firm-level permutation tests on the treatment terms."""
+    plan = plans(spec)[0]
+    terms = [t for t in plan.regressors if t in treatment_terms(spec)]
+    firm, *other_fe = spec.model.fixed_effects
+    data = df.assign(group=group_column(df, spec.hetero.groups)).dropna(subset=["group"])
+    data, _ = estimation_sample(data, [plan.outcome, *plan.regressors], spec.model.fixed_effects)
+    model = groups.interacted_model(data, plan.outcome, plan.regressors, "group", firm, other_fe, demeaner=DEMEANER)
+    names = " and ".join(label(t, spec.report.labels) for t in terms)
+    notes = [f"Group differences in {names} (firm-clustered, fully interacted model):"]
+    for wald in groups.wald_equality(model, terms):
+        rows += test_rows("groups", "wald", wald.to_dict())
+        notes.append(f"  Wald, {_pair(wald.groups)}: chi2({wald.q}) = {wald.chi2:.2f}, p = {wald.p_chi2:.4f}; F({wald.q}, {wald.df_denom}) p = {wald.p_f:.4f}")
+    for diff in groups.suest_difference(model, terms):
+        rows += test_rows("groups", "suest", diff.to_dict())
+        notes.append(f"  suest {label(diff.term, spec.report.labels)}, {_pair(diff.groups)}: diff = {diff.diff:.4f}, z = {diff.z:.2f}, p = {diff.p:.4f}")
+    perm = spec.hetero.permutation
+    varying = int((data.groupby(firm)["group"].nunique() > 1).sum())
+    if varying:
+        notes.append(f"  Permutation test not offered: the groups vary within {varying:,} firms, so labels are not exchangeable across firms.")
+        return notes
+    for pair in itertools.combinations(spec.hetero.groups, 2):
+        test = groups.permutation_test(data[data.group.isin(pair)], plan.outcome, plan.regressors, "group", terms, firm, other_fe, perm.draws, perm.seed)
+        rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k.removeprefix('bdiff.')}": v for k, v in test.to_dict().items()})
+        ps = ", ".join(f"{label(t, spec.report.labels)} p = {p:.3f}" for t, p in zip(test.terms, test.p_upper))
+        notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {_pair(test.groups)}: one-sided {ps}")
+    return notes

@@ -1,0 +1,49 @@
+"""The three-step mediation's tests (methods §4): Sobel and variants, the firm-cluster bootstrap
+of the indirect effect, the instantaneous effect along the treatment, Wen–Ye's decision."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from eqexp.analyses.statistics import test_rows
+from eqexp.estimate import estimation_sample
+from eqexp.inference import mediation as mediation_tests
+from eqexp.models import control_terms
+from eqexp.panel import stata_percentile
+from eqexp.spec import Spec
+
+if TYPE_CHECKING:
+    from eqexp.runner import JobResult
+
+
+def mediation(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+    """Sobel (and variants), the firm-cluster bootstrap of the indirect effect, Wen–Ye."""
+    total, path_a, direct = result.fits
+    x, m, med = spec.model.treatment, spec.mediator.variable, spec.mediator
+    firm, *other_fe = spec.model.fixed_effects
+    a, b, c = path_a.tidy.set_index("term"), direct.tidy.set_index("term"), total.tidy.set_index("term")
+    sobel = mediation_tests.sobel(a.at[x, "estimate"], a.at[x, "std_error"], b.at[m, "estimate"], b.at[m, "std_error"])
+    rows += test_rows("mediation", "sobel", sobel)
+    sample, _ = estimation_sample(df, [spec.model.outcome, m, *direct.regressors], spec.model.fixed_effects)
+    at = {f"P{q}": stata_percentile(sample[x], q) for q in (10, 50, 90)}
+    boot = mediation_tests.bootstrap_indirect(
+        sample, spec.model.outcome, m, x, spec.model.square, med.square, control_terms(spec, spec.model.controls),
+        firm, other_fe, med.bootstrap.draws, med.bootstrap.seed, at, med.bootstrap.alpha)
+    rows += test_rows("mediation", "mediation", boot.to_dict())
+    share = mediation_tests.proportion_mediated(a.at[x, "estimate"], b.at[m, "estimate"], c.at[x, "estimate"])
+    decision = mediation_tests.wen_ye_decision(
+        c.at[x, "estimate"], c.at[x, "p_value"], a.at[x, "estimate"], a.at[x, "p_value"], b.at[m, "estimate"], b.at[m, "p_value"],
+        b.at[x, "estimate"], b.at[x, "p_value"], tuple(boot.bias_corrected[0]), med.bootstrap.alpha)
+    rows += test_rows("mediation", "decision", {"proportion_mediated": share, "wen_ye": decision})
+    level = f"{100 * (1 - med.bootstrap.alpha):g}%"
+    thetas = "; ".join(f"{point} ({value:.3f}): {e:.5f} [{lo:.5f}, {hi:.5f}]"
+                       for (point, value), e, (lo, hi) in zip(at.items(), boot.estimate[1:], boot.percentile[1:]))
+    return [
+        f"Sobel z = {sobel['sobel_z']:.2f} (p = {sobel['sobel_p']:.4f}); Aroian z = {sobel['aroian_z']:.2f}; Goodman z = {sobel['goodman_z']:.2f}",
+        f"Indirect effect a·b = {boot.estimate[0]:.5f}; firm-cluster bootstrap ({med.bootstrap.draws} draws, seed {med.bootstrap.seed}) "
+        f"{level} percentile CI [{boot.percentile[0, 0]:.5f}, {boot.percentile[0, 1]:.5f}], bias-corrected [{boot.bias_corrected[0, 0]:.5f}, {boot.bias_corrected[0, 1]:.5f}]",
+        f"Instantaneous indirect effect θ(x) = (a1 + 2·a2·x)·b at {thetas}",
+        f"Wen–Ye decision: {decision}",
+    ]
