@@ -4,6 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+RAY    := $(VENV)/.ray-installed
 
 .PHONY: setup browser run test bench clean
 
@@ -15,6 +16,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Ray and its Hydra launcher, for the test that runs a sweep on a local Ray instance.
+# hydra-ray-launcher 1.2.2 pins cloudpickle<3 while joblib 1.6 needs >=3, so pip cannot
+# resolve it: it is installed without its pins (it runs on cloudpickle 3; the test checks).
+$(RAY): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[ray]"
+	$(PY) -m pip install --quiet --no-deps hydra-ray-launcher==1.2.2
+	touch $(RAY)
+
 # Debian's Chromium, for the test that opens the MLflow UI as a person would (Playwright
 # drives /usr/bin/chromium; nothing is downloaded). Needs root or sudo the first time.
 browser:
@@ -24,7 +33,7 @@ browser:
 run: setup
 	$(PY) run.py
 
-test: setup browser
+test: setup browser $(RAY)
 	$(PY) -m pytest -q -ra
 
 bench: setup
