@@ -27,8 +27,7 @@ $(RAY): $(STAMP)
 # Debian's Chromium, for the test that opens the MLflow UI as a person would (Playwright
 # drives /usr/bin/chromium; nothing is downloaded). Needs root or sudo the first time.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-	  || echo "eqexp: could not install chromium; tests/test_mlflow_ui.py will be skipped"
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 run: setup
 	$(PY) run.py

@@ -225,7 +225,7 @@ def test_adjacency():
 
 @pytest.mark.slow
 def test_full_size_world_and_pooled_recovery():
-    pf = pytest.importorskip("pyfixest")
+    import pyfixest as pf
     full = generate_world(WorldParams())
     panel = full.panel.assign(quality_latent=full.latent.quality_latent)
     assert len(panel) == 594_596 and panel.firm_id.nunique() == 100_000
