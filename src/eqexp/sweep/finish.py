@@ -77,8 +77,12 @@ def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord
     client = _client(uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     stale = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'")
+    by_num = {str(r.num): r for r in records}
     for run in stale:  # a worker died while logging: its run would show as running for ever
         client.set_terminated(run.info.run_id, status="KILLED")
+        record = by_num.get(run.data.tags.get("eqexp.job_num", ""))
+        if record is not None and record.status == NEVER:
+            record.run_id = run.info.run_id  # that job's run exists already: no second one
     for r in records:
         if r.status != NEVER or r.run_id:
             continue
