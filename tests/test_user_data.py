@@ -99,21 +99,16 @@ def test_raw_example_builds_every_measure(tmp_path):
     assert {"intermediaries", "unit_value_outliers"} <= steps  # the cleaning log comes with the panel
 
 
-def test_raw_negative_assets_named(tmp_path):
+@pytest.mark.parametrize(("file", "column", "value", "rows", "message"), [
+    ("accounts", "total_assets", -5.0, 3, r"accounts.*'total_assets' has 3 row\(s\) with values below 0"),
+    ("price_index", "index", 0.0, 1, r"price_index.*'index'.*<= 0"),
+])
+def test_raw_impossible_values_named(tmp_path, file, column, value, rows, message):
     folder = raw_copy(tmp_path)
-    accounts = pd.read_csv(folder / "accounts.csv")
-    accounts.loc[accounts.index[:3], "total_assets"] = -5.0
-    accounts.to_csv(folder / "accounts.csv", index=False)
-    with pytest.raises(DataValidationError, match=r"accounts.*'total_assets' has 3 row\(s\) with values below 0"):
-        load(raw_spec(folder, tmp_path))
-
-
-def test_raw_price_index_not_positive(tmp_path):
-    folder = raw_copy(tmp_path)
-    prices = pd.read_csv(folder / "price_index.csv")
-    prices.loc[prices.index[0], "index"] = 0.0
-    prices.to_csv(folder / "price_index.csv", index=False)
-    with pytest.raises(DataValidationError, match=r"price_index.*'index'.*<= 0"):
+    table = pd.read_csv(folder / f"{file}.csv")
+    table.loc[table.index[:rows], column] = value
+    table.to_csv(folder / f"{file}.csv", index=False)
+    with pytest.raises(DataValidationError, match=message):
         load(raw_spec(folder, tmp_path))
 
 

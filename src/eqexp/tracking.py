@@ -8,11 +8,14 @@ workers do not block each other.
 
 from __future__ import annotations
 
+import functools
 import json
-import re
+import math
 import platform
+import re
 import sqlite3
 import subprocess
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -64,6 +67,7 @@ def ensure_experiment(spec: TrackingSpec, root: Path) -> str:
     return found.experiment_id
 
 
+@functools.cache  # one look-up per process, not one per logged run
 def git_commit(root: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
@@ -107,9 +111,6 @@ def log_run(
     start_time: int | None = None,
 ) -> str:
     """Log one job as one MLflow run (a child of `parent_run_id` in a sweep); return its id."""
-    import math
-    import time
-
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 

@@ -11,7 +11,7 @@ import pandas as pd
 from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Fit
 from eqexp.inference.utest import UTestResult, utest
-from eqexp.models import plans
+from eqexp.models import Plan
 from eqexp.report.figures import inverted_u_figure
 from eqexp.report.regression import label
 from eqexp.spec import Spec
@@ -33,10 +33,10 @@ def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
     return x, vcov, utest(fit.coef(x), fit.coef(square), vcov, low, high, fit.df_t)
 
 
-def utest_notes(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+def utest_notes(df: pd.DataFrame, spec: Spec, planned: list[Plan], result: JobResult, rows: list[dict]) -> list[str]:
     """Run the inverted-U test on every fit with a square; note it, log it, draw it."""
     notes = []
-    queries = {p.model: p.query for p in plans(spec)}
+    queries = {p.model: p.query for p in planned}
     for f in result.fits:
         found = inverted_u(f)
         if found is None:

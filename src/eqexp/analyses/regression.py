@@ -11,7 +11,7 @@ from eqexp.analyses.heterogeneity import group_differences
 from eqexp.analyses.inverted_u import utest_notes
 from eqexp.analyses.mediation import mediation
 from eqexp.estimate import Fit, fit
-from eqexp.models import plans
+from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
 from eqexp.spec import Spec, base_variable
 
@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
 
-def fit_plans(df: pd.DataFrame, spec: Spec) -> list[Fit]:
+def fit_plans(df: pd.DataFrame, spec: Spec, planned: list[Plan]) -> list[Fit]:
     fits = []
-    for plan in plans(spec):
+    for plan in planned:
         rows = df.query(plan.query) if plan.query else df
         print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(rows):,} rows", flush=True)
         fits.append(fit(rows, plan.outcome, plan.regressors, spec.model.fixed_effects, spec.vcov, plan.model, plan.label or spec.sample.label))
@@ -29,22 +29,23 @@ def fit_plans(df: pd.DataFrame, spec: Spec) -> list[Fit]:
 
 
 def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
-    result.fits = fit_plans(df, spec)
+    planned = plans(spec)
+    result.fits = fit_plans(df, spec, planned)
     rows: list[dict] = []
-    notes = utest_notes(df, spec, result, rows)
+    notes = utest_notes(df, spec, planned, result, rows)
     if spec.hetero.groups:
         notes += group_differences(df, spec, result, rows)
     if spec.mediator.variable:
         notes += mediation(df, spec, result, rows)
     result.tests = pd.DataFrame(rows, columns=["model", "test", "statistic", "value"])
-    labels = [p.label for p in plans(spec)]
+    labels = [p.label for p in planned]
     result.tables["table"] = regression_table(
         result.fits,
         spec.report.title or spec.model.name,
         spec.report.labels,
         spec.report.stat,
         spec.report.digits,
-        first_terms=[t for p in plans(spec) for t in p.regressors if base_variable(t) == spec.model.treatment],
+        first_terms=[t for p in planned for t in p.regressors if base_variable(t) == spec.model.treatment],
         groups=labels if any(labels) else None,
         notes=notes,
     )

@@ -21,6 +21,7 @@ also latent.parquet and truth.json.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -57,8 +58,21 @@ def _digest(*parts: bytes | str) -> str:
     return h.hexdigest()[:16]
 
 
-def _code(modules) -> str:
-    return "".join(inspect.getsource(m) for m in modules)
+@functools.cache
+def _code(modules: tuple) -> str:
+    """The source of the modules a cache entry depends on (read once per process)."""
+    return _digest(*(inspect.getsource(m) for m in modules))
+
+
+@functools.cache
+def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
+    """A file's content hash, read once per process and version: every job of a sweep asks."""
+    return _digest(path.read_bytes())
+
+
+def file_digest(path: Path) -> str:
+    stat = path.stat()
+    return _file_digest(path.resolve(), stat.st_mtime_ns, stat.st_size)
 
 
 def build_options(spec: DataSpec) -> build_mod.BuildOptions:
@@ -87,13 +101,13 @@ def fingerprint(spec: DataSpec) -> str:
         return "synthetic-" + _digest(_code(BUILD_CODE), json.dumps(spec.params, sort_keys=True, default=str), options)
     if spec.source == "raw":
         files = sources.source_files(spec.path or "")
-        parts = [f"{name}={path.name}".encode() + path.read_bytes() for name, path in sorted(files.items())]
+        parts = [f"{name}={path.name}:{file_digest(path)}" for name, path in sorted(files.items())]
         options = json.dumps(build_options(spec).to_dict(), sort_keys=True)
         return "raw-" + _digest(*parts, json.dumps(spec.columns, sort_keys=True), options, _code(BUILD_CODE))
     path = Path(spec.path or "")
     if not path.is_file():
         raise SpecError(f"data.path '{spec.path}' does not exist. Point data.path at your panel file (Parquet, CSV or .dta).")
-    return "panel-" + _digest(path.read_bytes(), json.dumps(spec.columns, sort_keys=True))
+    return "panel-" + _digest(file_digest(path), json.dumps(spec.columns, sort_keys=True))
 
 
 def _write_atomically(directory: Path, files: dict[str, object]) -> None:
