@@ -1,27 +1,36 @@
-"""One regression: sample hygiene, the pyfixest call, and a tidy result.
+"""Regressions: the estimation sample, the absorbed columns it shares with other models, and
+a tidy result.
 
-Rows with a missing variable and singleton fixed-effect groups are removed here, before
-pyfixest sees the data, so both counts are known and reported (pyfixest only warns).
+Rows with a missing variable and singleton fixed-effect groups are removed before any
+estimation, so both counts are known and reported (pyfixest only warns).
+
+The fast path: a `Workspace` holds one prepared panel. Every model's estimation sample is a
+set of its rows; the columns a model needs are absorbed (`eqexp.absorb`) once per sample
+and kept, so models that share a sample (the columns of Table 4, the three mediation
+equations, the groups behind a group-difference test) share the work, and a worker's
+later jobs on the same prepared data reuse it (`BLOCKS`). Least squares and the
+covariance then cost a few small matrix products (`eqexp.ols`). What the fast path does
+not serve (no fixed effects, CRV3) goes to `pf.feols`, which is also the reference the
+tests hold the fast path to.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyfixest as pf
-from pyfixest.core.detect_singletons import detect_singletons
 
+from eqexp.absorb import FIXEF_TOL, Absorber, compact, factorize
+from eqexp.ols import Clusters, CollinearError, LeastSquares, least_squares
 from eqexp.panel import Step
 from eqexp.spec import SpecError, VcovSpec
 
-# Demeaning converges to this tolerance; pyfixest's default (1e-8) leaves ~1e-8 relative
-# error in off-diagonal covariances, too loose to agree with explicit-dummy OLS.
-FIXEF_TOL = 1e-12
-DEMEANER = pf.MapDemeaner(fixef_tol=FIXEF_TOL)
 TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
+FAST_VCOV = {"CRV1": "CRV", "hetero": "hetero", "iid": "iid"}
 
 
 @dataclass(frozen=True)
@@ -47,27 +56,193 @@ class Fit:
         return float(self.tidy.set_index("term").at[term, "estimate"])
 
 
+# --- estimation samples ----------------------------------------------------------------------
+
+
+def singletons(codes: np.ndarray) -> np.ndarray:
+    """Rows alone in a fixed-effect group, found iteratively (reghdfe's default)."""
+    from pyfixest.core.detect_singletons import detect_singletons
+
+    if codes.shape[1] == 0 or len(codes) == 0:
+        return np.zeros(len(codes), bool)
+    return detect_singletons(codes.astype(np.uint32))
+
+
 def drop_singletons(df: pd.DataFrame, fixed_effects: list[str]) -> pd.DataFrame:
     """Iteratively remove observations alone in a fixed-effect group (reghdfe's default)."""
-    if not fixed_effects:
-        return df
-    codes = np.column_stack([pd.factorize(df[fe])[0] for fe in fixed_effects]).astype(np.uint32)
-    return df.loc[~detect_singletons(codes)]
+    return df.iloc[Workspace(df).sample(fixed_effects, fixed_effects).positions]
 
 
 def estimation_sample(df: pd.DataFrame, variables: list[str], fixed_effects: list[str]) -> tuple[pd.DataFrame, list[Step]]:
-    used = list(dict.fromkeys(variables + fixed_effects))
-    complete = df.dropna(subset=used)
-    steps = [Step("missing values", len(df), len(complete), reason=f"missing in one of {', '.join(used)}")]
-    kept = drop_singletons(complete, fixed_effects)
-    steps.append(Step("singletons", len(complete), len(kept), reason=f"alone in a {' or '.join(fixed_effects)} group"))
-    return kept, steps
+    """The rows a model of `variables` can use, and the steps that removed the others."""
+    sample = Workspace(df).sample(variables, fixed_effects)
+    return df.iloc[sample.positions], sample.steps
 
 
-def _pyfixest_vcov(spec: VcovSpec) -> str | dict:
-    if spec.type.startswith("CRV"):
-        return {spec.type: "+".join(spec.cluster)}
-    return spec.type
+# --- absorbed columns, shared -------------------------------------------------------------------
+
+
+class BlockCache:
+    """Absorbed columns by (data, rows, fixed effects, column), least recently used out first."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.absorbers: OrderedDict[tuple, Absorber] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        column = self.columns.get(key)
+        if column is not None:
+            self.columns.move_to_end(key)
+        return column
+
+    def put(self, key: tuple, column: np.ndarray) -> None:
+        self.columns[key] = column
+        self.bytes += column.nbytes
+        while self.bytes > self.max_bytes and len(self.columns) > 1:
+            self.bytes -= self.columns.popitem(last=False)[1].nbytes
+
+    def absorber(self, key: tuple, make) -> Absorber:
+        if key not in self.absorbers:
+            self.absorbers[key] = make()
+            while len(self.absorbers) > 8:
+                self.absorbers.popitem(last=False)
+        return self.absorbers[key]
+
+
+# A sweep worker runs many jobs; those on the same prepared data (a vcov or label sweep, a
+# multiverse) find their absorbed columns here. A full-size column is 4.7 MB.
+BLOCKS = BlockCache(max_bytes=256 * 2**20)
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """The rows one model is estimated on (positions in the workspace's panel), fixed effects coded."""
+
+    key: tuple
+    positions: np.ndarray
+    steps: list[Step]
+    fixed_effects: tuple[str, ...]
+    fe_codes: np.ndarray  # (n, n_fe), 0..L-1 per effect
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.positions)
+
+
+class Workspace:
+    """One prepared panel and the samples and absorbed columns of the models fitted on it.
+
+    Rows are selected by position, never by copying the panel; a column is converted to
+    numpy once. `data_key` names the panel's content (data fingerprint and preparation):
+    with it the absorbed columns outlive the job in `BLOCKS`, without it they live as long
+    as the workspace.
+    """
+
+    def __init__(self, df: pd.DataFrame, data_key: str | None = None, cache: BlockCache | None = None):
+        self.df = df
+        self.data_key = data_key if data_key is not None else f"workspace-{id(self)}"
+        self.cache = cache if cache is not None else (BLOCKS if data_key is not None else BlockCache(2**62))
+        self._arrays: dict[str, np.ndarray] = {}
+        self._codes: dict[str, np.ndarray] = {}
+        self._present: dict[str, np.ndarray] = {}
+        self._queries: dict[str, np.ndarray] = {}
+        self._samples: dict[tuple, Sample] = {}
+
+    def array(self, column: str) -> np.ndarray:
+        if column not in self._arrays:
+            self._arrays[column] = self.df[column].to_numpy()
+        return self._arrays[column]
+
+    def codes(self, column: str) -> np.ndarray:
+        if column not in self._codes:
+            self._codes[column] = factorize(self.array(column))
+        return self._codes[column]
+
+    def present(self, column: str) -> np.ndarray:
+        if column not in self._present:
+            self._present[column] = self.df[column].notna().to_numpy()
+        return self._present[column]
+
+    def rows(self, query: str | None) -> np.ndarray:
+        """Positions of the rows a pandas query selects (all rows for None)."""
+        if query not in self._queries:
+            self._queries[query] = np.arange(len(self.df)) if query is None else np.flatnonzero(self.df.eval(query).to_numpy(bool))
+        return self._queries[query]
+
+    def values(self, sample: Sample, column: str) -> np.ndarray:
+        return self.array(column)[sample.positions]
+
+    def sample_codes(self, positions: np.ndarray, columns: list[str]) -> np.ndarray:
+        return np.column_stack([compact(self.codes(c)[positions]) for c in columns]) if columns else np.zeros((len(positions), 0), np.int64)
+
+    def sample(self, variables: list[str], fixed_effects: list[str], query: str | None = None) -> Sample:
+        """The rows (of `query`) where a model of `variables` can be estimated: complete, no singletons."""
+        key = (query, tuple(dict.fromkeys(variables)), tuple(fixed_effects))
+        if key not in self._samples:
+            self._samples[key] = self._sample(variables, fixed_effects, query)
+        return self._samples[key]
+
+    def _sample(self, variables: list[str], fixed_effects: list[str], query: str | None) -> Sample:
+        rows = self.rows(query)
+        used = list(dict.fromkeys([*variables, *fixed_effects]))
+        complete = rows[np.logical_and.reduce([self.present(c)[rows] for c in used])] if used else rows
+        steps = [Step("missing values", len(rows), len(complete), reason=f"missing in one of {', '.join(used)}")]
+        kept = complete[~singletons(self.sample_codes(complete, fixed_effects))]
+        steps.append(Step("singletons", len(complete), len(kept), reason=f"alone in a {' or '.join(fixed_effects)} group"))
+        digest = hashlib.blake2b(kept.astype(np.int64).tobytes(), digest_size=16).hexdigest()
+        return Sample((self.data_key, digest, tuple(fixed_effects)), kept, steps, tuple(fixed_effects), self.sample_codes(kept, fixed_effects))
+
+    def absorbed(self, sample: Sample, columns: list[str]) -> np.ndarray:
+        """The columns with every fixed effect of the sample absorbed (n × k, column order kept)."""
+        found = {c: self.cache.get((*sample.key, c)) for c in dict.fromkeys(columns)}
+        missing = [c for c, column in found.items() if column is None]
+        if missing:
+            absorber = self.cache.absorber(sample.key, lambda: Absorber(list(sample.fe_codes.T)))
+            block = absorber.demean(np.column_stack([self.values(sample, c).astype(np.float64) for c in missing]))
+            for j, c in enumerate(missing):
+                found[c] = np.ascontiguousarray(block[:, j])
+                self.cache.put((*sample.key, c), found[c])
+        return np.column_stack([found[c] for c in columns])
+
+
+# --- one model --------------------------------------------------------------------------------------
+
+
+def fast_path_serves(fixed_effects: list[str], vcov: VcovSpec) -> bool:
+    return bool(fixed_effects) and vcov.type in FAST_VCOV
+
+
+def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], vcov: VcovSpec) -> LeastSquares:
+    block = workspace.absorbed(sample, [outcome, *regressors])
+    clusters = None
+    if vcov.type.startswith("CRV"):
+        clusters = Clusters(tuple(vcov.cluster), workspace.sample_codes(sample.positions, list(vcov.cluster)))
+    return least_squares(block[:, 1:], block[:, 0], workspace.values(sample, outcome).astype(np.float64), regressors,
+                         FAST_VCOV[vcov.type], sample.fixed_effects, sample.fe_codes, clusters)
+
+
+def _pyfixest(frame: pd.DataFrame, outcome: str, regressors: list[str], fixed_effects: list[str], vcov: VcovSpec) -> LeastSquares:
+    """The reference path: `pf.feols` on the estimation sample."""
+    import pyfixest as pf
+
+    formula = f"{outcome} ~ {' + '.join(regressors)}" + (f" | {' + '.join(fixed_effects)}" if fixed_effects else "")
+    spec = {vcov.type: "+".join(vcov.cluster)} if vcov.type.startswith("CRV") else vcov.type
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = pf.feols(formula, data=frame, vcov=spec, fixef_rm="none", demeaner=pf.MapDemeaner(fixef_tol=FIXEF_TOL))
+    names = [str(n) for n in result._coefnames]
+    dropped = [r for r in regressors if r not in names]
+    if dropped:
+        raise CollinearError(dropped)
+    tidy = result.tidy()
+    return LeastSquares(
+        names=tuple(names), coef=tidy["Estimate"].to_numpy(), vcov=np.asarray(result._vcov), se=tidy["Std. Error"].to_numpy(),
+        statistic=tidy["t value"].to_numpy(), p_value=tidy["Pr(>|t|)"].to_numpy(), conf_low=tidy["2.5%"].to_numpy(),
+        conf_high=tidy["97.5%"].to_numpy(), n_obs=int(result._N), df_t=int(result._df_t), n_clusters=None,
+        r2=float(result._r2), r2_within=float(result._r2_within) if fixed_effects else float("nan"),
+    )
 
 
 def fit(
@@ -78,43 +253,38 @@ def fit(
     vcov: VcovSpec,
     model: str = "(1)",
     sample: str = "All",
+    workspace: Workspace | None = None,
+    query: str | None = None,
 ) -> Fit:
-    """Estimate `outcome ~ regressors | fixed_effects` and return a tidy `Fit`."""
+    """Estimate `outcome ~ regressors | fixed_effects` on the rows of `df` that `query` selects; return a tidy `Fit`.
+
+    Pass the job's `workspace` (whose panel `df` is) to share samples and absorbed columns.
+    """
+    workspace = workspace if workspace is not None and workspace.df is df else Workspace(df)
     cluster = list(vcov.cluster) if vcov.type.startswith("CRV") else []
-    data, steps = estimation_sample(df, [outcome, *regressors, *cluster], fixed_effects)
-    if data.empty:
+    rows = workspace.sample([outcome, *regressors, *cluster], fixed_effects, query)
+    if rows.n_obs == 0:
         raise SpecError(
             f"Model {model} on sample '{sample}' has no observations left "
-            f"({'; '.join(f'{s.step}: -{s.dropped}' for s in steps)}). Check the sample filter, the group definitions and the lags."
+            f"({'; '.join(f'{s.step}: -{s.dropped}' for s in rows.steps)}). Check the sample filter, the group definitions and the lags."
         )
-    formula = f"{outcome} ~ {' + '.join(regressors)}" + (f" | {' + '.join(fixed_effects)}" if fixed_effects else "")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = pf.feols(formula, data=data, vcov=_pyfixest_vcov(vcov), fixef_rm="none", demeaner=DEMEANER)
-    kept = [str(name) for name in result._coefnames]
-    dropped = [r for r in regressors if r not in kept]
-    if dropped:
+    try:
+        if fast_path_serves(fixed_effects, vcov):
+            result = least_squares_of(workspace, rows, outcome, regressors, vcov)
+        else:
+            result = _pyfixest(df.iloc[rows.positions], outcome, regressors, fixed_effects, vcov)
+    except CollinearError as err:
         raise SpecError(
-            f"Model {model} on sample '{sample}': {', '.join(dropped)} is collinear with the other regressors "
+            f"Model {model} on sample '{sample}': {', '.join(err.names)} is collinear with the other regressors "
             f"or the fixed effects ({' + '.join(fixed_effects)}) and cannot be estimated. Remove it from the model."
-        )
-    tidy = result.tidy().reset_index()
-    tidy.columns = TIDY_COLUMNS
+        ) from None
+    tidy = pd.DataFrame({"term": list(result.names), "estimate": result.coef, "std_error": result.se, "statistic": result.statistic,
+                         "p_value": result.p_value, "conf_low": result.conf_low, "conf_high": result.conf_high})
+    values = {r: workspace.values(rows, r).astype(np.float64) for r in result.names if r in df}
     return Fit(
-        model=model,
-        sample=sample,
-        outcome=outcome,
-        regressors=kept,
-        fixed_effects=list(fixed_effects),
-        tidy=tidy,
-        vcov=np.asarray(result._vcov),
-        n_obs=int(result._N),
-        r2=float(result._r2),
-        r2_within=float(result._r2_within) if fixed_effects else float("nan"),
-        df_t=int(result._df_t),
-        vcov_label=vcov.label,
-        steps=steps,
-        ranges={r: (float(data[r].min()), float(data[r].max())) for r in kept},
+        model=model, sample=sample, outcome=outcome, regressors=list(result.names), fixed_effects=list(fixed_effects),
+        tidy=tidy, vcov=result.vcov, n_obs=result.n_obs, r2=result.r2, r2_within=result.r2_within, df_t=result.df_t,
+        vcov_label=vcov.label, steps=rows.steps, ranges={r: (float(v.min()), float(v.max())) for r, v in values.items()},
     )
 
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -33,6 +35,7 @@ class JobResult:
     tables: dict[str, Table] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
     fingerprint: str = ""
+    data_key: str | None = None  # names the prepared panel's content (see `preparation_key`)
     run_id: str | None = None
     seconds: float = 0.0
 
@@ -54,6 +57,13 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
     df, trim_steps = apply_trim(df, spec.trim)
     return df, sample_steps + trim_steps
 
+
+
+def preparation_key(spec: Spec, fingerprint: str) -> str:
+    """What the prepared panel's content depends on: the data and the lags, sample and trimming."""
+    parts = {"data": fingerprint, "lags": lags_needed(spec), "lag_unit": spec.lags.unit, "square": spec.model.square,
+             "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def _metrics(result: JobResult) -> dict[str, float]:
@@ -105,7 +115,8 @@ def run_job(
     check_variables(spec, loaded.panel.columns)
     extra = loaded.directory / "province_year.parquet"
     df, steps = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
-    result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint)
+    result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint,
+                       data_key=preparation_key(spec, loaded.fingerprint))
     analyses.run(df, spec, result)
     result.steps += [replace(s, step=f"{f.model} {s.step}") for f in result.fits for s in f.steps]
     write_outputs(result)

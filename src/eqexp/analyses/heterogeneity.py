@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import DEMEANER, estimation_sample
+from eqexp.estimate import Workspace, estimation_sample
 from eqexp.inference import groups
 from eqexp.models import plans, treatment_terms
 from eqexp.report.regression import label
@@ -33,14 +33,24 @@ def _pair(groups: tuple) -> str:
     return " vs ".join(map(str, groups))
 
 
-def group_differences(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+def group_design(workspace: Workspace, name: str, query: str, outcome: str, regressors: list[str], fixed_effects: list[str], unit: str) -> groups.GroupDesign:
+    """A group's estimation sample as the interacted model sees it (its absorbed columns are the group fit's)."""
+    sample = workspace.sample([outcome, *regressors], fixed_effects, query)
+    block = workspace.absorbed(sample, [outcome, *regressors])
+    return groups.GroupDesign(name, block[:, 0], block[:, 1:], workspace.codes(unit)[sample.positions], sample.fe_codes)
+
+
+def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
     """Wald (fully interacted), suest-style and firm-level permutation tests on the treatment terms."""
     plan = plans(spec)[0]
     terms = [t for t in plan.regressors if t in treatment_terms(spec)]
-    firm, *other_fe = spec.model.fixed_effects
+    fixed_effects = list(spec.model.fixed_effects)
+    firm, *other_fe = fixed_effects
+    df = workspace.df
     data = df.assign(group=group_column(df, spec.hetero.groups)).dropna(subset=["group"])
-    data, _ = estimation_sample(data, [plan.outcome, *plan.regressors], spec.model.fixed_effects)
-    model = groups.interacted_model(data, plan.outcome, plan.regressors, "group", firm, other_fe, demeaner=DEMEANER)
+    data, _ = estimation_sample(data, [plan.outcome, *plan.regressors], fixed_effects)
+    designs = [group_design(workspace, g, q, plan.outcome, plan.regressors, fixed_effects, firm) for g, q in spec.hetero.groups.items()]
+    model = groups.stack_groups(designs, plan.regressors, fixed_effects, firm)
     names = " and ".join(label(t, spec.report.labels) for t in terms)
     notes = [f"Group differences in {names} (firm-clustered, fully interacted model):"]
     for wald in groups.wald_equality(model, terms):
@@ -54,8 +64,8 @@ def group_differences(df: pd.DataFrame, spec: Spec, result: JobResult, rows: lis
     if varying:
         notes.append(f"  Permutation test not offered: the groups vary within {varying:,} firms, so labels are not exchangeable across firms.")
         return notes
-    for pair in itertools.combinations(spec.hetero.groups, 2):
-        test = groups.permutation_test(data[data.group.isin(pair)], plan.outcome, plan.regressors, "group", terms, firm, other_fe, perm.draws, perm.seed)
+    pairs = list(itertools.combinations(spec.hetero.groups, 2))
+    for test in groups.permutation_tests(data, plan.outcome, plan.regressors, "group", terms, pairs, firm, other_fe, perm.draws, perm.seed):
         rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k.removeprefix('bdiff.')}": v for k, v in test.to_dict().items()})
         ps = ", ".join(f"{label(t, spec.report.labels)} p = {p:.3f}" for t, p in zip(test.terms, test.p_upper))
         notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {_pair(test.groups)}: one-sided {ps}")

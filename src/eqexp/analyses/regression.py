@@ -10,7 +10,7 @@ import pandas as pd
 from eqexp.analyses.heterogeneity import group_differences
 from eqexp.analyses.inverted_u import utest_notes
 from eqexp.analyses.mediation import mediation
-from eqexp.estimate import Fit, fit
+from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
 from eqexp.spec import Spec, base_variable
@@ -19,22 +19,23 @@ if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
 
-def fit_plans(df: pd.DataFrame, spec: Spec, planned: list[Plan]) -> list[Fit]:
-    fits = []
+def fit_plans(workspace: Workspace, spec: Spec, planned: list[Plan]) -> list[Fit]:
+    df, fits = workspace.df, []
     for plan in planned:
-        rows = df.query(plan.query) if plan.query else df
-        print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(rows):,} rows", flush=True)
-        fits.append(fit(rows, plan.outcome, plan.regressors, spec.model.fixed_effects, spec.vcov, plan.model, plan.label or spec.sample.label))
+        print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(workspace.rows(plan.query)):,} rows", flush=True)
+        fits.append(fit(df, plan.outcome, plan.regressors, spec.model.fixed_effects, spec.vcov, plan.model,
+                        plan.label or spec.sample.label, workspace, plan.query))
     return fits
 
 
 def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     planned = plans(spec)
-    result.fits = fit_plans(df, spec, planned)
+    workspace = Workspace(df, result.data_key)
+    result.fits = fit_plans(workspace, spec, planned)
     rows: list[dict] = []
     notes = utest_notes(df, spec, planned, result, rows)
     if spec.hetero.groups:
-        notes += group_differences(df, spec, result, rows)
+        notes += group_differences(workspace, spec, result, rows)
     if spec.mediator.variable:
         notes += mediation(df, spec, result, rows)
     result.tests = pd.DataFrame(rows, columns=["model", "test", "statistic", "value"])

@@ -9,7 +9,9 @@ built from whole firms is a frequency-weighted sum of per-firm cross-products:
   then become group-specific automatically, since only that group's firms are summed).
 
 So we compute the per-firm cross-products Z̃ᵢᵀZ̃ᵢ once (Z = [x, y, dummies]) and every
-draw costs one matrix product `w @ S` plus a tiny solve.
+draw costs one matrix product `w @ S` plus a tiny solve. The dummy blocks need no pass
+over the data per pair of columns: a firm's demeaned columns sum to zero, so Σ z̃ᵢ·d̃ₜ is
+the sum of z̃ᵢ over the firm's rows at level t, and D̃ᵀD̃ follows from level counts.
 """
 
 from __future__ import annotations
@@ -107,24 +109,39 @@ class FirmMoments:
         columns = tuple(dict.fromkeys([*x, *ys]))
         check_columns(df, [*columns, firm, *other_fe])
         codes, firms = pd.factorize(df[firm], sort=True)
-        dummies = [_one_hot(df[fe]) for fe in other_fe]
-        z = np.column_stack([df[list(columns)].to_numpy(float), *dummies])
-        n_firms, p = len(firms), z.shape[1]
+        # Each other FE's levels but its last, numbered after the previous effects' (-1: no
+        # dummy). Within a firm an effect's dummies sum to one, so after firm-demeaning the
+        # last is minus the sum of the others, in every subsample and every draw.
+        levels, n_dummies = [], 0
+        for fe in other_fe:
+            level, uniques = pd.factorize(df[fe], sort=True)
+            levels.append(np.where(level < len(uniques) - 1, level + n_dummies, -1))
+            n_dummies += len(uniques) - 1
+        n_firms, c = len(firms), len(columns)
+        p = c + n_dummies
         if n_firms * p * (p + 1) * 4 > _MAX_BYTES:
             raise ValueError(
-                f"{p - len(columns)} dummies for {list(other_fe)} make the per-firm moments too "
+                f"{n_dummies} dummies for {list(other_fe)} make the per-firm moments too "
                 "large; use low-cardinality other FE (e.g. year) here"
             )
         order = np.argsort(codes, kind="stable")
         n_obs = np.bincount(codes, minlength=n_firms)
         starts = np.concatenate([[0], np.cumsum(n_obs)[:-1]])
-        z = z[order]
+        firm_of_row = codes[order]
+        z = df[list(columns)].to_numpy(float)[order]
         z -= np.repeat(np.add.reduceat(z, starts) / n_obs[:, None], n_obs, axis=0)
         rows, cols = np.triu_indices(p)
         cross = np.empty((n_firms, len(rows)))
-        for k, (i, j) in enumerate(zip(rows, cols)):
-            cross[:, k] = np.add.reduceat(z[:, i] * z[:, j], starts)
-        return cls(ys, tuple(x), columns, p - len(columns), np.asarray(firms), n_obs, cross)
+        cross[:, (rows < c) & (cols < c)] = _firm_gram(z, firm_of_row, starts, n_obs)
+        if n_dummies:
+            sorted_levels = [level[order] for level in levels]
+            cross[:, (rows < c) & (cols >= c)] = _dummy_cross(z, firm_of_row, sorted_levels, n_firms, n_dummies)
+            cross[:, rows >= c] = _dummy_gram(firm_of_row, sorted_levels, n_firms, n_dummies, n_obs)
+        return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
+
+    def subset(self, firms: np.ndarray) -> FirmMoments:
+        """The moments of the firms a boolean mask selects (as if built from their rows only)."""
+        return FirmMoments(self.y, self.x, self.columns, self.n_dummies, self.firms[firms], self.n_obs[firms], self.cross[firms])
 
     @property
     def n_firms(self) -> int:
@@ -184,9 +201,45 @@ class FirmMoments:
         return cc - proj @ np.swapaxes(proj, -1, -2)
 
 
-def _one_hot(values: pd.Series) -> np.ndarray:
-    codes, levels = pd.factorize(values, sort=True)
-    return np.eye(len(levels))[codes]
+def _firm_gram(z: np.ndarray, firm: np.ndarray, starts: np.ndarray, n_obs: np.ndarray) -> np.ndarray:
+    """Per firm, Z̃ᵀZ̃ of the firm-demeaned columns, packed upper triangle: one batched
+    product of the firms' rows padded with zeros to the longest firm."""
+    slot = np.arange(len(firm)) - starts[firm]
+    padded = np.zeros((len(n_obs), int(n_obs.max()), z.shape[1]))
+    padded[firm, slot] = z
+    gram = np.matmul(padded.transpose(0, 2, 1), padded)
+    i, j = np.triu_indices(z.shape[1])
+    return gram[:, i, j]
+
+
+def _dummy_cross(z: np.ndarray, firm: np.ndarray, levels: list[np.ndarray], n_firms: int, n_dummies: int) -> np.ndarray:
+    """Per firm, Σ z̃ᵢ·d̃ₜ for every firm-demeaned column i and dummy t, packed i-major.
+
+    A firm's demeaned column sums to zero, so Σ z̃ᵢ·(dₜ − d̄ₜ) = Σ over the firm's rows at level t of z̃ᵢ.
+    """
+    out = np.zeros((n_firms, z.shape[1], n_dummies))
+    for level in levels:
+        has = level >= 0
+        cell = firm[has] * n_dummies + level[has]
+        for i in range(z.shape[1]):
+            out[:, i, :] += np.bincount(cell, weights=z[has, i], minlength=n_firms * n_dummies).reshape(n_firms, n_dummies)
+    return out.reshape(n_firms, -1)
+
+
+def _dummy_gram(firm: np.ndarray, levels: list[np.ndarray], n_firms: int, n_dummies: int, n_obs: np.ndarray) -> np.ndarray:
+    """Per firm, D̃ᵀD̃ = DᵀD − n·nᵀ/T (n: the firm's rows per level, T: its rows), packed upper triangle."""
+    cells = [firm[level >= 0] * n_dummies + level[level >= 0] for level in levels]
+    counts = sum(np.bincount(cell, minlength=n_firms * n_dummies) for cell in cells)
+    counts = counts.reshape(n_firms, n_dummies).astype(float)
+    s, t = np.triu_indices(n_dummies)
+    dtd = counts[:, s] * counts[:, t]
+    dtd /= -n_obs[:, None]
+    dtd[:, s == t] += counts  # DᵀD within one effect: a row has a single level
+    for a, b in ((a, b) for a in levels for b in levels if a is not b):  # rows at level s of one effect and t of another
+        both = (a >= 0) & (b >= 0)
+        together = np.bincount((firm[both] * n_dummies + a[both]) * n_dummies + b[both], minlength=n_firms * n_dummies**2)
+        dtd += together.reshape(n_firms, n_dummies, n_dummies)[:, s, t]
+    return dtd
 
 
 def _names(names: str | Sequence[str]) -> tuple[str, ...]:

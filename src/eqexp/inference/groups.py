@@ -1,7 +1,11 @@
 """Do coefficients differ across groups? (methods §5)
 
 1. `interacted_model` + `wald_equality`: the fully interacted stacked regression (every
-   regressor and every FE interacted with the group) and Wald tests on it;
+   regressor and every FE interacted with the group) and Wald tests on it. With every FE
+   interacted, the stacked model is the groups' own regressions side by side, so
+   `stack_groups` builds it from the groups' absorbed regressors and residuals, with
+   pyfixest's conventions for that model; `interacted_model` estimates the interacted
+   formula with `pf.feols` and is the reference the tests hold `stack_groups` to;
 2. `suest_difference`: pairwise b_g − b_h with the stacked (suest-equivalent) covariance;
 3. `permutation_test`: Lian's `bdiff` Fisher permutation, labels permuted across firms.
 """
@@ -14,8 +18,8 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-import pyfixest as pf
-from scipy import stats
+
+from eqexp.distributions import chi2_sf, f_sf, norm_sf
 
 from eqexp.inference.firm_moments import (
     FirmMoments,
@@ -141,6 +145,8 @@ def interacted_model(
     data = df[[outcome, firm, *other_fe]].assign(**columns, **{gid: codes})
     fixed = " + ".join(f"{fe}^{gid}" for fe in [firm, *other_fe])
     flat = [name for row in names for name in row]
+    import pyfixest as pf
+
     fit = pf.feols(
         f"{outcome} ~ {' + '.join(flat)} | {fixed}",
         data,
@@ -159,6 +165,60 @@ def interacted_model(
         vcov=fit._vcov[np.ix_(order, order)],
         n_obs=int(fit._N),
         n_clusters=int(fit._G[0]),
+    )
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class GroupDesign:
+    """One group's estimation sample: absorbed outcome and regressors, cluster and FE values per row."""
+
+    name: Hashable
+    yd: np.ndarray  # absorbed outcome (n_g)
+    xd: np.ndarray  # absorbed regressors (n_g × k)
+    clusters: np.ndarray  # each row's cluster, coded alike in every group
+    fe_codes: np.ndarray  # (n_g, n_fe) each row's level of each fixed effect, 0..L-1 within the group
+
+
+def stack_groups(designs: Sequence[GroupDesign], regressors: Sequence[str], fe_names: Sequence[str], cluster: str) -> InteractedModel:
+    """The fully interacted model `y ~ Σ_g D_g·X | fe^group …`, clustered by `cluster`, from its groups.
+
+    Coefficients are the groups' own regressions; V is CRV1 over the stacked scores (a
+    cluster present in several groups correlates their coefficients), with pyfixest's
+    small-sample factor for the interacted formula: N and k summed over the groups, each
+    FE's levels counted per group, levels nested in the clusters left out.
+    """
+    from eqexp.ols import Clusters, cluster_sums, nested_levels, small_sample, solve
+
+    designs = sorted(designs, key=lambda d: d.name)
+    if len(designs) < 2:
+        raise ValueError(f"need 2 or more groups; got {len(designs)}")
+    k, sizes = len(regressors), [len(d.yd) for d in designs]
+    cluster_codes, levels = pd.factorize(np.concatenate([d.clusters for d in designs]))
+    bounds = np.cumsum([0, *sizes])
+    coef, bread, score_sums = [], np.zeros((k * len(designs),) * 2), []
+    for g, d in enumerate(designs):
+        beta, resid, inverse = solve(d.xd, d.yd, regressors)
+        coef.append(beta)
+        bread[g * k : (g + 1) * k, g * k : (g + 1) * k] = inverse
+        sums = cluster_sums(d.xd * resid[:, None], cluster_codes[bounds[g] : bounds[g + 1]])
+        score_sums.append(np.vstack([sums, np.zeros((len(levels) - len(sums), k))]))  # clusters beyond the group's last
+    # fe^group: a group's levels follow the previous groups' levels
+    offsets = np.cumsum([np.zeros(len(fe_names), np.int64), *(d.fe_codes.max(axis=0) + 1 for d in designs)], axis=0)
+    fe_codes = np.vstack([d.fe_codes + offset for d, offset in zip(designs, offsets)])
+    k_fe = offsets[-1]
+    names = [f"{fe}^group" for fe in fe_names]
+    nested, n_nested = nested_levels(names, fe_codes, Clusters((cluster,), cluster_codes[:, None]), k_fe)
+    n_obs = int(bounds[-1])
+    factor, _ = small_sample(n_obs, k * len(designs), int(k_fe.sum()), len(fe_names), "CRV", len(levels), nested, n_nested)
+    stacked = np.hstack(score_sums)
+    return InteractedModel(
+        group="group",
+        groups=tuple(d.name for d in designs),
+        regressors=tuple(regressors),
+        coef=np.vstack(coef),
+        vcov=factor * bread @ (stacked.T @ stacked) @ bread,
+        n_obs=n_obs,
+        n_clusters=len(levels),
     )
 
 
@@ -196,18 +256,30 @@ def suest_difference(model: InteractedModel, terms: Sequence[str]) -> tuple[Diff
                     diff=diff,
                     se=se,
                     z=diff / se,
-                    p=float(2 * stats.norm.sf(abs(diff / se))),
+                    p=float(2 * norm_sf(abs(diff / se))),
                     se_naive=se_naive,
                     z_naive=diff / se_naive,
-                    p_naive=float(2 * stats.norm.sf(abs(diff / se_naive))),
+                    p_naive=float(2 * norm_sf(abs(diff / se_naive))),
                 )
             )
     return tuple(out)
 
 
 def permute_firm_labels(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
-    """(size, G) independent permutations of the per-firm labels (group sizes in firms kept)."""
-    return rng.permuted(np.tile(labels, (size, 1)), axis=1)
+    """(size, G) independent permutations of 0/1 per-firm labels (group sizes in firms kept).
+
+    A permutation of 0/1 labels is a uniformly drawn set of firms for the smaller label;
+    drawing just that set costs a fraction of shuffling all G labels.
+    """
+    labels = np.asarray(labels, dtype=float)
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise ValueError("labels must be 0/1 (membership of the first group)")
+    n_firms, ones = len(labels), int(labels.sum())
+    drawn, value = (ones, 1.0) if ones <= n_firms - ones else (n_firms - ones, 0.0)
+    out = np.full((size, n_firms), 1.0 - value)
+    for row in out:
+        row[rng.choice(n_firms, drawn, replace=False)] = value
+    return out
 
 
 def permutation_test(
@@ -225,13 +297,34 @@ def permutation_test(
     """Lian's `bdiff` permutation test with group labels permuted across firms.
 
     Each group's model is `outcome ~ regressors | firm + other_fe` on that group's rows;
-    d = b(first level) − b(second level), levels in sorted order. Firm-level permutation keeps each firm's rows together, so it requires a group that
-    is constant within firm; the draws are exact OLS from per-firm moments.
+    d = b(first level) − b(second level), levels in sorted order. Firm-level permutation
+    keeps each firm's rows together, so it requires a group that is constant within firm;
+    the draws are exact OLS from per-firm moments.
     """
     check_columns(df, [outcome, *regressors, group, firm, *other_fe])
     levels = sorted(df[group].unique().tolist())
     if len(levels) != 2:
         raise ValueError(f"the permutation test compares two groups; {group!r} has {levels}")
+    (result,) = permutation_tests(df, outcome, regressors, group, terms, [tuple(levels)], firm, other_fe, draws, seed, progress)
+    return result
+
+
+def permutation_tests(
+    df: pd.DataFrame,
+    outcome: str,
+    regressors: Sequence[str],
+    group: str,
+    terms: Sequence[str],
+    pairs: Sequence[tuple[Hashable, Hashable]],
+    firm: str = "firm",
+    other_fe: Sequence[str] = ("year",),
+    draws: int = 1000,
+    seed: int = 0,
+    progress: Progress | None = print_progress("permutation test"),
+) -> tuple[PermutationResult, ...]:
+    """`permutation_test` for each pair of groups (each on its two groups' firms), from one
+    set of per-firm moments; each pair's draws start from `seed`."""
+    check_columns(df, [outcome, *regressors, group, firm, *other_fe])
     varying = int((df.groupby(firm)[group].nunique() > 1).sum())
     if varying:
         raise ValueError(
@@ -240,8 +333,18 @@ def permutation_test(
             "exchangeable under H0. Use wald_equality / suest_difference instead."
         )
     moments = FirmMoments.from_frame(df, outcome, regressors, firm, other_fe)
-    labels = df.groupby(firm)[group].first().reindex(moments.firms)
-    first = (labels == levels[0]).to_numpy(float)  # firm weights of the first group
+    labels = df.groupby(firm)[group].first().reindex(moments.firms).to_numpy()
+    results = []
+    for pair in pairs:
+        first_level, second_level = sorted(pair)
+        in_pair = np.isin(labels, [first_level, second_level])
+        first = (labels[in_pair] == first_level).astype(float)  # firm weights of the first group
+        results.append(_permute(moments.subset(in_pair), first, (first_level, second_level), regressors, terms, draws, seed, progress))
+    return tuple(results)
+
+
+def _permute(moments: FirmMoments, first: np.ndarray, levels: tuple, regressors: Sequence[str], terms: Sequence[str],
+             draws: int, seed: int, progress: Progress | None) -> PermutationResult:
     total = moments.aggregate(np.ones(moments.n_firms))
     cols = [list(regressors).index(t) for t in terms]
 
@@ -250,17 +353,12 @@ def permutation_test(
         return moments.solve(in_first)[..., 0, cols] - moments.solve(total - in_first)[..., 0, cols]
 
     rng = np.random.default_rng(seed)
-    perm = run_draws(
-        lambda size: difference(permute_firm_labels(rng, first, size)),
-        draws,
-        moments.n_firms,
-        progress,
-    )
+    perm = run_draws(lambda size: difference(permute_firm_labels(rng, first, size)), draws, moments.n_firms, progress)
     observed = difference(first)
     p_upper = np.mean(perm >= observed, axis=0)
     p_min_tail = np.minimum(p_upper, 1 - p_upper)
     return PermutationResult(
-        groups=(levels[0], levels[1]),
+        groups=levels,
         terms=tuple(terms),
         observed=observed,
         draws=perm,
@@ -285,8 +383,8 @@ def _wald(model: InteractedModel, terms: Sequence[str], pairs: list[tuple[int, i
         terms=tuple(terms),
         chi2=chi2,
         q=q,
-        p_chi2=float(stats.chi2.sf(chi2, q)),
+        p_chi2=float(chi2_sf(chi2, q)),
         f=chi2 / q,
         df_denom=df_denom,
-        p_f=float(stats.f.sf(chi2 / q, q, df_denom)),
+        p_f=float(f_sf(chi2 / q, q, df_denom)),
     )

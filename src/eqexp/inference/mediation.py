@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from eqexp.distributions import norm_cdf, norm_ppf, norm_sf
 
 from eqexp.inference.firm_moments import (
     FirmMoments,
@@ -40,7 +40,7 @@ def sobel(a: float, se_a: float, b: float, se_b: float) -> dict[str, float]:
     ]:
         se = math.sqrt(var) if var > 0 else math.nan
         z = float(a * b / se)
-        out |= {f"{name}_se": se, f"{name}_z": z, f"{name}_p": float(2 * stats.norm.sf(abs(z)))}
+        out |= {f"{name}_se": se, f"{name}_z": z, f"{name}_p": float(2 * norm_sf(abs(z)))}
     return out
 
 
@@ -56,9 +56,9 @@ def bias_corrected_ci(draws: np.ndarray, estimate: np.ndarray, alpha: float = 0.
     quantiles of the draws (if no draw, or every draw, is below θ̂, z0 = ∓∞ and the
     interval collapses to the draws' minimum or maximum).
     """
-    z0 = stats.norm.ppf(np.mean(draws < estimate, axis=0))
-    z = stats.norm.ppf(1 - alpha / 2)
-    levels = stats.norm.cdf(np.stack([2 * z0 - z, 2 * z0 + z], axis=-1))
+    z0 = norm_ppf(np.mean(draws < estimate, axis=0))
+    z = norm_ppf(1 - alpha / 2)
+    levels = norm_cdf(np.stack([2 * z0 - z, 2 * z0 + z], axis=-1))
     return np.array([np.quantile(col, q) for col, q in zip(draws.T, levels)])
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from eqexp.distributions import t_sf
 
 from eqexp.panel import stata_percentile
 from eqexp.report.regression import STAR_NOTE, label, stars
@@ -39,7 +40,7 @@ def correlations(df: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, 
             pair = df[[variables[i], variables[j]]].dropna()
             r[i, j] = r[j, i] = pair.iloc[:, 0].corr(pair.iloc[:, 1])
             t = r[i, j] * np.sqrt((len(pair) - 2) / (1 - r[i, j] ** 2))
-            p[i, j] = p[j, i] = 2 * stats.t.sf(abs(t), len(pair) - 2)
+            p[i, j] = p[j, i] = 2 * t_sf(abs(t), len(pair) - 2)
     return pd.DataFrame(r, variables, variables), pd.DataFrame(p, variables, variables)
 
 

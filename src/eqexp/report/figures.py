@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and in sweep workers
-import matplotlib.pyplot as plt
 import numpy as np
 
 from eqexp.inference.utest import UTestResult
@@ -19,14 +15,22 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     The band is the delta-method interval of b1·(x−x_L) + b2·(x²−x_L²); the turning point
     is drawn with its Fieller interval where that is a bounded set.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     grid = np.linspace(result.x_low, result.x_high, 200)
     g = np.column_stack([grid - result.x_low, grid**2 - result.x_low**2])
     effect = g @ np.array([result.b1, result.b2])
     se = np.sqrt(np.einsum("ij,jk,ik->i", g, vcov, g))
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    # An Agg figure without pyplot (no global state, safe in any thread) and with fixed
+    # margins: a tight layout would draw the figure twice.
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.12, 0.12, 0.74, 0.8))
     hist = ax.twinx()
-    hist.hist(x, bins=40, color="0.85", zorder=0)
+    counts, edges = np.histogram(x, bins=40)
+    hist.stairs(counts, edges, fill=True, color="0.85", zorder=0)
     hist.set_ylabel("firm-years")
     ax.set_zorder(hist.get_zorder() + 1)
     ax.patch.set_visible(False)
@@ -40,8 +44,6 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     ax.set_ylabel(f"effect relative to {xlabel} = {result.x_low:.3f}")
     ax.set_title(title)
     ax.legend(loc="lower center", fontsize=8)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
     return path
