@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 
 from eqexp import sweep
 from eqexp.data.validate import DataValidationError
-from eqexp.runner import run_job
 from eqexp.spec import SpecError
 from eqexp.tracking import resolve_uri
 
@@ -30,6 +29,8 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         sweep.run_sweep_job(cfg, hydra_cfg, root)
         return
+    from eqexp.runner import run_job  # a sweep's parent never runs a job itself
+
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg))

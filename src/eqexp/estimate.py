@@ -88,7 +88,6 @@ class BlockCache:
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
         self.columns: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self.absorbers: OrderedDict[tuple, Absorber] = OrderedDict()
         self.bytes = 0
 
     def get(self, key: tuple) -> np.ndarray | None:
@@ -103,17 +102,10 @@ class BlockCache:
         while self.bytes > self.max_bytes and len(self.columns) > 1:
             self.bytes -= self.columns.popitem(last=False)[1].nbytes
 
-    def absorber(self, key: tuple, make) -> Absorber:
-        if key not in self.absorbers:
-            self.absorbers[key] = make()
-            while len(self.absorbers) > 8:
-                self.absorbers.popitem(last=False)
-        return self.absorbers[key]
-
 
 # A sweep worker runs many jobs; those on the same prepared data (a vcov or label sweep, a
 # multiverse) find their absorbed columns here. A full-size column is 4.7 MB.
-BLOCKS = BlockCache(max_bytes=256 * 2**20)
+BLOCKS = BlockCache(max_bytes=128 * 2**20)
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,6 +141,7 @@ class Workspace:
         self._present: dict[str, np.ndarray] = {}
         self._queries: dict[str, np.ndarray] = {}
         self._samples: dict[tuple, Sample] = {}
+        self._absorbers: dict[tuple, Absorber] = {}
 
     def array(self, column: str) -> np.ndarray:
         if column not in self._arrays:
@@ -174,6 +167,10 @@ class Workspace:
     def values(self, sample: Sample, column: str) -> np.ndarray:
         return self.array(column)[sample.positions]
 
+    def frame(self, sample: Sample, columns: list[str]) -> pd.DataFrame:
+        """The sample's rows, only the columns asked for."""
+        return pd.DataFrame({c: self.values(sample, c) for c in dict.fromkeys(columns)})
+
     def sample_codes(self, positions: np.ndarray, columns: list[str]) -> np.ndarray:
         return np.column_stack([compact(self.codes(c)[positions]) for c in columns]) if columns else np.zeros((len(positions), 0), np.int64)
 
@@ -187,20 +184,26 @@ class Workspace:
     def _sample(self, variables: list[str], fixed_effects: list[str], query: str | None) -> Sample:
         rows = self.rows(query)
         used = list(dict.fromkeys([*variables, *fixed_effects]))
-        complete = rows[np.logical_and.reduce([self.present(c)[rows] for c in used])] if used else rows
+        gaps = [self.present(c)[rows] for c in used if not self.present(c).all()]
+        complete = rows[np.logical_and.reduce(gaps)] if gaps else rows
         steps = [Step("missing values", len(rows), len(complete), reason=f"missing in one of {', '.join(used)}")]
-        kept = complete[~singletons(self.sample_codes(complete, fixed_effects))]
+        codes = self.sample_codes(complete, fixed_effects)
+        alone = singletons(codes)
+        kept = complete[~alone]
+        if alone.any():
+            codes = np.column_stack([compact(c) for c in codes[~alone].T]) if fixed_effects else codes[~alone]
         steps.append(Step("singletons", len(complete), len(kept), reason=f"alone in a {' or '.join(fixed_effects)} group"))
         digest = hashlib.blake2b(kept.astype(np.int64).tobytes(), digest_size=16).hexdigest()
-        return Sample((self.data_key, digest, tuple(fixed_effects)), kept, steps, tuple(fixed_effects), self.sample_codes(kept, fixed_effects))
+        return Sample((self.data_key, digest, tuple(fixed_effects)), kept, steps, tuple(fixed_effects), codes)
 
     def absorbed(self, sample: Sample, columns: list[str]) -> np.ndarray:
         """The columns with every fixed effect of the sample absorbed (n × k, column order kept)."""
         found = {c: self.cache.get((*sample.key, c)) for c in dict.fromkeys(columns)}
         missing = [c for c, column in found.items() if column is None]
         if missing:
-            absorber = self.cache.absorber(sample.key, lambda: Absorber(list(sample.fe_codes.T)))
-            block = absorber.demean(np.column_stack([self.values(sample, c).astype(np.float64) for c in missing]))
+            if sample.key not in self._absorbers:
+                self._absorbers[sample.key] = Absorber(list(sample.fe_codes.T))
+            block = self._absorbers[sample.key].demean(np.column_stack([self.values(sample, c).astype(np.float64) for c in missing]))
             for j, c in enumerate(missing):
                 found[c] = np.ascontiguousarray(block[:, j])
                 self.cache.put((*sample.key, c), found[c])

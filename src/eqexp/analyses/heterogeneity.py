@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
 from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import Workspace, estimation_sample
+from eqexp.estimate import Workspace
 from eqexp.inference import groups
 from eqexp.models import plans, treatment_terms
 from eqexp.report.regression import label
@@ -20,13 +19,23 @@ if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
 
-def group_column(df: pd.DataFrame, groups: dict[str, str]) -> pd.Series:
-    """Each row's group label from the groups' queries; rows in two groups are an error."""
-    masks = {g: df.eval(q).to_numpy(bool) for g, q in groups.items()}
-    overlap = int((np.sum(list(masks.values()), axis=0) > 1).sum())
-    if overlap:
-        raise SpecError(f"{overlap:,} rows belong to more than one group of hetero.groups; make the queries exclusive.")
-    return pd.Series(np.select(list(masks.values()), list(masks), default=None), index=df.index, name="group")
+def group_labels(workspace: Workspace, groups: dict[str, str]) -> np.ndarray:
+    """Each row's group label from the groups' queries (None outside every group); rows in two groups are an error."""
+    labels = np.full(len(workspace.df), None, dtype=object)
+    taken = np.zeros(len(workspace.df), bool)
+    for group, query in groups.items():
+        rows = workspace.rows(query)
+        overlap = int(taken[rows].sum())
+        if overlap:
+            raise SpecError(f"{overlap:,} rows belong to more than one group of hetero.groups; make the queries exclusive.")
+        taken[rows] = True
+        labels[rows] = group
+    return labels
+
+
+def any_group(groups: dict[str, str]) -> str:
+    """The query of the rows in some group."""
+    return " or ".join(f"({query})" for query in groups.values())
 
 
 def _pair(groups: tuple) -> str:
@@ -46,9 +55,8 @@ def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows:
     terms = [t for t in plan.regressors if t in treatment_terms(spec)]
     fixed_effects = list(spec.model.fixed_effects)
     firm, *other_fe = fixed_effects
-    df = workspace.df
-    data = df.assign(group=group_column(df, spec.hetero.groups)).dropna(subset=["group"])
-    data, _ = estimation_sample(data, [plan.outcome, *plan.regressors], fixed_effects)
+    labels = group_labels(workspace, spec.hetero.groups)
+    union = workspace.sample([plan.outcome, *plan.regressors], fixed_effects, any_group(spec.hetero.groups))
     designs = [group_design(workspace, g, q, plan.outcome, plan.regressors, fixed_effects, firm) for g, q in spec.hetero.groups.items()]
     model = groups.stack_groups(designs, plan.regressors, fixed_effects, firm)
     names = " and ".join(label(t, spec.report.labels) for t in terms)
@@ -60,12 +68,16 @@ def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows:
         rows += test_rows("groups", "suest", diff.to_dict())
         notes.append(f"  suest {label(diff.term, spec.report.labels)}, {_pair(diff.groups)}: diff = {diff.diff:.4f}, z = {diff.z:.2f}, p = {diff.p:.4f}")
     perm = spec.hetero.permutation
-    varying = int((data.groupby(firm)["group"].nunique() > 1).sum())
+    in_group = pd.Series(labels[union.positions]).groupby(workspace.values(union, firm)).nunique()
+    varying = int((in_group > 1).sum())
     if varying:
         notes.append(f"  Permutation test not offered: the groups vary within {varying:,} firms, so labels are not exchangeable across firms.")
         return notes
     pairs = list(itertools.combinations(spec.hetero.groups, 2))
-    for test in groups.permutation_tests(data, plan.outcome, plan.regressors, "group", terms, pairs, firm, other_fe, perm.draws, perm.seed):
+    columns = [plan.outcome, *plan.regressors, *fixed_effects]
+    tests = groups.permutation_tests(workspace.frame(union, columns).assign(group=labels[union.positions]),  # no name: freed once read
+                                     plan.outcome, plan.regressors, "group", terms, pairs, firm, other_fe, perm.draws, perm.seed)
+    for test in tests:
         rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k.removeprefix('bdiff.')}": v for k, v in test.to_dict().items()})
         ps = ", ".join(f"{label(t, spec.report.labels)} p = {p:.3f}" for t, p in zip(test.terms, test.p_upper))
         notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {_pair(test.groups)}: one-sided {ps}")

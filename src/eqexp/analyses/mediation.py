@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
 
 from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import estimation_sample
+from eqexp.estimate import Workspace
 from eqexp.inference import mediation as mediation_tests
 from eqexp.models import control_terms
 from eqexp.panel import stata_percentile
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
 
-def mediation(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+def mediation(workspace: Workspace, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
     """Sobel (and variants), the firm-cluster bootstrap of the indirect effect, Wen–Ye."""
     total, path_a, direct = result.fits
     x, m, med = spec.model.treatment, spec.mediator.variable, spec.mediator
@@ -26,10 +25,12 @@ def mediation(df: pd.DataFrame, spec: Spec, result: JobResult, rows: list[dict])
     a, b, c = path_a.tidy.set_index("term"), direct.tidy.set_index("term"), total.tidy.set_index("term")
     sobel = mediation_tests.sobel(a.at[x, "estimate"], a.at[x, "std_error"], b.at[m, "estimate"], b.at[m, "std_error"])
     rows += test_rows("mediation", "sobel", sobel)
-    sample, _ = estimation_sample(df, [spec.model.outcome, m, *direct.regressors], spec.model.fixed_effects)
+    controls = control_terms(spec, spec.model.controls)
+    rows_used = workspace.sample([spec.model.outcome, m, *direct.regressors], spec.model.fixed_effects)
+    sample = workspace.frame(rows_used, [spec.model.outcome, m, x, *controls, *spec.model.fixed_effects])
     at = {f"P{q}": stata_percentile(sample[x], q) for q in (10, 50, 90)}
     boot = mediation_tests.bootstrap_indirect(
-        sample, spec.model.outcome, m, x, spec.model.square, med.square, control_terms(spec, spec.model.controls),
+        sample, spec.model.outcome, m, x, spec.model.square, med.square, controls,
         firm, other_fe, med.bootstrap.draws, med.bootstrap.seed, at, med.bootstrap.alpha)
     rows += test_rows("mediation", "mediation", boot.to_dict())
     share = mediation_tests.proportion_mediated(a.at[x, "estimate"], b.at[m, "estimate"], c.at[x, "estimate"])

@@ -37,7 +37,7 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     if spec.hetero.groups:
         notes += group_differences(workspace, spec, result, rows)
     if spec.mediator.variable:
-        notes += mediation(df, spec, result, rows)
+        notes += mediation(workspace, spec, result, rows)
     result.tests = pd.DataFrame(rows, columns=["model", "test", "statistic", "value"])
     labels = [p.label for p in planned]
     result.tables["table"] = regression_table(

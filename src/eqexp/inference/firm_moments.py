@@ -25,8 +25,8 @@ import pandas as pd
 
 Progress = Callable[[int, int], None]
 
-# Weights are generated in chunks of at most this many entries (64 MiB of float64).
-CHUNK_ENTRIES = 2**23
+# Weights are generated in chunks of at most this many entries (32 MiB of float64).
+CHUNK_ENTRIES = 2**22
 # Dummy eigenvalues below this share of the largest are exact zeros (absent levels,
 # the within-firm sum constraint) up to rounding; real ones are far larger.
 _RANK_TOL = 1e-10
@@ -56,11 +56,15 @@ def run_draws(
 
 
 def bootstrap_weights(rng: np.random.Generator, n_firms: int, size: int) -> np.ndarray:
-    """(size, n_firms) counts: each row draws n_firms firms with replacement."""
-    picks = rng.integers(0, n_firms, size=(size, n_firms))
-    picks += np.arange(size)[:, None] * n_firms
-    counts = np.bincount(picks.ravel(), minlength=size * n_firms)
-    return counts.reshape(size, n_firms).astype(float)
+    """(size, n_firms) counts: each row draws n_firms firms with replacement.
+
+    Row by row into one float array: the same stream as drawing all picks at once, without
+    (size × n_firms) integer temporaries.
+    """
+    counts = np.empty((size, n_firms))
+    for row in counts:
+        row[:] = np.bincount(rng.integers(0, n_firms, size=n_firms), minlength=n_firms)
+    return counts
 
 
 def check_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -79,7 +83,7 @@ def check_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
 class FirmMoments:
     """Per-firm cross-products of firm-demeaned [continuous columns, other-FE dummies].
 
-    `cross[i]` is the packed upper triangle of firm `firms[i]`'s Z̃ᵀZ̃; `columns` lists
+    `cross[i]` is the packed upper triangle of firm `firms[i]`'s Z̃ᵀZ̃ (see `_packing`); `columns` lists
     the continuous columns (x then y, deduplicated), followed by `n_dummies` dummies.
     """
 
@@ -102,8 +106,8 @@ class FirmMoments:
     ) -> FirmMoments:
         """Precompute the per-firm moments of `y ~ x | firm + other_fe` on `df`.
 
-        Every level of every other FE gets a dummy (none is dropped): which dummies are
-        redundant depends on the draw, so `solve` handles that with a pseudo-inverse.
+        Every level of every other FE but one gets a dummy: which of the rest are redundant
+        depends on the draw (a year no drawn firm has), so `solve` uses a pseudo-inverse.
         """
         ys = _names(y)
         columns = tuple(dict.fromkeys([*x, *ys]))
@@ -130,13 +134,13 @@ class FirmMoments:
         firm_of_row = codes[order]
         z = df[list(columns)].to_numpy(float)[order]
         z -= np.repeat(np.add.reduceat(z, starts) / n_obs[:, None], n_obs, axis=0)
-        rows, cols = np.triu_indices(p)
-        cross = np.empty((n_firms, len(rows)))
-        cross[:, (rows < c) & (cols < c)] = _firm_gram(z, firm_of_row, starts, n_obs)
+        n_cc, n_cd = c * (c + 1) // 2, c * n_dummies
+        cross = np.empty((n_firms, n_cc + n_cd + n_dummies * (n_dummies + 1) // 2))  # blocks as `_packing` orders them
+        _firm_gram(z, firm_of_row, starts, n_obs, out=cross[:, :n_cc])
         if n_dummies:
             sorted_levels = [level[order] for level in levels]
-            cross[:, (rows < c) & (cols >= c)] = _dummy_cross(z, firm_of_row, sorted_levels, n_firms, n_dummies)
-            cross[:, rows >= c] = _dummy_gram(firm_of_row, sorted_levels, n_firms, n_dummies, n_obs)
+            _dummy_cross(z, firm_of_row, sorted_levels, n_dummies, out=cross[:, n_cc : n_cc + n_cd])
+            cross[:, n_cc + n_cd :] = _dummy_gram(firm_of_row, sorted_levels, n_firms, n_dummies, n_obs)
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
     def subset(self, firms: np.ndarray) -> FirmMoments:
@@ -154,7 +158,7 @@ class FirmMoments:
             raise ValueError(f"weights must have {self.n_firms} entries (one per firm) last")
         packed = weights @ self.cross
         p = len(self.columns) + self.n_dummies
-        rows, cols = np.triu_indices(p)
+        rows, cols = _packing(len(self.columns), self.n_dummies)
         full = np.zeros((*packed.shape[:-1], p, p))
         full[..., rows, cols] = packed
         full[..., cols, rows] = packed
@@ -201,29 +205,43 @@ class FirmMoments:
         return cc - proj @ np.swapaxes(proj, -1, -2)
 
 
-def _firm_gram(z: np.ndarray, firm: np.ndarray, starts: np.ndarray, n_obs: np.ndarray) -> np.ndarray:
-    """Per firm, Z̃ᵀZ̃ of the firm-demeaned columns, packed upper triangle: one batched
-    product of the firms' rows padded with zeros to the longest firm."""
+def _packing(c: int, n_dummies: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each entry of `cross`: the columns' upper triangle, then columns ×
+    dummies (column-major), then the dummies' upper triangle."""
+    i, j = np.triu_indices(c)
+    ci, cj = np.repeat(np.arange(c), n_dummies), np.tile(np.arange(n_dummies), c) + c
+    di, dj = np.triu_indices(n_dummies)
+    return np.concatenate([i, ci, di + c]), np.concatenate([j, cj, dj + c])
+
+
+def _firm_gram(z: np.ndarray, firm: np.ndarray, starts: np.ndarray, n_obs: np.ndarray, out: np.ndarray) -> None:
+    """Per firm, Z̃ᵀZ̃ of the firm-demeaned columns, packed upper triangle into `out`: batched
+    products of the firms' rows padded with zeros to the longest firm, a slice of firms at a
+    time (the padded rows of all firms at once would be as large as the result)."""
     slot = np.arange(len(firm)) - starts[firm]
-    padded = np.zeros((len(n_obs), int(n_obs.max()), z.shape[1]))
-    padded[firm, slot] = z
-    gram = np.matmul(padded.transpose(0, 2, 1), padded)
-    i, j = np.triu_indices(z.shape[1])
-    return gram[:, i, j]
+    width, c = int(n_obs.max()), z.shape[1]
+    i, j = np.triu_indices(c)
+    step = max(1, 2**20 // (width * c))
+    for first in range(0, len(n_obs), step):
+        last = min(first + step, len(n_obs))
+        rows = slice(starts[first], starts[last - 1] + n_obs[last - 1])
+        padded = np.zeros((last - first, width, c))
+        padded[firm[rows] - first, slot[rows]] = z[rows]
+        out[first:last] = np.matmul(padded.transpose(0, 2, 1), padded)[:, i, j]
 
 
-def _dummy_cross(z: np.ndarray, firm: np.ndarray, levels: list[np.ndarray], n_firms: int, n_dummies: int) -> np.ndarray:
-    """Per firm, Σ z̃ᵢ·d̃ₜ for every firm-demeaned column i and dummy t, packed i-major.
+def _dummy_cross(z: np.ndarray, firm: np.ndarray, levels: list[np.ndarray], n_dummies: int, out: np.ndarray) -> None:
+    """Per firm, Σ z̃ᵢ·d̃ₜ for every firm-demeaned column i and dummy t, i-major, into `out`.
 
     A firm's demeaned column sums to zero, so Σ z̃ᵢ·(dₜ − d̄ₜ) = Σ over the firm's rows at level t of z̃ᵢ.
     """
-    out = np.zeros((n_firms, z.shape[1], n_dummies))
+    n_firms = len(out)
+    out[:] = 0.0
     for level in levels:
         has = level >= 0
         cell = firm[has] * n_dummies + level[has]
         for i in range(z.shape[1]):
-            out[:, i, :] += np.bincount(cell, weights=z[has, i], minlength=n_firms * n_dummies).reshape(n_firms, n_dummies)
-    return out.reshape(n_firms, -1)
+            out[:, i * n_dummies : (i + 1) * n_dummies] += np.bincount(cell, weights=z[has, i], minlength=n_firms * n_dummies).reshape(n_firms, n_dummies)
 
 
 def _dummy_gram(firm: np.ndarray, levels: list[np.ndarray], n_firms: int, n_dummies: int, n_obs: np.ndarray) -> np.ndarray:

@@ -334,12 +334,15 @@ def permutation_tests(
         )
     moments = FirmMoments.from_frame(df, outcome, regressors, firm, other_fe)
     labels = df.groupby(firm)[group].first().reindex(moments.firms).to_numpy()
+    del df  # the draws need only the moments (the caller passes a frame it does not keep)
     results = []
     for pair in pairs:
         first_level, second_level = sorted(pair)
         in_pair = np.isin(labels, [first_level, second_level])
         first = (labels[in_pair] == first_level).astype(float)  # firm weights of the first group
-        results.append(_permute(moments.subset(in_pair), first, (first_level, second_level), regressors, terms, draws, seed, progress))
+        pair_moments = moments if in_pair.all() else moments.subset(in_pair)
+        results.append(_permute(pair_moments, first, (first_level, second_level), regressors, terms, draws, seed, progress))
+        del pair_moments
     return tuple(results)
 
 

@@ -1,4 +1,9 @@
-"""Figures: the fitted inverted U with its turning point, over the treatment's histogram."""
+"""Figures: the fitted inverted U with its turning point, over the treatment's distribution.
+
+Drawn on matplotlib's object API (no pyplot: no global state), with fixed margins and one
+axis: a tight layout draws a figure twice and a twin axis doubles the ticks, and a job
+draws one figure per model.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     """Partial effect b1·x + b2·x², relative to its value at x_L, with a pointwise 95 % band.
 
     The band is the delta-method interval of b1·(x−x_L) + b2·(x²−x_L²); the turning point
-    is drawn with its Fieller interval where that is a bounded set.
+    is drawn with its Fieller interval where that is a bounded set; the histogram of x
+    fills the lower part of the plot, scaled to it.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -23,17 +29,13 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     effect = g @ np.array([result.b1, result.b2])
     se = np.sqrt(np.einsum("ij,jk,ik->i", g, vcov, g))
 
-    # An Agg figure without pyplot (no global state, safe in any thread) and with fixed
-    # margins: a tight layout would draw the figure twice.
     fig = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.12, 0.12, 0.74, 0.8))
-    hist = ax.twinx()
+    ax = fig.add_axes((0.13, 0.12, 0.82, 0.8))
+    low, high = float(np.min(effect - 1.96 * se)), float(np.max(effect + 1.96 * se))
     counts, edges = np.histogram(x, bins=40)
-    hist.stairs(counts, edges, fill=True, color="0.85", zorder=0)
-    hist.set_ylabel("firm-years")
-    ax.set_zorder(hist.get_zorder() + 1)
-    ax.patch.set_visible(False)
+    ax.stairs(low + 0.4 * (high - low) * counts / max(counts.max(), 1), edges, baseline=low, fill=True, color="0.88",
+              label=f"distribution of {xlabel} ({len(x):,})")
     ax.plot(grid, effect, color="C0", label="fitted effect")
     ax.fill_between(grid, effect - 1.96 * se, effect + 1.96 * se, color="C0", alpha=0.2, label="95 % pointwise")
     if result.x_low <= result.turning_point <= result.x_high:

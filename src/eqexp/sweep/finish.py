@@ -20,6 +20,7 @@ from eqexp.sweep.records import (
     FAILED, FINISHED, NEVER, OK_STATUSES, PLAN_FILE, SKIPPED, JobRecord, SweepContext, _read_plan, _write_json, job_records,
     read_coefficients,
 )
+from eqexp.sweep import workers as local_workers
 from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
 
 _OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised
@@ -113,7 +114,8 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
     _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
     long = combined_coefficients(records, coefficients)
-    written = write_side_by_side(records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
+    # drawn by a warm local worker when the sweep has one (matplotlib is loaded there already)
+    written = local_workers.call(write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
     print(summary_text(summary), flush=True)
     code = exit_code(summary)
     if ctx is not None and ctx.parent_run_id and ctx.tracking_uri:

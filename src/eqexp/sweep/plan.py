@@ -81,3 +81,19 @@ def job_key(spec: Any, fingerprint: str) -> str:
 
 def treatment_of(spec: Any) -> str:
     return spec.model.treatment
+
+
+def estimated_cost(spec: Any) -> float:
+    """A job's cost relative to one regression, to dispatch the longest first: its models,
+    the group model and permutation draws of a split, the bootstrap draws of a mediation."""
+    from eqexp.models import plans
+
+    if spec.analysis != "regression":
+        return 0.2
+    cost = float(len(plans(spec)))
+    groups = len(spec.hetero.groups)
+    if groups:
+        cost += 1 + groups * (groups - 1) / 2 * spec.hetero.permutation.draws / 400
+    if spec.mediator.variable:
+        cost += spec.mediator.bootstrap.draws / 300
+    return cost

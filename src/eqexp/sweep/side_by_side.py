@@ -86,10 +86,8 @@ def combined_table(long: pd.DataFrame, title: str, labels: dict[str, str] | None
 
 def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[str, str] | None = None) -> Path | None:
     """Treatment coefficients of every job × model with their confidence intervals, one panel per term kind."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from eqexp.report.regression import label as term_label
 
@@ -101,7 +99,9 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     columns = list(dict.fromkeys(zip(rows.job, rows.model)))
     names = _column_labels(long)
     height = max(2.5, 0.32 * len(columns) + 1.2)
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds) + 2.5, height), sharey=True, squeeze=False)
+    fig = Figure(figsize=(5.2 * len(kinds) + 2.5, height))  # no pyplot: no global state
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False)
     y = {c: i for i, c in enumerate(reversed(columns))}
     for ax, kind in zip(axes[0], kinds):
         part = rows[rows.kind == kind]
@@ -121,7 +121,6 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
-    plt.close(fig)
     return path
 
 

@@ -22,7 +22,9 @@ from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import find_finished_run, set_job_context
 from eqexp.sweep.plan import _is_sweep, job_key, job_labels, planned_overrides, task_config, treatment_of
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
-from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker
+from eqexp.sweep import workers as local_workers
+from eqexp.sweep.plan import estimated_cost
+from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker, worker_env
 
 # conf/hydra/launcher/{ray,submitit_slurm}.yaml carry the plugins' own names, so Hydra validates
 # them against the plugins' schemas (welcome: a misspelt key fails) and warns each time that this
@@ -59,6 +61,11 @@ def check_launcher(cfg: DictConfig) -> None:
         raise SweepError(f"The launcher hydra/launcher={choice.get('hydra/launcher', '?')} needs the module {module}, which is not installed: {hint}.")
 
 
+def _planned_launcher(cfg: DictConfig) -> bool:
+    """Is the launcher eqexp's (`hydra/launcher=eqexp_joblib`), whose workers can start now?"""
+    return str(OmegaConf.select(cfg, "hydra.launcher._target_", default="")).startswith("hydra_plugins.eqexp_sweeps.")
+
+
 def _tracking_spec(cfg: DictConfig):
     from eqexp.spec import TrackingSpec
 
@@ -93,29 +100,55 @@ def _claim_sweep_dir(cfg: DictConfig) -> Path:
     return sweep_dir.resolve()
 
 
-def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]) -> tuple[list[JobRecord], dict]:
-    """Compose and validate every job in the parent; collect the data configs to build once."""
+def compose_job(loader: Any, cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Any, str]:
+    """One job's composed config and its validated spec, or why the spec is invalid (a config
+    that cannot be composed at all, such as a misspelt group, raises)."""
+    from eqexp.spec import load_spec
+
+    job_cfg = loader.load_sweep_config(cfg, list(overrides))
+    try:
+        return job_cfg, load_spec(task_config(job_cfg)), ""
+    except Exception as err:  # recorded: the job itself will fail with the same message
+        return job_cfg, None, f"{type(err).__name__}: {err}"
+
+
+def _compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], warmup: Any) -> list[tuple]:
+    """Every job composed: here one by one, or, with warming workers, beside them (the workers
+    take jobs from the front as they finish importing, this process from the back)."""
+    if warmup is None:
+        return [compose_job(loader, cfg, o) for o in overrides]
+    futures = [warmup.submit(compose_job, loader, cfg, list(o)) for o in overrides]
+    composed = {}
+    for i in reversed(range(len(overrides))):
+        if not futures[i].cancel():  # a worker has it already, and every job before it
+            break
+        composed[i] = compose_job(loader, cfg, overrides[i])
+    return [composed[i] if i in composed else futures[i].result() for i in range(len(overrides))]
+
+
+def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str], warmup: Any = None) -> tuple[list[JobRecord], dict]:
+    """Compose and validate every job; collect the data configs to build once."""
     from hydra.core.global_hydra import GlobalHydra
 
     from eqexp.data import load as data_load
-    from eqexp.spec import load_spec
 
     loader = GlobalHydra.instance().config_loader()
     records, data_specs = [], {}
-    for num, (job_overrides, label) in enumerate(zip(overrides, labels)):
-        record = JobRecord(num=num, label=label, overrides=list(job_overrides))
-        job_cfg = loader.load_sweep_config(cfg, list(job_overrides))
-        try:
-            spec = load_spec(task_config(job_cfg))
-            record.analysis, record.treatment = spec.analysis, treatment_of(spec)
-            data_key = json.dumps(dataclasses.asdict(spec.data), sort_keys=True, default=str)
-            if data_key not in data_specs:
-                data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
-            record.fingerprint = data_specs[data_key][1]
-            record.job_key = job_key(spec, record.fingerprint)
-            record.force = spec.force
-        except Exception as err:  # recorded: the job itself will fail with the same message
-            record.reason = f"{type(err).__name__}: {err}"
+    for num, (job_overrides, label, (job_cfg, spec, reason)) in enumerate(zip(overrides, labels, _compose_all(loader, cfg, overrides, warmup))):
+        record = JobRecord(num=num, label=label, overrides=list(job_overrides), reason=reason)
+        local_workers.COMPOSED[tuple(job_overrides)] = job_cfg  # composed once: Hydra's sweeper and the launcher reuse it
+        if spec is not None:
+            try:
+                local_workers.COSTS[tuple(job_overrides)] = estimated_cost(spec)
+                record.analysis, record.treatment = spec.analysis, treatment_of(spec)
+                data_key = json.dumps(dataclasses.asdict(spec.data), sort_keys=True, default=str)
+                if data_key not in data_specs:
+                    data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
+                record.fingerprint = data_specs[data_key][1]
+                record.job_key = job_key(spec, record.fingerprint)
+                record.force = spec.force
+            except Exception as err:  # recorded: the job itself will fail with the same message
+                record.reason = f"{type(err).__name__}: {err}"
         records.append(record)
     return records, {k: v[0] for k, v in data_specs.items()}
 
@@ -148,11 +181,13 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
     overrides = planned_overrides(cfg, loader)
     labels = job_labels(overrides) if overrides is not None else []
-    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any work.
-    records, data_specs = _compose_jobs(cfg, overrides, labels) if overrides is not None and loader else ([], {})
-    sweep_dir = _claim_sweep_dir(cfg)
     workers = _launcher_workers(cfg, len(overrides) if overrides else None)
     threads = threads_per_worker(workers) if workers else None
+    # eqexp's launcher: the workers import eqexp and read the data while the jobs are planned here
+    warmup = local_workers.Warmup(workers, worker_env(threads)) if _planned_launcher(cfg) and workers else None
+    sweep_dir = _claim_sweep_dir(cfg)  # before composing: every job's config carries the directory
+    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job runs.
+    records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
 
     ctx = SweepContext(
         sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,
@@ -177,7 +212,9 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
             note = f"  (skip: finished in run {ctx.earlier[record.num]})"
         print(f"[eqexp]   #{record.num} {record.label}{note}", flush=True)
     _build_data(data_specs.values())
-    if threads:  # after the build, which may use every core; before any worker starts
+    if warmup:
+        warmup.load(list(data_specs.values()))
+    if threads and not warmup:  # after the build, which may use every core; before any worker starts
         set_thread_env(threads)
     _write_json(sweep_dir / PLAN_FILE, {
         "context": dataclasses.asdict(ctx),

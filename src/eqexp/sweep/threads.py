@@ -53,6 +53,12 @@ def set_thread_env(threads: int, environ: dict | None = None) -> dict[str, str]:
     return applied
 
 
+def worker_env(threads: int) -> dict[str, str]:
+    """What a local worker's environment sets: every library's thread cap (a user's own setting wins)."""
+    env = {var: os.environ.get(var, str(threads)) for var in THREAD_VARS}
+    return {**env, THREADS_ENV: str(threads), "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+
+
 def cap_threads(threads: int | None) -> None:
     """Inside a job: limit the pools already loaded in this process (BLAS, OpenMP)."""
     if not threads:

@@ -1,0 +1,157 @@
+"""Benchmark: the whole reference study (Tables 2-11) as one eqexp sweep, against the same
+regressions in a plain pyfixest script (../shared/peers/pyfixest_study.py), on the same
+cached panel, in the same invocation, alternating.
+
+    .venv/bin/python benchmarks/bench_study.py [--rounds 3] [--scales 1,2,4] [--skip-scaling]
+
+Per round, in this order: the pyfixest script, the sweep with tracking off, the sweep with
+MLflow tracking (a store created beforehand; force=true so no job is skipped as already
+done). Reported: median wall of the whole process, the ratio eqexp / pyfixest, the peak
+memory of the whole process tree (the largest sum over its processes at one moment, RSS and
+PSS: workers share their libraries' pages), a single warm `python run.py` (Table 4), how the
+sweep's time grows with the panel (1x, 2x, 4x rows via data.params), and the largest
+relative difference between eqexp's and pyfixest's coefficients and standard errors.
+Appends a section to benchmarks/results.md with the machine's core count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT.parent / "shared" / "peers" / "pyfixest_study.py"
+PY = sys.executable
+STUDY = ["-m", "experiment=glob(table*)"]
+TABLES = {"table4": "table4_baseline", "table5": "table5_lags", "table6": "table6_mediation_humancapital",
+          "table7": "table7_mediation_rd", "table8": "table8_ownership", "table9": "table9_industry",
+          "table10": "table10_period", "table11": "table11_region"}
+
+
+def run_measured(args: list[str], interval: float = 0.1) -> dict:
+    """Wall seconds, exit code and the peak of the summed RSS and PSS of the command's process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = {"rss": 0.0, "pss": 0.0}
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            rss = pss = 0.0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    info = p.memory_full_info()
+                    rss, pss = rss + info.rss, pss + info.pss
+            except psutil.Error:
+                continue
+            peak["rss"], peak["pss"] = max(peak["rss"], rss / 2**20), max(peak["pss"], pss / 2**20)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, _ = proc.communicate()
+    thread.join()
+    return {"seconds": time.perf_counter() - start, "code": proc.returncode, "rss": peak["rss"], "pss": peak["pss"], "out": out}
+
+
+def panel_of(data_overrides: list[str]) -> Path:
+    """Build (if needed) and return the cached panel that `data_overrides` select."""
+    from hydra import compose, initialize_config_dir
+
+    from eqexp.data import load as data_load
+    from eqexp.spec import load_spec
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        spec = load_spec(compose(config_name="config", overrides=["tracking=off", *data_overrides]))
+    spec.data.cache_dir = str(ROOT / spec.data.cache_dir)
+    return data_load.load(spec.data).directory / "panel.parquet"
+
+
+def sweep_args(tmp: Path, name: str, tracking: bool, extra: list[str]) -> list[str]:
+    track = [f"tracking.uri=sqlite:///{tmp}/mlflow.db", f"tracking.artifact_root={tmp}/mlartifacts", "force=true"] if tracking else ["tracking=off"]
+    return [PY, "run.py", *STUDY, *track, f"hydra.sweep.dir={tmp}/{name}", *extra]
+
+
+def agreement(sweep_dir: Path, peer_csv: Path) -> tuple[float, float, int]:
+    """Largest relative difference in estimates and SEs between the sweep's tables and the peer's rows."""
+    peer = pd.read_csv(peer_csv)
+    ours = []
+    for job in sweep_dir.iterdir():
+        name = next((t for t, e in TABLES.items() if f"experiment={e}," in f"{job.name},"), None)
+        if name and (job / "coefficients.csv").exists():
+            ours.append(pd.read_csv(job / "coefficients.csv").assign(table=name))
+    merged = peer.merge(pd.concat(ours), on=["table", "model", "term"], suffixes=("_peer", ""))
+    rel = lambda a, b: float(((merged[a] - merged[b]).abs() / merged[b].abs()).max())  # noqa: E731
+    assert (merged.n_obs == merged.n_obs_peer).all(), "N differs"
+    return rel("estimate", "estimate_peer"), rel("std_error", "std_error_peer"), len(merged)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scales", default="1,2,4")
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args()
+    panel = panel_of([])
+    results: dict[str, list[dict]] = {"pyfixest": [], "eqexp": [], "eqexp_mlflow": [], "single": [], "single_mlflow": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        subprocess.run([PY, "run.py", "data=synthetic_small", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+                        f"tracking.artifact_root={tmp}/mlartifacts"], cwd=ROOT, capture_output=True, check=True)  # creates the store
+        for r in range(args.rounds):
+            results["pyfixest"].append(run_measured([PY, str(PEER), str(panel), str(tmp / "peer.csv")]))
+            results["eqexp"].append(run_measured(sweep_args(tmp, f"off{r}", False, [])))
+            results["eqexp_mlflow"].append(run_measured(sweep_args(tmp, f"on{r}", True, [])))
+            results["single"].append(run_measured([PY, "run.py", "tracking=off", f"hydra.run.dir={tmp}/single{r}"]))
+            results["single_mlflow"].append(run_measured([PY, "run.py", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+                                                          f"tracking.artifact_root={tmp}/mlartifacts", f"hydra.run.dir={tmp}/singlet{r}"]))
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]['seconds']:.1f}s" for k, v in results.items()), flush=True)
+        bad = {k: v[-1]["out"][-2000:] for k, v in results.items() if any(x["code"] for x in v)}
+        assert not bad, bad
+        max_est, max_se, n_rows = agreement(tmp / f"off{args.rounds - 1}", tmp / "peer.csv")
+        scaling = {}
+        if not args.skip_scaling:
+            for scale in [int(s) for s in args.scales.split(",")]:
+                data = [f"data.params.n_firms={100_000 * scale}", f"data.params.n_obs={594_596 * scale}"]
+                panel_of(data)  # built once, not timed
+                scaling[scale] = run_measured(sweep_args(tmp, f"scale{scale}", False, data))
+                print(f"scale {scale}x: {scaling[scale]['seconds']:.1f}s", flush=True)
+    med = {k: statistics.median(x["seconds"] for x in v) for k, v in results.items()}
+    peak = {k: (max(x["rss"] for x in v), max(x["pss"] for x in v)) for k, v in results.items()}
+    rows = [
+        "| run | median wall (s) | ratio to pyfixest | peak RSS, tree (MiB) | peak PSS, tree (MiB) |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {label} | {med[k]:.2f} | {med[k] / med['pyfixest']:.2f} | {peak[k][0]:,.0f} | {peak[k][1]:,.0f} |"
+          for k, label in [("pyfixest", "`pyfixest_study.py` (23 regressions, pyfixest 0.60)"),
+                           ("eqexp", "`run.py -m 'experiment=glob(table*)' tracking=off` (10 jobs)"),
+                           ("eqexp_mlflow", "the same with MLflow tracking (SQLite)"),
+                           ("single", "`run.py tracking=off` (Table 4, warm)"),
+                           ("single_mlflow", "`run.py` (Table 4, warm, MLflow)")]),
+    ]
+    lines = [f"\n## The reference study against a plain pyfixest script (`bench_study.py`) — {time.strftime('%Y-%m-%d')}, "
+             f"{os.cpu_count()} cores, {len(pd.read_parquet(panel, columns=['year'])):,} firm-years, median of {args.rounds} alternating rounds\n",
+             *rows, "",
+             f"MLflow tracking adds {100 * (med['eqexp_mlflow'] / med['eqexp'] - 1):.0f} % to the sweep. "
+             f"Agreement with pf.feols on {n_rows} rows (Tables 4-11): max relative difference {max_est:.1e} (estimates), {max_se:.1e} (SEs)."]
+    if scaling:
+        base = scaling[min(scaling)]["seconds"]
+        lines += ["", "| rows | sweep wall (s) | relative to 1x | peak PSS, tree (MiB) |", "|---|---:|---:|---:|"]
+        lines += [f"| {s}x | {m['seconds']:.1f} | {m['seconds'] / base:.2f} | {m['pss']:,.0f} |" for s, m in scaling.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(ROOT / "benchmarks" / "results.md", "a") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The local workers of a sweep: one process pool, started before the jobs are planned.
+
+Hydra's joblib launcher starts its loky workers when the jobs are launched; each worker then
+imports everything, composes its job's config again (Hydra's sweeper has composed it twice
+already) and reads its data. On a few cores that start-up is a large share of a sweep. The
+eqexp launcher (`hydra_plugins.eqexp_sweeps`) uses the pool this module starts at the very
+beginning of the sweep: the workers import eqexp, compose the jobs beside the parent and
+read the sweep's data while it plans; each job then runs on the config composed once
+(`COMPOSED`), longest first (`COSTS`), so that no worker waits at the end for the other's
+long job.
+
+The lowest layer of the sweep package besides `records`: it imports none of the others.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+# Filled by the planning in the parent (`start._compose_jobs`), read by the launcher.
+COMPOSED: dict[tuple[str, ...], Any] = {}  # job overrides -> the job's composed config
+COSTS: dict[tuple[str, ...], float] = {}  # job overrides -> its estimated cost
+
+_POOL: dict[str, Any] = {}  # the sweep's executor, its size and its workers' environment
+
+
+def pool(n_workers: int, env: dict[str, str]):
+    """The sweep's loky executor with `n_workers` processes and `env` set in them (reused if alive)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    if _POOL.get("size") != n_workers or _POOL.get("env") != env:
+        executor = get_reusable_executor(max_workers=n_workers, env=env, reuse=False, initializer=keep_caches)
+        _POOL.update(executor=executor, size=n_workers, env=env)
+    else:  # the same pool, or a new one if a worker died (loky replaces a broken executor)
+        _POOL["executor"] = get_reusable_executor(max_workers=n_workers, env=env, reuse="auto", initializer=keep_caches)
+    return _POOL["executor"]
+
+
+class Warmup:
+    """The pool started while the parent plans: the workers import what a job needs, compose
+    jobs beside the parent (`submit`), then read the sweep's data (`load`)."""
+
+    def __init__(self, n_workers: int, env: dict[str, str]):
+        from hydra.core.singleton import Singleton
+
+        self.n_workers = n_workers
+        self.executor = pool(n_workers, env)
+        self.singletons = Singleton.get_state()  # Hydra's config store and plugins, for composing there
+        for _ in range(n_workers):
+            self.executor.submit(warm_up)
+
+    def submit(self, function: Any, *args: Any):
+        """Run `function(*args)` in a worker that knows Hydra's config store (to compose a job)."""
+        return self.executor.submit(with_singletons, self.singletons, function, *args)
+
+    def load(self, data: Sequence[Any]) -> None:
+        """Each worker reads the sweep's data (DataSpecs) whose cache exists (never a build)."""
+        for _ in range(self.n_workers):
+            self.executor.submit(load_data, list(data))
+
+
+def warm_up() -> int:
+    """In a worker: the imports of a job."""
+    import eqexp.cli  # noqa: F401  (the runner, the analyses, pandas, numpy, scipy.special)
+    import eqexp.report.figures  # noqa: F401
+    import hydra.core.utils  # noqa: F401
+    import matplotlib.backends.backend_agg  # noqa: F401
+
+    return os.getpid()
+
+
+def load_data(data: list) -> int:
+    """In a worker: the panels whose cache exists, kept for its jobs (`eqexp.data.load`)."""
+    from eqexp.data import load as data_load
+
+    for spec in data:
+        try:
+            if (Path(spec.cache_dir).resolve() / data_load.fingerprint(spec) / "panel.parquet").exists():
+                data_load.load(spec)
+        except Exception:  # the job itself will report it
+            pass
+    return os.getpid()
+
+
+def keep_caches() -> None:
+    """Worker initializer: loky restarts a worker whose memory grew 300 MB after its first
+    task, taken for a leak; eqexp's workers keep the sweep's panel and absorbed columns on
+    purpose (bounded by `eqexp.estimate.BLOCKS`), and a restart would read them again."""
+    from joblib.externals.loky import process_executor
+
+    process_executor._MAX_MEMORY_LEAK_SIZE = 2**40
+
+
+def with_singletons(state: dict, function: Any, *args: Any) -> Any:
+    """In a worker: Hydra's singletons as the parent has them, then `function(*args)`."""
+    from hydra.core.singleton import Singleton
+
+    Singleton.set_state(state)
+    return function(*args)
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system at the end of a job.
+
+    Within a job glibc keeps freed blocks for reuse (run.py's MALLOC_* settings); between jobs
+    a worker holds only what it keeps on purpose (the panel, absorbed columns).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+
+
+def run_composed(idx: int, config: Any, hydra_context: Any, task_function: Any, singleton_state: dict) -> Any:
+    """In a worker: Hydra's `run_job` on a config the parent composed (as joblib's `execute_job`, minus composing)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import run_job, setup_globals
+    from omegaconf import open_dict
+
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    with open_dict(config):
+        config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
+        config.hydra.job.num = idx
+    HydraConfig.instance().set_config(config)
+    return run_job(hydra_context=hydra_context, config=config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+
+def call(function: Any, *args: Any) -> Any:
+    """`function(*args)` in a worker of the sweep's pool if it is alive, else here."""
+    executor = _POOL.get("executor")
+    if executor is not None and not executor._flags.broken and not executor._flags.shutdown:
+        try:
+            return executor.submit(function, *args).result()
+        except Exception:  # the pool broke meanwhile: do it here
+            pass
+    return function(*args)
+
+
+def dispatch_order(job_overrides: Sequence[Sequence[str]]) -> list[int]:
+    """Longest jobs first (unknown costs last, in Hydra's order)."""
+    return sorted(range(len(job_overrides)), key=lambda i: -COSTS.get(tuple(job_overrides[i]), 0.0))

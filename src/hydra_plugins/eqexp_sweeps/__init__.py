@@ -1,0 +1,87 @@
+"""eqexp's sweeper and launcher for Hydra: Hydra's basic sweeper and joblib launcher, minus
+the repeated start-up work (see `eqexp.sweep.workers`).
+
+- `hydra/sweeper=eqexp_basic`: Hydra's `BasicSweeper` (same grammar, same job list, same
+  order); a job that eqexp's planning has already composed and validated is not composed
+  a second time.
+- `hydra/launcher=eqexp_joblib`: joblib's loky workers, as `hydra/launcher=joblib`, with
+  its `n_jobs` and `timeout`; the workers are started when the sweep starts (importing and
+  reading data while the parent plans), each job runs on the config the parent composed,
+  and the longest jobs are dispatched first. A worker that dies stops the sweep as joblib
+  does; eqexp's summary then names the jobs that never finished.
+"""
+
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn
+from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+log = logging.getLogger(__name__)
+
+
+class PlannedBasicSweeper(BasicSweeper):
+    """Hydra's basic sweeper; jobs already composed by eqexp's planning are not composed again."""
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        from eqexp.sweep import workers
+
+        unplanned = [overrides for overrides in batch if tuple(overrides) not in workers.COMPOSED]
+        if unplanned:
+            super().validate_batch_is_legal(unplanned)
+
+
+class PlannedJoblibLauncher(JoblibLauncher):
+    """Joblib's loky workers, started early, fed longest first with configs composed once."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from hydra.core.singleton import Singleton
+        from hydra.core.utils import configure_log, filter_overrides, setup_globals
+        from joblib import effective_n_jobs
+
+        from eqexp.sweep import threads, workers
+
+        assert self.config is not None and self.task_function is not None and self.hydra_context is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        n_workers = min(effective_n_jobs(self.joblib.get("n_jobs", -1)), len(job_overrides))
+        executor = workers.pool(n_workers, threads.worker_env(threads.threads_per_worker(n_workers)))
+        singleton_state = Singleton.get_state()
+        order = workers.dispatch_order(job_overrides)
+        log.info(f"Launching {len(job_overrides)} jobs on {n_workers} loky workers, longest first")
+        futures = {}
+        for i in order:
+            overrides = list(job_overrides[i])
+            log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(overrides))}")
+            config = workers.COMPOSED.pop(tuple(overrides), None)
+            if config is None:
+                config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+            futures[i] = executor.submit(workers.run_composed, initial_job_idx + i, config, self.hydra_context,
+                                         self.task_function, singleton_state)
+        try:
+            return [futures[i].result(timeout=self.joblib.get("timeout")) for i in range(len(job_overrides))]
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            raise
+
+
+@dataclass
+class PlannedBasicSweeperConf(BasicSweeperConf):
+    _target_: str = "hydra_plugins.eqexp_sweeps.PlannedBasicSweeper"
+
+
+@dataclass
+class PlannedJoblibLauncherConf(JobLibLauncherConf):
+    _target_: str = "hydra_plugins.eqexp_sweeps.PlannedJoblibLauncher"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="eqexp_basic", node=PlannedBasicSweeperConf, provider="eqexp")
+ConfigStore.instance().store(group="hydra/launcher", name="eqexp_joblib", node=PlannedJoblibLauncherConf, provider="eqexp")
