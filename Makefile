@@ -36,7 +36,7 @@ test: setup browser $(RAY)
 	$(PY) -m pytest -q -ra
 
 bench: setup
-	$(PY) benchmarks/bench_baseline.py
+	$(PY) benchmarks/bench_study.py
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -101,10 +101,11 @@ def run_job(
     out_dir: Path,
     root: Path = Path("."),
     run_name: str = "job",
-    parent_run_id: str | None = None,
     tags: dict[str, str] | None = None,
+    log: bool = True,
 ) -> JobResult:
-    """Run one job; write its files into `out_dir` and log it to MLflow (with extra `tags`)."""
+    """Run one job; write its files into `out_dir`, and its MLflow run (with extra `tags`):
+    logged now, or (`log=False`, a sweep's job) written to `run.json` for the sweep to log."""
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
     spec = config if isinstance(config, Spec) else load_spec(config)
     artifacts = (root / spec.tracking.artifact_root).resolve()
@@ -134,7 +135,9 @@ def run_job(
         params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(spec)))
         params |= tracking.flatten({"build": (loaded.build or {}).get("options", {})})
         all_tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis, **(tags or {})}
-        result.run_id = tracking.log_run(
-            spec.tracking, root, run_name, params, _metrics(result), all_tags, out_dir, parent_run_id, start_time=started_ms
-        )
+        record = tracking.run_record(spec.tracking, root, run_name, params, _metrics(result), all_tags, out_dir, start_time=started_ms)
+        if log:
+            result.run_id = tracking.log_run(record, root)
+        else:
+            record.save()
     return result

@@ -8,6 +8,7 @@ workers do not block each other.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -16,6 +17,7 @@ import re
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -98,37 +100,64 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def log_run(
-    spec: TrackingSpec,
-    root: Path,
-    run_name: str,
-    params: dict[str, str],
-    metrics: dict[str, float],
-    tags: dict[str, str],
-    artifacts: Path,
-    parent_run_id: str | None = None,
-    status: str = "FINISHED",
-    start_time: int | None = None,
-) -> str:
-    """Log one job as one MLflow run (a child of `parent_run_id` in a sweep); return its id."""
+@dataclass
+class RunRecord:
+    """One MLflow run, written down: whichever process logs it (a sweep's parent logs its jobs'
+    runs, so that workers never load MLflow)."""
+
+    uri: str
+    experiment: str
+    artifact_root: str
+    name: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts: str  # the directory logged as the run's artifacts
+    status: str = "FINISHED"
+    start_time: int | None = None  # ms since the epoch
+    end_time: int | None = None
+
+    FILE = "run.json"
+
+    def save(self) -> Path:
+        path = Path(self.artifacts) / self.FILE
+        path.write_text(json.dumps(dataclasses.asdict(self), default=str))
+        return path
+
+    @classmethod
+    def read(cls, directory: Path) -> "RunRecord | None":
+        path = Path(directory) / cls.FILE
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+def run_record(spec: TrackingSpec, root: Path, name: str, params: dict[str, str], metrics: dict[str, float],
+               tags: dict[str, str], artifacts: Path, status: str = "FINISHED", start_time: int | None = None) -> RunRecord:
+    return RunRecord(resolve_uri(spec, root), spec.experiment, str((root / spec.artifact_root).resolve()), name, params,
+                     {k: float(v) for k, v in metrics.items()}, tags, str(artifacts), status, start_time, int(time.time() * 1000))
+
+
+def log_run(record: RunRecord, root: Path, parent_run_id: str | None = None) -> str:
+    """Log one run (a child of `parent_run_id` in a sweep); return its id."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
-    uri = resolve_uri(spec, root)
-    client = MlflowClient(uri)
-    experiment_id = ensure_experiment(spec, root) if parent_run_id is None else client.get_run(parent_run_id).info.experiment_id
-    all_tags = {**environment_tags(root), **tags}
+    client = MlflowClient(record.uri)
+    if parent_run_id is None:
+        experiment_id = ensure_experiment(TrackingSpec(uri=record.uri, experiment=record.experiment, artifact_root=record.artifact_root), root)
+    else:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+    tags = {**environment_tags(root), **record.tags}
     if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags, start_time=start_time)
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=record.name, tags=tags, start_time=record.start_time)
     run_id = run.info.run_id
     now = int(time.time() * 1000)
-    metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
-    param_list = [Param(k[:250], v[:6000]) for k, v in params.items()]
+    metric_list = [Metric(k, float(v), now, 0) for k, v in record.metrics.items() if v is not None and math.isfinite(float(v))]
+    param_list = [Param(k[:250], v[:6000]) for k, v in record.params.items()]
     for i in range(0, len(metric_list), _BATCH):
         client.log_batch(run_id, metrics=metric_list[i : i + _BATCH])
     for i in range(0, len(param_list), 100):
         client.log_batch(run_id, params=param_list[i : i + 100])
-    client.log_artifacts(run_id, str(artifacts))
-    client.set_terminated(run_id, status=status)
+    client.log_artifacts(run_id, record.artifacts)
+    client.set_terminated(run_id, status=record.status, end_time=record.end_time)
     return run_id

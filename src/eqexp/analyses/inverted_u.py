@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import Fit
+from eqexp.estimate import Fit, Workspace
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
 from eqexp.report.figures import inverted_u_figure
@@ -33,7 +32,7 @@ def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
     return x, vcov, utest(fit.coef(x), fit.coef(square), vcov, low, high, fit.df_t)
 
 
-def utest_notes(df: pd.DataFrame, spec: Spec, planned: list[Plan], result: JobResult, rows: list[dict]) -> list[str]:
+def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: JobResult, rows: list[dict]) -> list[str]:
     """Run the inverted-U test on every fit with a square; note it, log it, draw it."""
     notes = []
     queries = {p.model: p.query for p in planned}
@@ -44,7 +43,8 @@ def utest_notes(df: pd.DataFrame, spec: Spec, planned: list[Plan], result: JobRe
         x, vcov, test = found
         rows += test_rows(f.model, "utest", test.to_dict())
         notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
-        values = (df.query(queries[f.model]) if queries.get(f.model) else df)[x].dropna().to_numpy()
+        values = workspace.array(x)[workspace.rows(queries.get(f.model))]
+        values = values[~np.isnan(values)]
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
         inverted_u_figure(test, vcov, values, name, f"{f.model} {f.sample}: {name} and {outcome}",
                           result.out_dir / "figures" / f"inverted_u_{metric_name(f.model)}.png")

@@ -33,7 +33,7 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     workspace = Workspace(df, result.data_key)
     result.fits = fit_plans(workspace, spec, planned)
     rows: list[dict] = []
-    notes = utest_notes(df, spec, planned, result, rows)
+    notes = utest_notes(workspace, spec, planned, result, rows)
     if spec.hetero.groups:
         notes += group_differences(workspace, spec, result, rows)
     if spec.mediator.variable:

@@ -25,8 +25,8 @@ import pandas as pd
 
 Progress = Callable[[int, int], None]
 
-# Weights are generated in chunks of at most this many entries (32 MiB of float64).
-CHUNK_ENTRIES = 2**22
+# Weights are generated in chunks of at most this many entries (64 MiB of float64).
+CHUNK_ENTRIES = 2**23
 # Dummy eigenvalues below this share of the largest are exact zeros (absent levels,
 # the within-firm sum constraint) up to rounding; real ones are far larger.
 _RANK_TOL = 1e-10

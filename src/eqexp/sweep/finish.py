@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eqexp.sweep.job import _client, key_results
+from eqexp.sweep import runs
+from eqexp.sweep.job import key_results
 from eqexp.sweep.records import (
     FAILED, FINISHED, NEVER, OK_STATUSES, PLAN_FILE, SKIPPED, JobRecord, SweepContext, _read_plan, _write_json, job_records,
     read_coefficients,
@@ -73,25 +73,12 @@ def exit_code(summary: pd.DataFrame) -> int:
     return 0 if summary.status.isin(OK_STATUSES).all() else 1
 
 
-def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord]) -> None:
-    """Jobs that never finished get a KILLED child run, so MLflow shows every planned job."""
-    client = _client(uri)
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    stale = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'")
-    by_num = {str(r.num): r for r in records}
-    for run in stale:  # a worker died while logging: its run would show as running for ever
-        client.set_terminated(run.info.run_id, status="KILLED")
-        record = by_num.get(run.data.tags.get("eqexp.job_num", ""))
-        if record is not None and record.status == NEVER:
-            record.run_id = run.info.run_id  # that job's run exists already: no second one
-    for r in records:
-        if r.status != NEVER or r.run_id:
-            continue
-        tags = {"mlflow.parentRunId": parent_run_id, "eqexp.status": NEVER, "eqexp.job_num": str(r.num),
-                "job_key": r.job_key or "", "mlflow.note.content": r.reason}
-        run = client.create_run(experiment_id, run_name=r.label, tags=tags)
-        client.set_terminated(run.info.run_id, status="KILLED")
-        r.run_id = run.info.run_id
+def _mlflow(what: str, function: Any, *args: Any) -> None:
+    """MLflow trouble never costs a sweep its summary: it is reported instead."""
+    try:
+        function(*args)
+    except Exception as err:
+        print(f"[eqexp] could not {what}: {err}", flush=True)
 
 
 def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
@@ -103,26 +90,29 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     if ctx is None and plan:
         ctx = SweepContext.from_dict(plan["context"])
     records = job_records(sweep_dir)
-    if ctx is not None and ctx.parent_run_id and ctx.tracking_uri:
-        try:
-            _record_never_finished(ctx.tracking_uri, ctx.parent_run_id, records)
-        except Exception as err:
-            print(f"[eqexp] could not record unfinished jobs in MLflow: {err}", flush=True)
+    tracked = ctx is not None and ctx.parent_run_id and ctx.tracking_uri
+    if tracked:  # skipped jobs' results come from their earlier runs, before anything reads them
+        _mlflow("copy the results of skipped jobs", runs.log_jobs, ctx, [r for r in records if r.status == SKIPPED], Path(ctx.root))
     coefficients = {r.num: c for r in records if (c := read_coefficients(r)) is not None}
+    long = combined_coefficients(records, coefficients)
+    # drawn by a warm local worker when the sweep has one (matplotlib is loaded there), while
+    # this process logs the jobs' runs
+    drawing = local_workers.Call(write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
+    if tracked:
+        _mlflow("log the jobs' runs", runs.log_jobs, ctx, records, Path(ctx.root))
     summary = summary_frame(records, coefficients)
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
     _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
-    long = combined_coefficients(records, coefficients)
-    # drawn by a warm local worker when the sweep has one (matplotlib is loaded there already)
-    written = local_workers.call(write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
+    written = drawing.result()
     print(summary_text(summary), flush=True)
     code = exit_code(summary)
-    if ctx is not None and ctx.parent_run_id and ctx.tracking_uri:
-        try:
-            _finish_parent_run(ctx, sweep_dir, summary, written, aborted)
-        except Exception as err:
-            print(f"[eqexp] could not finish the MLflow parent run: {err}", flush=True)
+    if tracked:
+        counts = summary.status.value_counts()
+        metrics = {"jobs_planned": len(summary), **{f"jobs_{s.replace(' ', '_')}": int(counts.get(s, 0)) for s in (FINISHED, SKIPPED, FAILED, NEVER)}}
+        artifacts = [sweep_dir / "summary.csv", sweep_dir / "summary.md", sweep_dir / "jobs.json", sweep_dir / PLAN_FILE, *written]
+        status = "FINISHED" if code == 0 else ("KILLED" if aborted else "FAILED")
+        _mlflow("finish the MLflow parent run", runs.finish_parent_run, ctx, metrics, artifacts, status)
     counts = summary.status.value_counts()
     print(f"[eqexp] sweep directory: {sweep_dir}", flush=True)
     print(f"[eqexp] summary: {sweep_dir / 'summary.md'}   combined table: {sweep_dir / 'combined.md'}   plot: {sweep_dir / 'coefplot.png'}", flush=True)
@@ -133,21 +123,6 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
         print(f"[eqexp] {bad[0]} job(s) failed and {bad[1]} never finished; re-run the same command to complete only those.", flush=True)
     _LAST_EXIT_CODE = code
     return code
-
-
-def _finish_parent_run(ctx: SweepContext, sweep_dir: Path, summary: pd.DataFrame, written: list[Path], aborted: bool) -> None:
-    from mlflow.entities import Metric
-
-    client = _client(ctx.tracking_uri)
-    now = int(time.time() * 1000)
-    counts = summary.status.value_counts()
-    metrics = {"jobs_planned": len(summary), **{f"jobs_{s.replace(' ', '_')}": int(counts.get(s, 0)) for s in (FINISHED, SKIPPED, FAILED, NEVER)}}
-    client.log_batch(ctx.parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
-    for path in [sweep_dir / "summary.csv", sweep_dir / "summary.md", sweep_dir / "jobs.json", sweep_dir / PLAN_FILE, *written]:
-        if path.exists():
-            client.log_artifact(ctx.parent_run_id, str(path))
-    status = "FINISHED" if exit_code(summary) == 0 else ("KILLED" if aborted else "FAILED")
-    client.set_terminated(ctx.parent_run_id, status=status)
 
 
 def finish_open_sweeps(aborted: bool = True) -> int:

@@ -19,7 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
-from eqexp.sweep.job import find_finished_run, set_job_context
+from eqexp.sweep import runs
+from eqexp.sweep.job import set_job_context
 from eqexp.sweep.plan import _is_sweep, job_key, job_labels, planned_overrides, task_config, treatment_of
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep import workers as local_workers
@@ -186,21 +187,21 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     # eqexp's launcher: the workers import eqexp and read the data while the jobs are planned here
     warmup = local_workers.Warmup(workers, worker_env(threads)) if _planned_launcher(cfg) and workers else None
     sweep_dir = _claim_sweep_dir(cfg)  # before composing: every job's config carries the directory
-    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job runs.
-    records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
-
     ctx = SweepContext(
         sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,
         workers=workers, n_planned=len(overrides) if overrides is not None else None,
     )
     tspec = _tracking_spec(cfg)
     task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
-    if tspec.enabled:
+    parent = _parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
+    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job runs.
+    records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
+    if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
-        ctx.parent_run_id = _create_parent_run(tspec, root, sweep_dir, task_overrides, ctx)
+        ctx.parent_run_id = parent.run_id()
         ctx.job_keys = {r.num: r.job_key for r in records if r.job_key}
-        ctx.earlier = _earlier_runs(ctx.tracking_uri, tspec.experiment, records)
+        ctx.earlier = runs.earlier_runs(ctx.tracking_uri, tspec.experiment, records)
 
     n = ctx.n_planned if ctx.n_planned is not None else "?"
     print(f"[eqexp] sweep of {n} jobs into {sweep_dir} (planned and validated in {time.perf_counter() - start:.1f} s)", flush=True)
@@ -226,39 +227,17 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     return ctx
 
 
-def _earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:
-    """For every planned job (not forced), its FINISHED run, if any: one look-up here, none in the workers."""
-    earlier = {}
-    for r in records:
-        if r.job_key and not r.force:
-            found = find_finished_run(uri, experiment, r.job_key)
-            if found is not None:
-                earlier[r.num] = found.info.run_id
-    return earlier
-
-
-def _create_parent_run(tspec: Any, root: Path, sweep_dir: Path, task_overrides: list[str], ctx: SweepContext) -> str:
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-
-    from eqexp import tracking
-
-    experiment_id = tracking.ensure_experiment(tspec, root)
-    client = MlflowClient(tracking.resolve_uri(tspec, root))
+def _parent_run(tspec: Any, root: Path, sweep_dir: Path, task_overrides: list[str], ctx: SweepContext) -> runs.ParentRun:
     swept = [o for o in task_overrides if _is_sweep(o)] or task_overrides
-    name = f"sweep: {' '.join(swept) or 'default'}"[:240]
     tags = {
-        **tracking.environment_tags(root),
         "eqexp.kind": "sweep",
         "eqexp.sweep_dir": str(sweep_dir),
         "eqexp.command": " ".join(["python run.py -m", *task_overrides])[:5000],
         "mlflow.note.content": f"Sweep of {ctx.n_planned} jobs; outputs in {sweep_dir}",
     }
-    run = client.create_run(experiment_id, run_name=name, tags=tags)
     params = {"sweep.n_jobs": str(ctx.n_planned), "sweep.workers": str(ctx.workers), "sweep.threads": str(ctx.threads)}
     params.update({f"sweep.override.{i}": o[:6000] for i, o in enumerate(task_overrides[:90])})
-    client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
-    return run.info.run_id
+    return runs.ParentRun(tspec, root, f"sweep: {' '.join(swept) or 'default'}"[:240], tags, params)
 
 
 class SweepCallback(Callback):

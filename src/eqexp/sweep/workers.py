@@ -131,15 +131,23 @@ def run_composed(idx: int, config: Any, hydra_context: Any, task_function: Any, 
                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
 
 
-def call(function: Any, *args: Any) -> Any:
-    """`function(*args)` in a worker of the sweep's pool if it is alive, else here."""
-    executor = _POOL.get("executor")
-    if executor is not None and not executor._flags.broken and not executor._flags.shutdown:
-        try:
-            return executor.submit(function, *args).result()
-        except Exception:  # the pool broke meanwhile: do it here
-            pass
-    return function(*args)
+class Call:
+    """`function(*args)` started in a worker of the sweep's pool if it is alive (the parent
+    goes on meanwhile); `result()` waits for it, or runs it here."""
+
+    def __init__(self, function: Any, *args: Any):
+        self.function, self.args, self.future = function, args, None
+        executor = _POOL.get("executor")
+        if executor is not None and not executor._flags.broken and not executor._flags.shutdown:
+            self.future = executor.submit(function, *args)
+
+    def result(self) -> Any:
+        if self.future is not None:
+            try:
+                return self.future.result()
+            except Exception:  # the pool broke meanwhile: do it here
+                pass
+        return self.function(*self.args)
 
 
 def dispatch_order(job_overrides: Sequence[Sequence[str]]) -> list[int]:

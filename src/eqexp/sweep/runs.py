@@ -1,0 +1,191 @@
+"""A sweep's MLflow runs, all logged by the sweep's parent process.
+
+Loading MLflow costs a process seconds (its import and its store's schema check), more than
+a typical job's own logging. So workers never load it: a job writes its run down
+(`tracking.RunRecord`, `run.json` in its directory) and the parent, which loads MLflow once
+(in a thread, while the jobs are planned), creates the parent run, looks up earlier
+FINISHED runs of the planned jobs (resume), and at the end logs every job under the parent:
+its own run (FINISHED or FAILED), a reused run for a job skipped as already done (its
+results copied back into the job's directory), a KILLED run for a job that never finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from eqexp.sweep.records import FAILED, NEVER, SKIPPED, JobRecord, SweepContext
+
+_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables")
+
+
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def find_finished_run(uri: str, experiment: str, key: str):
+    """The newest FINISHED run with this `job_key`, or None."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = mlflow_client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.job_key = '{key}' and attributes.status = 'FINISHED'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0] if runs else None
+
+
+class ParentRun:
+    """The sweep's parent run, created in a thread as soon as the sweep starts (MLflow loads
+    meanwhile); `run_id()` waits for it."""
+
+    def __init__(self, tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]):
+        self.uri = _resolve(tspec, root)
+        self._id: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._create, args=(tspec, root, name, tags, params), daemon=True)
+        self._thread.start()
+
+    def _create(self, tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]) -> None:
+        try:
+            from mlflow.entities import Param
+
+            from eqexp import tracking
+
+            experiment_id = tracking.ensure_experiment(tspec, root)
+            mlflow_client = client(self.uri)
+            run = mlflow_client.create_run(experiment_id, run_name=name, tags={**tracking.environment_tags(root), **tags})
+            mlflow_client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+            self._id = run.info.run_id
+        except BaseException as err:  # raised where the id is asked for
+            self._error = err
+
+    def run_id(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._id is not None
+        return self._id
+
+
+def _resolve(tspec: Any, root: Path) -> str:
+    from eqexp import tracking
+
+    return tracking.resolve_uri(tspec, root)
+
+
+def earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:
+    """For every planned job (not forced), its FINISHED run, if any: one look-up here, none in the workers."""
+    earlier = {}
+    for r in records:
+        if r.job_key and not r.force:
+            found = find_finished_run(uri, experiment, r.job_key)
+            if found is not None:
+                earlier[r.num] = found.info.run_id
+    return earlier
+
+
+def reuse_run(uri: str, earlier_id: str, out_dir: Path, parent_run_id: str | None, record: JobRecord) -> str | None:
+    """A skipped job: copy the earlier run's results into its directory and show it under this sweep's parent."""
+    from mlflow.entities import Metric, Param
+
+    mlflow_client = client(uri)
+    earlier = mlflow_client.get_run(earlier_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = {a.path for a in mlflow_client.list_artifacts(earlier_id)}
+    for name in _REUSED_ARTIFACTS:
+        if name in names:
+            mlflow_client.download_artifacts(earlier_id, name, str(out_dir))
+    if not parent_run_id:
+        return None
+    tags = {
+        "mlflow.parentRunId": parent_run_id,
+        "eqexp.status": SKIPPED,
+        "eqexp.reused_run_id": earlier_id,
+        "eqexp.job_num": str(record.num),
+        "mlflow.note.content": f"Skipped: identical spec and data already finished in run {earlier_id} (force=true re-runs it).",
+    }
+    tags.update({k: v for k, v in earlier.data.tags.items() if k in ("data_fingerprint", "analysis")})
+    run = mlflow_client.create_run(earlier.info.experiment_id, run_name=record.label, tags=tags)
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, v, now, 0) for k, v in earlier.data.metrics.items()]
+    params = [Param(k, v) for k, v in earlier.data.params.items()]
+    for i in range(0, len(metrics), 900):
+        mlflow_client.log_batch(run.info.run_id, metrics=metrics[i : i + 900])
+    for i in range(0, len(params), 100):
+        mlflow_client.log_batch(run.info.run_id, params=params[i : i + 100])
+    mlflow_client.set_terminated(run.info.run_id, status="FINISHED")
+    return run.info.run_id
+
+
+def log_jobs(ctx: SweepContext, records: list[JobRecord], root: Path) -> None:
+    """Every job's run under the parent: its own (from `run.json`), reused, or KILLED."""
+    from eqexp.tracking import RunRecord, log_run
+
+    for r in records:
+        if r.run_id:
+            continue
+        if r.status == SKIPPED and r.reused_run_id and r.dir:
+            r.run_id = reuse_run(ctx.tracking_uri, r.reused_run_id, Path(r.dir), ctx.parent_run_id, r)
+            continue
+        record = RunRecord.read(Path(r.dir)) if r.dir else None
+        if record is not None:
+            if r.status == NEVER:  # it wrote its run and died before its status said so
+                record.status = "KILLED"
+            r.run_id = log_run(record, root, ctx.parent_run_id if record.uri == ctx.tracking_uri else None)
+    _record_never_finished(ctx.tracking_uri, ctx.parent_run_id, records)
+
+
+def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord]) -> None:
+    """Jobs that never finished get a KILLED child run, so MLflow shows every planned job."""
+    mlflow_client = client(uri)
+    experiment_id = mlflow_client.get_run(parent_run_id).info.experiment_id
+    for r in records:
+        if r.status != NEVER or r.run_id:
+            continue
+        tags = {"mlflow.parentRunId": parent_run_id, "eqexp.status": NEVER, "eqexp.job_num": str(r.num),
+                "job_key": r.job_key or "", "mlflow.note.content": r.reason}
+        run = mlflow_client.create_run(experiment_id, run_name=r.label, tags=tags)
+        mlflow_client.set_terminated(run.info.run_id, status="KILLED")
+        r.run_id = run.info.run_id
+
+
+def finish_parent_run(ctx: SweepContext, metrics: dict[str, float], artifacts: list[Path], status: str) -> None:
+    from mlflow.entities import Metric
+
+    mlflow_client = client(ctx.tracking_uri)
+    now = int(time.time() * 1000)
+    mlflow_client.log_batch(ctx.parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+    for path in artifacts:
+        if path.exists():
+            mlflow_client.log_artifact(ctx.parent_run_id, str(path))
+    mlflow_client.set_terminated(ctx.parent_run_id, status=status)
+
+
+def failure_record(cfg: Any, spec: Any, ctx: SweepContext, out_dir: Path, record: JobRecord, root: Path) -> None:
+    """A failed job's run (status FAILED, its directory with traceback.txt as artifacts), written for the parent."""
+    from omegaconf import OmegaConf
+
+    from eqexp import tracking
+    from eqexp.spec import TrackingSpec
+    from eqexp.sweep.plan import task_config
+
+    if spec is not None:
+        tspec = spec.tracking
+        if not tspec.enabled:
+            return
+    elif ctx.tracking_uri:
+        tspec = TrackingSpec(uri=ctx.tracking_uri, experiment=ctx.experiment or "eqexp", artifact_root=ctx.artifact_root or "outputs/mlartifacts")
+    else:
+        return
+    tree = OmegaConf.to_container(OmegaConf.structured(spec)) if spec is not None else OmegaConf.to_container(task_config(cfg), resolve=False)
+    tags = {"job_key": record.job_key or "", "eqexp.status": FAILED, "eqexp.job_num": str(record.num),
+            "eqexp.error": record.reason[:4000], "mlflow.note.content": f"Failed: {record.reason[:4000]}"}
+    tracking.run_record(tspec, root, record.label, tracking.flatten(tree), {}, tags, out_dir, status="FAILED").save()
