@@ -84,7 +84,7 @@ def test_reference_world_is_unchanged_by_default():
 
 
 def _full(cache, tmp_path, experiment):
-    return run_job(config(cache, experiment), tmp_path)
+    return run_job(config(cache, experiment, "data=spill"), tmp_path)  # the world with a true spillover
 
 
 @pytest.mark.slow
@@ -98,9 +98,9 @@ def test_full_size_recovery(cache, tmp_path):
     differ slightly from the generator's), and every ordering the truth implies holds.
     """
     base = _full(cache, tmp_path / "b", "spill1_baseline")
-    truth = load(load_spec(config(cache, "spill1_baseline")).data).truth["spillover"]
+    truth = load(load_spec(config(cache, "spill1_baseline", "data=spill")).data).truth["spillover"]
     g, m = truth["gamma"], truth["multipliers"]
-    panel = load(load_spec(config(cache, "spill1_baseline")).data).panel
+    panel = load(load_spec(config(cache, "spill1_baseline", "data=spill")).data).panel
     m_int = panel["factor_intensity"].map(m["factor_intensity"]).mean()
     dest = 0.82 * m["destination"]["high"] + 0.18 * m["destination"]["other"]
     fit = base.fits[-1]

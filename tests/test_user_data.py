@@ -18,7 +18,8 @@ def example() -> pd.DataFrame:
 
 
 def spec_for(path: Path, tmp_path: Path, columns=MAPPING) -> DataSpec:
-    return DataSpec(name="mine", source="panel", path=str(path), columns=columns, cache_dir=str(tmp_path / "cache"))
+    return DataSpec(name="mine", source="panel", path=str(path), columns=columns, cache_dir=str(tmp_path / "cache"),
+                    schema="export_quality")  # the study's rules apply where declared
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet", "dta"])

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import difflib
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import pandas as pd
 
 from eqexp.data.sources import Sources
 from eqexp.data.validate import DataValidationError, StepLog, record, require_columns
+from eqexp.steps import Step
 from eqexp.measures import classify, controls, integration, mediators, quality, spillover
 
 PANEL_COLUMNS = (
@@ -156,7 +157,7 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
 
     def stage(name: str, steps: StepLog) -> None:
         nonlocal clock
-        log.extend({"stage": name, **s} for s in steps)
+        log.extend(replace(s, stage=name) for s in steps)
         seconds[name] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
         if progress:
@@ -184,7 +185,7 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
 
 
 def _info(step: str, rows: int, reason: str) -> dict:
-    return {"step": step, "rows_in": rows, "dropped": 0, "reason": reason, "rows_out": rows}
+    return Step(step, rows, rows, reason=reason)
 
 
 # --------------------------------------------------------------------------- measures
@@ -363,6 +364,6 @@ def _tidy(panel: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).sort_values(["firm_id", "year"], ignore_index=True)
 
 
-def log_frame(log: list[dict]) -> pd.DataFrame:
+def log_frame(log: list[Step]) -> pd.DataFrame:
     """The build log as a table (stage, step, rows_in, dropped, reason, rows_out)."""
-    return pd.DataFrame(log, columns=["stage", "step", "rows_in", "dropped", "reason", "rows_out"])
+    return pd.DataFrame([s.as_dict() for s in log], columns=["stage", "step", "rows_in", "dropped", "reason", "rows_out"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eqexp.panel import lag_name
+from eqexp.terms import lag_name, square_name
 from eqexp.spec import Column, LagSpec, Spec
 
 
@@ -25,7 +25,7 @@ class Plan:
 def treatment_terms(spec: Spec, lags: LagSpec | None = None) -> list[str]:
     k = (lags or spec.lags).treatment
     x = lag_name(spec.model.treatment, k)
-    return [x, f"{x}_sq"] if spec.model.square else [x]
+    return [x, square_name(x)] if spec.model.square else [x]
 
 
 def control_terms(spec: Spec, controls: list[str], lags: LagSpec | None = None) -> list[str]:

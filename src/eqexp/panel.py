@@ -6,33 +6,14 @@ changes rows says how many in a `Step` record, so nothing is dropped silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from eqexp.spec import SampleSpec, SpecError, TrimSpec
+from eqexp.steps import Step
+from eqexp.terms import lag_name, square_name
 
-UNIT, TIME = "firm_id", "year"
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one preparation step did to the rows."""
-
-    step: str
-    rows_in: int
-    rows_out: int
-    changed: int = 0  # values replaced (winsorizing) rather than rows dropped
-    reason: str = ""
-
-    @property
-    def dropped(self) -> int:
-        return self.rows_in - self.rows_out
-
-
-def lag_name(variable: str, k: int) -> str:
-    return f"L{k}_{variable}" if k else variable
+UNIT, TIME = "firm_id", "year"  # the reference study's; a data config names its own (data.id, data.time)
 
 
 def add_lags(df: pd.DataFrame, variables: list[str], k: int, unit: str = UNIT, time: str = TIME) -> pd.DataFrame:
@@ -49,27 +30,27 @@ def add_lags(df: pd.DataFrame, variables: list[str], k: int, unit: str = UNIT, t
     return df.merge(lagged, on=[unit, time], how="left", validate="one_to_one")
 
 
-def province_series(df: pd.DataFrame, variable: str, extra: pd.DataFrame | None = None) -> pd.DataFrame:
+def province_series(df: pd.DataFrame, variable: str, extra: pd.DataFrame | None = None, time: str = TIME) -> pd.DataFrame:
     """The province-year series of a province-level variable: from `extra` (e.g. the build's
     province-year table, which reaches back before the panel's first year) or from the panel."""
     if extra is not None and variable in extra:
-        return extra[["province", TIME, variable]]
-    series = df[["province", TIME, variable]].drop_duplicates(["province", TIME, variable])
-    clash = series.duplicated(["province", TIME]).sum()
+        return extra[["province", TIME, variable]].rename(columns={TIME: time})
+    series = df[["province", time, variable]].drop_duplicates(["province", time, variable])
+    clash = series.duplicated(["province", time]).sum()
     if clash:
         raise SpecError(f"lags.unit=province needs '{variable}' constant within province-year; {clash} province-years vary. Use lags.unit=firm.")
     return series
 
 
-def add_province_lags(df: pd.DataFrame, variable: str, k: int, series: pd.DataFrame) -> pd.DataFrame:
+def add_province_lags(df: pd.DataFrame, variable: str, k: int, series: pd.DataFrame, time: str = TIME) -> pd.DataFrame:
     """`L{k}_{v}` from the province-year series: present whenever the province has year t-k."""
-    lagged = add_lags(series, [variable], k, unit="province")[["province", TIME, lag_name(variable, k)]]
-    return df.merge(lagged, on=["province", TIME], how="left", validate="many_to_one")
+    lagged = add_lags(series, [variable], k, unit="province", time=time)[["province", time, lag_name(variable, k)]]
+    return df.merge(lagged, on=["province", time], how="left", validate="many_to_one")
 
 
 def add_square(df: pd.DataFrame, variable: str) -> pd.DataFrame:
     """Precompute `{v}_sq`: pyfixest silently drops `x**2` written in a formula."""
-    return df.assign(**{f"{variable}_sq": df[variable] ** 2})
+    return df.assign(**{square_name(variable): df[variable] ** 2})
 
 
 def stata_percentile(values: pd.Series, q: float) -> float:

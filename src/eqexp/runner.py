@@ -24,6 +24,7 @@ from eqexp.models import lags_needed, treatment_terms
 from eqexp.panel import Step, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, SpecError, check_variables, load_spec
+from eqexp.terms import squared
 
 
 @dataclass
@@ -42,17 +43,17 @@ class JobResult:
 
 def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Step]]:
     """Lags on the full panel first (before any filter or split), then sample, then trimming."""
-    df, x = panel, spec.model.treatment
+    df, x, unit, time = panel, spec.model.treatment, spec.data.id, spec.data.time
     for k, variables in lags_needed(spec).items():
         if spec.lags.unit == "province" and x in variables:
-            df = add_province_lags(df, x, k, province_series(panel, x, province_year))
+            df = add_province_lags(df, x, k, province_series(panel, x, province_year, time), time)
             variables = [v for v in variables if v != x]
-        df = add_lags(df, variables, k)
+        df = add_lags(df, variables, k, unit, time)
     if spec.model.square:
         for column in spec.model.columns:
             for term in treatment_terms(spec, column.lags):
-                if term.endswith("_sq") and term not in df:
-                    df = add_square(df, term[:-3])
+                if squared(term) is not None and term not in df:
+                    df = add_square(df, squared(term))
     df, sample_steps = apply_sample(df, spec.sample)
     df, trim_steps = apply_trim(df, spec.trim)
     return df, sample_steps + trim_steps
@@ -61,7 +62,8 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
 
 def preparation_key(spec: Spec, fingerprint: str) -> str:
     """What the prepared panel's content depends on: the data and the lags, sample and trimming."""
-    parts = {"data": fingerprint, "lags": lags_needed(spec), "lag_unit": spec.lags.unit, "square": spec.model.square,
+    parts = {"data": fingerprint, "id": spec.data.id, "time": spec.data.time, "lags": lags_needed(spec),
+             "lag_unit": spec.lags.unit, "square": spec.model.square,
              "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -91,7 +93,7 @@ def write_outputs(result: JobResult) -> None:
     if result.fits:
         coefficients_frame(result.fits).to_csv(out / "coefficients.csv", index=False)
     result.tests.to_csv(out / "tests.csv", index=False)
-    pd.DataFrame([{**s.__dict__, "dropped": s.dropped} for s in result.steps]).to_csv(out / "rows.csv", index=False)
+    pd.DataFrame([s.as_dict() for s in result.steps]).to_csv(out / "rows.csv", index=False)
     for name, table in result.tables.items():
         write_table(table, out / "tables", name)
 

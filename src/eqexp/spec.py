@@ -28,9 +28,13 @@ class DataSpec:
     source: str = "synthetic"  # synthetic (built from its raw sources) | world (drawn, unmeasured) | raw | panel
     params: dict[str, Any] = field(default_factory=dict)  # generator parameters (synthetic, world)
     path: Optional[str] = None  # the user's panel file (panel) or folder of raw sources (raw)
-    columns: dict[str, Any] = field(default_factory=dict)  # their column name -> ours (raw: per source file)
+    columns: dict[str, Any] = field(default_factory=dict)  # rename: their column name -> the name used in the YAML (raw: per source file)
     build: dict[str, Any] = field(default_factory=dict)  # measure options (eqexp.build.BuildOptions)
     cache_dir: str = "outputs/cache"
+    id: str = "firm_id"  # the panel unit: lags, the default clustering, resampling and permutation draws
+    time: str = "year"  # the period: lags are gap-aware in it
+    schema: Optional[str] = None  # named rules a ready panel must meet (export_quality: the reference study's)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # your own: {column: {min: ..., max: ...}}
 
 
 @dataclass
@@ -69,7 +73,7 @@ class VcovSpec:
     name: str = "firm"
     type: str = "CRV1"  # CRV1 | CRV3 | hetero | iid
     cluster: list[str] = field(default_factory=lambda: ["firm_id"])
-    label: str = "Firm"
+    label: str = "Firm"  # the table's "S.E." row; empty: the cluster variables' labels (report.labels)
 
 
 @dataclass
@@ -151,9 +155,11 @@ class Spec:
     tracking: TrackingSpec = field(default_factory=TrackingSpec)
 
 
+SCHEMAS = ("export_quality",)  # eqexp.data.validate.SCHEMAS
 CHOICES = {
     "analysis": ("regression", "descriptives", "correlations"),
     "data.source": ("synthetic", "world", "raw", "panel"),
+    "data.schema": (None, *SCHEMAS),
     "vcov.type": ("CRV1", "CRV3", "hetero", "iid"),
     "trim.method": ("none", "trim", "winsor"),
     "lags.unit": ("firm", "province"),
@@ -203,10 +209,35 @@ def _check_choices(spec: Spec) -> None:
         for part in dotted.split("."):
             value = getattr(value, part)
         if value not in allowed:
+            names = [str(a) for a in allowed if a is not None]
             raise SpecError(
-                f"'{dotted}' is '{value}', which is not one of {', '.join(allowed)}."
-                f"{_suggest(str(value), allowed)}"
+                f"'{dotted}' is '{value}', which is not one of {', '.join(names)}"
+                f"{' (or empty)' if None in allowed else ''}.{_suggest(str(value), names)}"
             )
+
+
+def _check_model(spec: Spec) -> None:
+    """What a model cannot mean: a variable twice, the treatment as its own control, a negative lag."""
+    model = spec.model
+    lists = {"model.controls": model.controls, "model.fixed_effects": model.fixed_effects}
+    lists |= {f"model.columns[{i}].controls": c.controls for i, c in enumerate(model.columns) if c.controls is not None}
+    for where, names in lists.items():
+        twice = sorted({n for n in names if list(names).count(n) > 1})
+        if twice:
+            raise SpecError(f"'{where}' lists {', '.join(map(repr, twice))} more than once. List each variable once.")
+        if where != "model.fixed_effects" and model.treatment in names:
+            raise SpecError(f"'{where}' lists the treatment '{model.treatment}' as a control; it is in the model already "
+                            f"(with its square when model.square is true). Remove it from the controls.")
+    if spec.mediator.variable and spec.data.id not in model.fixed_effects:
+        raise SpecError(f"The mediation bootstrap resamples whole units (data.id = '{spec.data.id}') and needs their fixed "
+                        f"effect: add '{spec.data.id}' to model.fixed_effects ({model.fixed_effects}), or set data.id to one of them.")
+    for where, lags in [("lags", spec.lags), *((f"model.columns[{i}].lags", c.lags) for i, c in enumerate(model.columns))]:
+        if lags is None:
+            continue
+        for part in ("treatment", "controls"):
+            if getattr(lags, part) < 0:
+                raise SpecError(f"'{where}.{part}' is {getattr(lags, part)}: a lag is a number of periods back, 0 or more. "
+                                "Leads (values of later periods) are not supported.")
 
 
 def load_spec(cfg: DictConfig | dict) -> Spec:
@@ -225,26 +256,34 @@ def load_spec(cfg: DictConfig | dict) -> Spec:
         first_line = str(err).splitlines()[0]
         raise SpecError(f"Invalid value for '{key}': {first_line}") from None
     _check_choices(spec)
+    _check_model(spec)
+    if not spec.vcov.label:
+        from eqexp.terms import label
+
+        names = spec.vcov.cluster if spec.vcov.type.startswith("CRV") else []
+        default = {"hetero": "Robust", "iid": "IID"}.get(spec.vcov.type, spec.vcov.type)
+        spec.vcov.label = " and ".join(label(c, spec.report.labels) for c in names) or default
     return spec
+
+
+def descriptive_variables(spec: Spec) -> list[str]:
+    """What Tables 2 and 3 describe: `report.descriptives`, else the model's outcome, treatment, controls and mediator."""
+    model = spec.model
+    return list(spec.report.descriptives) or list(dict.fromkeys(
+        [model.outcome, model.treatment, *model.controls, *([spec.mediator.variable] if spec.mediator.variable else [])]))
 
 
 # --- variables -----------------------------------------------------------------------
 
-_LAG = re.compile(r"^L(\d+)_(.+)$")
-
-
-def base_variable(name: str) -> str:
-    """`L2_market_sq` -> `market`: the panel column a derived regressor comes from."""
-    match = _LAG.match(name)
-    if match:
-        name = match.group(2)
-    return name[:-3] if name.endswith("_sq") else name
+from eqexp.terms import base_variable  # noqa: E402,F401  (part of the spec's vocabulary)
 
 
 def named_variables(spec: Spec) -> dict[str, list[str]]:
     """Every panel column the spec refers to, keyed by the field that names it."""
     model = spec.model
     named = {
+        "data.id": [spec.data.id],
+        "data.time": [spec.data.time],
         "model.outcome": [model.outcome],
         "model.treatment": [model.treatment],
         "model.controls": list(model.controls),
@@ -253,7 +292,7 @@ def named_variables(spec: Spec) -> dict[str, list[str]]:
         "trim.variables": list(spec.trim.variables) if spec.trim.method != "none" else [],
         "trim.by": [spec.trim.by] if spec.trim.by else [],
         "mediator.variable": [spec.mediator.variable] if spec.mediator.variable else [],
-        "report.descriptives": list(spec.report.descriptives),
+        "report.descriptives": descriptive_variables(spec) if spec.analysis != "regression" else [],  # only Tables 2 and 3 read them
     }
     for i, col in enumerate(model.columns):
         if col.outcome:

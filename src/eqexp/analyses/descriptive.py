@@ -12,20 +12,20 @@ from eqexp.report.descriptives import (
     describe,
     descriptives_table,
 )
-from eqexp.spec import Spec
+from eqexp.spec import Spec, descriptive_variables
 
 if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
 
 def descriptives(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
-    summary = describe(df, spec.report.descriptives)
+    summary = describe(df, descriptive_variables(spec))
     result.tests = summary.melt(id_vars="variable", var_name="statistic").rename(columns={"variable": "model"}).assign(test="describe")
     result.tables["table"] = descriptives_table(summary, spec.report.labels, spec.report.title or "Descriptive statistics")
 
 
 def correlation(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
-    r, p = correlations(df, spec.report.descriptives)
+    r, p = correlations(df, descriptive_variables(spec))
     long = r.stack().rename("value").reset_index().set_axis(["model", "statistic", "value"], axis=1)
     result.tests = long.assign(test="corr", statistic="corr." + long.statistic)
     result.tables["table"] = correlation_table(r, p, spec.report.labels, spec.report.title or "Correlation analysis")

@@ -54,13 +54,14 @@ def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows:
     plan = plans(spec)[0]
     terms = [t for t in plan.regressors if t in treatment_terms(spec)]
     fixed_effects = list(spec.model.fixed_effects)
-    firm, *other_fe = fixed_effects
+    firm = spec.data.id  # the unit: clusters of the group model, what permutations relabel
+    other_fe = [fe for fe in fixed_effects if fe != firm]
     labels = group_labels(workspace, spec.hetero.groups)
     union = workspace.sample([plan.outcome, *plan.regressors], fixed_effects, any_group(spec.hetero.groups))
     designs = [group_design(workspace, g, q, plan.outcome, plan.regressors, fixed_effects, firm) for g, q in spec.hetero.groups.items()]
     model = groups.stack_groups(designs, plan.regressors, fixed_effects, firm)
     names = " and ".join(label(t, spec.report.labels) for t in terms)
-    notes = [f"Group differences in {names} (firm-clustered, fully interacted model):"]
+    notes = [f"Group differences in {names} ({label(firm, spec.report.labels)}-clustered, fully interacted model):"]
     for wald in groups.wald_equality(model, terms):
         rows += test_rows("groups", "wald", wald.to_dict())
         notes.append(f"  Wald, {_pair(wald.groups)}: chi2({wald.q}) = {wald.chi2:.2f}, p = {wald.p_chi2:.4f}; F({wald.q}, {wald.df_denom}) p = {wald.p_f:.4f}")
@@ -68,6 +69,9 @@ def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows:
         rows += test_rows("groups", "suest", diff.to_dict())
         notes.append(f"  suest {label(diff.term, spec.report.labels)}, {_pair(diff.groups)}: diff = {diff.diff:.4f}, z = {diff.z:.2f}, p = {diff.p:.4f}")
     perm = spec.hetero.permutation
+    if firm not in fixed_effects:
+        notes.append(f"  Permutation test not offered: it relabels whole units ({firm}), and the model has no {firm} fixed effect.")
+        return notes
     in_group = pd.Series(labels[union.positions]).groupby(workspace.values(union, firm)).nunique()
     varying = int((in_group > 1).sum())
     if varying:

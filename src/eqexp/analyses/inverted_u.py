@@ -14,6 +14,7 @@ from eqexp.models import Plan
 from eqexp.report.figures import inverted_u_figure
 from eqexp.report.regression import label
 from eqexp.spec import Spec
+from eqexp.terms import squared
 from eqexp.tracking import metric_name
 
 if TYPE_CHECKING:
@@ -22,10 +23,10 @@ if TYPE_CHECKING:
 
 def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
     """For a fit whose regressors include `x` and `x_sq`: x, the covariance of (b_x, b_x_sq) and the utest."""
-    square = next((r for r in fit.regressors if r.endswith("_sq") and r[:-3] in fit.regressors), None)
+    square = next((r for r in fit.regressors if squared(r) in fit.regressors), None)
     if square is None:
         return None
-    x = square[:-3]
+    x = squared(square)
     i, j = fit.regressors.index(x), fit.regressors.index(square)
     vcov = fit.vcov[np.ix_([i, j], [i, j])]
     low, high = fit.ranges[x]

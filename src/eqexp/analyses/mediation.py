@@ -21,7 +21,8 @@ def mediation(workspace: Workspace, spec: Spec, result: JobResult, rows: list[di
     """Sobel (and variants), the firm-cluster bootstrap of the indirect effect, Wen–Ye."""
     total, path_a, direct = result.fits
     x, m, med = spec.model.treatment, spec.mediator.variable, spec.mediator
-    firm, *other_fe = spec.model.fixed_effects
+    firm = spec.data.id  # the bootstrap resamples whole units
+    other_fe = [fe for fe in spec.model.fixed_effects if fe != firm]
     a, b, c = path_a.tidy.set_index("term"), direct.tidy.set_index("term"), total.tidy.set_index("term")
     sobel = mediation_tests.sobel(a.at[x, "estimate"], a.at[x, "std_error"], b.at[m, "estimate"], b.at[m, "std_error"])
     rows += test_rows("mediation", "sobel", sobel)

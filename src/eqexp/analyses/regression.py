@@ -13,13 +13,25 @@ from eqexp.analyses.mediation import mediation
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
-from eqexp.spec import Spec, base_variable
+from eqexp.spec import Spec, SpecError, base_variable
 
 if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
 
+def check_samples(workspace: Workspace, spec: Spec, planned: list[Plan]) -> None:
+    """Every planned column has rows to be estimated on: an empty group is found before any estimation."""
+    cluster = list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else []
+    empty = [p for p in planned if workspace.sample([p.outcome, *p.regressors, *cluster], spec.model.fixed_effects, p.query).n_obs == 0]
+    if empty:
+        what = "; ".join(f"{p.model} {p.label or p.outcome}" + (f" (query {p.query!r}: {len(workspace.rows(p.query)):,} rows before "
+                         "missing values and singletons)" if p.query else "") for p in empty)
+        raise SpecError(f"Model {what}: no observations left to estimate, before any model was estimated. Check the "
+                        "group definitions (hetero.groups), the sample filter, the trimming and the lags.")
+
+
 def fit_plans(workspace: Workspace, spec: Spec, planned: list[Plan]) -> list[Fit]:
+    check_samples(workspace, spec, planned)
     df, fits = workspace.df, []
     for plan in planned:
         print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(workspace.rows(plan.query)):,} rows", flush=True)

@@ -107,7 +107,8 @@ def fingerprint(spec: DataSpec) -> str:
     path = Path(spec.path or "")
     if not path.is_file():
         raise SpecError(f"data.path '{spec.path}' does not exist. Point data.path at your panel file (Parquet, CSV or .dta).")
-    return "panel-" + _digest(file_digest(path), json.dumps(spec.columns, sort_keys=True))
+    checks = {"columns": spec.columns, "id": spec.id, "time": spec.time, "schema": spec.schema, "rules": spec.rules}
+    return "panel-" + _digest(file_digest(path), json.dumps(checks, sort_keys=True, default=str))
 
 
 def _write_atomically(directory: Path, files: dict[str, object]) -> None:
@@ -130,7 +131,7 @@ def _write_atomically(directory: Path, files: dict[str, object]) -> None:
 
 
 def _built_files(built: build_mod.Built, extra: dict) -> dict[str, object]:
-    log = {"options": built.options.to_dict(), "steps": built.log, "seconds": built.seconds, **extra}
+    log = {"options": built.options.to_dict(), "steps": [s.as_dict() for s in built.log], "seconds": built.seconds, **extra}
     return {"panel.parquet": built.panel, "build_log.json": log, "build_log.csv": build_mod.log_frame(built.log),
             "province_year.parquet": built.province_year}
 
@@ -162,7 +163,7 @@ def _build(spec: DataSpec) -> dict[str, object]:
     from eqexp.data.user import read_panel  # only users' own data need the readers
 
     panel, log = read_panel(spec)
-    return {"panel.parquet": panel, "build_log.json": log}
+    return {"panel.parquet": panel, "build_log.json": [s.as_dict() for s in log]}
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -15,7 +15,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-StepLog = list[dict]
+from eqexp.steps import Step
+
+StepLog = list[Step]
 Kind = Literal["numeric", "integer", "string", "code"]
 
 # Columns shown next to the offending one in examples, when present.
@@ -40,7 +42,7 @@ def drop_rows(df: pd.DataFrame, bad: pd.Series | np.ndarray, step: str, reason: 
 def record(log: StepLog | None, step: str, rows_in: int, rows_out: int, reason: str) -> None:
     """Append one step to the log; `log=None` means the caller does not keep one."""
     if log is not None:
-        log.append({"step": step, "rows_in": rows_in, "dropped": rows_in - rows_out, "reason": reason, "rows_out": rows_out})
+        log.append(Step(step, rows_in, rows_out, reason=reason))
 
 
 # --------------------------------------------------------------------------- checks
@@ -118,8 +120,8 @@ def check_unique_keys(df: pd.DataFrame, keys: Sequence[str], file: str) -> None:
         raise DataValidationError(
             f"{file}: {int(dup.sum())} row(s) share {n_keys} duplicated key(s) ({', '.join(keys)}); examples:\n"
             f"{_examples(df, dup, keys)}\n"
-            f"  Fix: keep one row per ({', '.join(keys)}) - aggregate or de-duplicate the file, or map the missing key "
-            f"column with data.columns: {{your_name: {keys[-1]}}}."
+            f"  Fix: keep one row per ({', '.join(keys)}) - aggregate or de-duplicate the file, or declare the columns "
+            f"that identify a row: the panel's unit and period are data.id and data.time."
         )
 
 
@@ -218,6 +220,27 @@ PANEL = {
                   "founding-year column"),
     ),
 }
+
+
+# Named rules for ready panels (`data.schema`), applied only where a data config declares them.
+SCHEMAS = {"export_quality": PANEL}
+
+
+def user_rules(rules: Mapping[str, Mapping[str, float]]) -> tuple[Rule, ...]:
+    """A data config's own rules, `{column: {min: ..., max: ...}}`, as range rules."""
+    out = []
+    for column, bounds in rules.items():
+        unknown = set(bounds) - {"min", "max"}
+        if unknown:
+            raise DataValidationError(f"data.rules.{column}: unknown bound(s) {', '.join(sorted(unknown))}; use min and max.")
+        if "min" in bounds and "max" in bounds:
+            out.append(between(column, bounds["min"], bounds["max"]))
+        elif "min" in bounds:
+            out.append(at_least(column, bounds["min"]))
+        elif "max" in bounds:
+            out.append(Rule((column,), lambda d, c=column, hi=bounds["max"]: _num(d, c) > hi, f"values above {bounds['max']}",
+                            f"'{column}' must be at most {bounds['max']}"))
+    return tuple(out)
 
 
 def validate(df: pd.DataFrame, schema: Mapping, file: str) -> None:

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 
 from eqexp.estimate import Fit
 from eqexp.report.table import Row, Table
+from eqexp.terms import label
 
 STAR_NOTE = "*** p<0.01, ** p<0.05, * p<0.1"
-_LAG = re.compile(r"^L(\d+)_(.+)$")
-
-
 def stars(p: float) -> str:
     return "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.1 else ""
-
-
-def label(term: str, labels: dict[str, str]) -> str:
-    """Human-readable name: `L2_market_sq` -> `L2.Market²` with `labels = {market: Market}`."""
-    if term in labels:
-        return labels[term]
-    lag = _LAG.match(term)
-    if lag:
-        k, term = lag.groups()
-        return f"L{'' if k == '1' else k}.{label(term, labels)}"
-    if term.endswith("_sq"):
-        return f"{label(term[:-3], labels)}²"
-    return term
 
 
 def _term_order(fits: list[Fit], first: list[str]) -> list[str]:

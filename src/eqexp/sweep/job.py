@@ -51,12 +51,12 @@ def context_for(hydra_cfg: Any) -> SweepContext:
 
 def key_results(coefficients: pd.DataFrame, treatment: str | None) -> dict[str, Any]:
     """Treatment coefficient, t and N of the job's last model."""
-    from eqexp.spec import base_variable
+    from eqexp.terms import base_variable, parse
 
     if coefficients is None or coefficients.empty or not treatment:
         return {}
     last = coefficients[coefficients.model == coefficients.model.iloc[-1]]
-    rows = last[[base_variable(t) == treatment and not t.endswith("_sq") for t in last.term]]
+    rows = last[[base_variable(t) == treatment and not parse(t).squared for t in last.term]]
     if rows.empty:
         return {"model": last.model.iloc[0], "n_obs": int(last.n_obs.iloc[0])}
     row = rows.iloc[0]

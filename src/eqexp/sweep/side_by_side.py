@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.sweep.records import OK_STATUSES, SKIPPED, JobRecord
+from eqexp.terms import parse, square_name
 
 
 def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
@@ -30,7 +31,7 @@ def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.D
 
 
 def is_treatment_term(term: str, treatment: str) -> bool:
-    from eqexp.spec import base_variable
+    from eqexp.terms import base_variable
 
     return bool(treatment) and base_variable(term) == treatment
 
@@ -80,7 +81,7 @@ def combined_table(long: pd.DataFrame, title: str, labels: dict[str, str] | None
     if not fits:
         return None
     treatments = list(dict.fromkeys(long.treatment))
-    first_terms = [t for tr in treatments for t in (tr, f"{tr}_sq")]
+    first_terms = [t for tr in treatments for t in (tr, square_name(tr))]
     return regression_table(fits, title, labels or {}, stat, digits, first_terms=first_terms, groups=groups, notes=notes)
 
 
@@ -94,7 +95,7 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     rows = long[[is_treatment_term(t, tr) for t, tr in zip(long.term, long.treatment)]]
     if rows.empty:
         return None
-    rows = rows.assign(kind=["square" if t.endswith("_sq") else "linear" for t in rows.term])
+    rows = rows.assign(kind=["square" if parse(t).squared else "linear" for t in rows.term])
     kinds = [k for k in ("linear", "square") if (rows.kind == k).any()]
     columns = list(dict.fromkeys(zip(rows.job, rows.model)))
     names = _column_labels(long)
