@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from linearmodels.panel import PanelOLS
+from test_estimate import dummy_ols_crv1
 
 from eqexp.runner import run_job
 from eqexp.spec import SpecError, load_spec
-from test_estimate import dummy_ols_crv1
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "grunfeld"

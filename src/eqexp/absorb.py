@@ -64,10 +64,6 @@ class Absorber:
         self.n_levels = [int(c.max()) + 1 if len(c) else 0 for c in self.codes]
         self.exact = self._plan_exact()
 
-    @classmethod
-    def from_columns(cls, columns: Sequence[np.ndarray]) -> Absorber:
-        return cls([factorize(c) for c in columns])
-
     def _plan_exact(self) -> _Exact | None:
         if not self.codes:
             return None

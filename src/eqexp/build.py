@@ -26,8 +26,8 @@ import pandas as pd
 
 from eqexp.data.sources import Sources
 from eqexp.data.validate import DataValidationError, StepLog, record, require_columns
-from eqexp.steps import Step
 from eqexp.measures import classify, controls, integration, mediators, quality, spillover
+from eqexp.steps import Step
 
 PANEL_COLUMNS = (
     "firm_id", "year", "province", "city", "industry", "cic2", "region", "soe", "factor_intensity", "intensity2",

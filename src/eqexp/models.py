@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eqexp.terms import lag_name, square_name
 from eqexp.spec import Column, LagSpec, Spec
+from eqexp.terms import lag_name, square_name
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Workspace
 from eqexp.inference import groups

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Workspace
 from eqexp.inference import mediation as mediation_tests

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from eqexp.distributions import chi2_sf, f_sf, norm_sf
-
 from eqexp.inference.firm_moments import (
     FirmMoments,
     Progress,

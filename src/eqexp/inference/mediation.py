@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from eqexp.distributions import norm_cdf, norm_ppf, norm_sf
 
+from eqexp.distributions import norm_cdf, norm_ppf, norm_sf
 from eqexp.inference.firm_moments import (
     FirmMoments,
     Progress,

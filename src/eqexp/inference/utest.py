@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
+
 from eqexp.distributions import t_isf, t_sf
 
 FiellerKind = Literal["bounded", "two_half_lines", "real_line"]

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from eqexp.distributions import t_sf
-
 from eqexp.panel import stata_percentile
 from eqexp.report.regression import STAR_NOTE, label, stars
 from eqexp.report.table import Table

@@ -15,12 +15,22 @@ import numpy as np
 import pandas as pd
 
 from eqexp.sweep import runs
+from eqexp.sweep import workers as local_workers
 from eqexp.sweep.job import key_results
 from eqexp.sweep.records import (
-    FAILED, FINISHED, NEVER, OK_STATUSES, PLAN_FILE, SKIPPED, JobRecord, SweepContext, _read_plan, _write_json, job_records,
+    FAILED,
+    FINISHED,
+    NEVER,
+    OK_STATUSES,
+    PLAN_FILE,
+    SKIPPED,
+    JobRecord,
+    SweepContext,
+    _read_plan,
+    _write_json,
+    job_records,
     read_coefficients,
 )
-from eqexp.sweep import workers as local_workers
 from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
 
 _OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised

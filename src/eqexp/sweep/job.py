@@ -114,7 +114,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
         else:
             tags = {"job_key": record.job_key, "eqexp.status": FINISHED, "eqexp.job_num": str(num), "eqexp.sweep_dir": str(sweep_dir)}
             t1 = time.perf_counter()
-            result = runner.run_job(spec, out_dir, root=root, run_name=label, tags=tags, log=False)
+            runner.run_job(spec, out_dir, root=root, run_name=label, tags=tags, log=False)
             record.timings["run_job"] = time.perf_counter() - t1
             record.status = FINISHED
     except Exception as err:  # a failing job is recorded and never stops the others

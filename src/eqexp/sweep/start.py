@@ -18,13 +18,12 @@ from typing import Any, Iterable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep import runs
-from eqexp.sweep.job import set_job_context
-from eqexp.sweep.plan import _is_sweep, job_key, job_labels, planned_overrides, task_config, treatment_of
-from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep import workers as local_workers
-from eqexp.sweep.plan import estimated_cost
+from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
+from eqexp.sweep.job import set_job_context
+from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, task_config, treatment_of
+from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker, worker_env
 
 # conf/hydra/launcher/{ray,submitit_slurm}.yaml carry the plugins' own names, so Hydra validates

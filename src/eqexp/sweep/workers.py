@@ -64,10 +64,11 @@ class Warmup:
 
 def warm_up() -> int:
     """In a worker: the imports of a job."""
-    import eqexp.cli  # noqa: F401  (the runner, the analyses, pandas, numpy, scipy.special)
-    import eqexp.report.figures  # noqa: F401
     import hydra.core.utils  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
+
+    import eqexp.cli  # noqa: F401  (the runner, the analyses, pandas, numpy, scipy.special)
+    import eqexp.report.figures  # noqa: F401
 
     return os.getpid()
 
