@@ -19,6 +19,8 @@ import time
 import warnings
 from pathlib import Path
 
+from record import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,10 +83,7 @@ def main() -> None:
         f"| the same 2 regressions directly in pyfixest (warm) | {direct:.2f} s |",
         f"| ratio run_job / direct pyfixest | {job / direct:.2f} |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(ROOT / "benchmarks" / "results.md", "a") as f:
-        f.write(text)
+    append_results("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import run_with_peaks  # noqa: E402
+from record import append_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,10 +85,10 @@ def main() -> None:
         if s["dropped"]:
             lines.append(f"| {s['stage']} | {s['step']} | {s['rows_in']:,} | {s['dropped']:,} | {s['rows_out']:,} | {s['reason']} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_append:
-        with open(ROOT / "benchmarks" / "results.md", "a") as f:
-            f.write(text)
+    if args.no_append:
+        print(text)
+    else:
+        append_results(text)
 
 
 if __name__ == "__main__":

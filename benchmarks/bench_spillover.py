@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import run_with_peaks  # noqa: E402
+from record import append_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,9 +63,7 @@ def main() -> None:
         f"general trade and peer_scale=count build their own panels): {wall:.0f} s wall, exit code {code}, peak RSS "
         f"{max(peaks.values()):,.0f} MiB in one process, {sum(peaks.values()):,.0f} MiB summed over the process tree.\n",
     ]
-    with open(ROOT / "benchmarks" / "results.md", "a") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+    append_results("\n".join(lines))
 
 
 if __name__ == "__main__":

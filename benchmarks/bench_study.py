@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+from record import append_results
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT.parent / "shared" / "peers" / "pyfixest_study.py"
@@ -147,10 +148,7 @@ def main() -> None:
         base = scaling[min(scaling)]["seconds"]
         lines += ["", "| rows | sweep wall (s) | relative to 1x | peak PSS, tree (MiB) |", "|---|---:|---:|---:|"]
         lines += [f"| {s}x | {m['seconds']:.1f} | {m['seconds'] / base:.2f} | {m['pss']:,.0f} |" for s, m in scaling.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(ROOT / "benchmarks" / "results.md", "a") as f:
-        f.write(text)
+    append_results("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eqexp.absorb import FIXEF_TOL, Absorber, compact, factorize
+from eqexp.absorb import FIXEF_TOL, Absorber, AbsorbError, compact, factorize
 from eqexp.ols import Clusters, CollinearError, LeastSquares, least_squares
 from eqexp.panel import Step
 from eqexp.spec import SpecError, VcovSpec
@@ -190,8 +190,8 @@ class Workspace:
         codes = self.sample_codes(complete, fixed_effects)
         alone = singletons(codes)
         kept = complete[~alone]
-        if alone.any():
-            codes = np.column_stack([compact(c) for c in codes[~alone].T]) if fixed_effects else codes[~alone]
+        if alone.any():  # some levels are gone: renumber
+            codes = np.column_stack([compact(c) for c in codes[~alone].T])
         steps.append(Step("singletons", len(complete), len(kept), reason=f"alone in a {' or '.join(fixed_effects)} group"))
         digest = hashlib.blake2b(kept.astype(np.int64).tobytes(), digest_size=16).hexdigest()
         return Sample((self.data_key, digest, tuple(fixed_effects)), kept, steps, tuple(fixed_effects), codes)
@@ -276,6 +276,9 @@ def fit(
             result = least_squares_of(workspace, rows, outcome, regressors, vcov)
         else:
             result = _pyfixest(df.iloc[rows.positions], outcome, regressors, fixed_effects, vcov)
+    except AbsorbError as err:
+        raise SpecError(f"Model {model} on sample '{sample}': absorbing the fixed effects ({' + '.join(fixed_effects)}) failed: "
+                        f"{err}. Check for fixed effects that barely overlap, or simplify them.") from None
     except CollinearError as err:
         raise SpecError(
             f"Model {model} on sample '{sample}': {', '.join(err.names)} is collinear with the other regressors "

@@ -17,6 +17,9 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from eqexp.data.validate import SCHEMAS
+from eqexp.terms import label
+
 
 class SpecError(ValueError):
     """A specification that cannot run; the message says what to change."""
@@ -155,11 +158,10 @@ class Spec:
     tracking: TrackingSpec = field(default_factory=TrackingSpec)
 
 
-SCHEMAS = ("export_quality",)  # eqexp.data.validate.SCHEMAS
 CHOICES = {
     "analysis": ("regression", "descriptives", "correlations"),
     "data.source": ("synthetic", "world", "raw", "panel"),
-    "data.schema": (None, *SCHEMAS),
+    "data.schema": (None, *SCHEMAS),  # the named rules of eqexp.data.validate
     "vcov.type": ("CRV1", "CRV3", "hetero", "iid"),
     "trim.method": ("none", "trim", "winsor"),
     "lags.unit": ("firm", "province"),
@@ -258,8 +260,6 @@ def load_spec(cfg: DictConfig | dict) -> Spec:
     _check_choices(spec)
     _check_model(spec)
     if not spec.vcov.label:
-        from eqexp.terms import label
-
         names = spec.vcov.cluster if spec.vcov.type.startswith("CRV") else []
         default = {"hetero": "Robust", "iid": "IID"}.get(spec.vcov.type, spec.vcov.type)
         spec.vcov.label = " and ".join(label(c, spec.report.labels) for c in names) or default
@@ -274,9 +274,6 @@ def descriptive_variables(spec: Spec) -> list[str]:
 
 
 # --- variables -----------------------------------------------------------------------
-
-from eqexp.terms import base_variable  # noqa: E402,F401  (part of the spec's vocabulary)
-
 
 def named_variables(spec: Spec) -> dict[str, list[str]]:
     """Every panel column the spec refers to, keyed by the field that names it."""

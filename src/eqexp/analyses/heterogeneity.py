@@ -13,8 +13,8 @@ from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Workspace
 from eqexp.inference import groups
 from eqexp.models import plans, treatment_terms
-from eqexp.report.regression import label
 from eqexp.spec import Spec, SpecError
+from eqexp.terms import label
 
 if TYPE_CHECKING:
     from eqexp.runner import JobResult

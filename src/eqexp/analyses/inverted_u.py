@@ -12,9 +12,8 @@ from eqexp.estimate import Fit, Workspace
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
 from eqexp.report.figures import inverted_u_figure
-from eqexp.report.regression import label
 from eqexp.spec import Spec
-from eqexp.terms import squared
+from eqexp.terms import label, squared
 from eqexp.tracking import metric_name
 
 if TYPE_CHECKING:

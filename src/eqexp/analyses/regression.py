@@ -13,7 +13,8 @@ from eqexp.analyses.mediation import mediation
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
-from eqexp.spec import Spec, SpecError, base_variable
+from eqexp.spec import Spec, SpecError
+from eqexp.terms import base_variable
 
 if TYPE_CHECKING:
     from eqexp.runner import JobResult

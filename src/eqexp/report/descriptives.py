@@ -8,7 +8,8 @@ import pandas as pd
 
 from eqexp.distributions import t_sf
 from eqexp.panel import stata_percentile
-from eqexp.report.regression import STAR_NOTE, label, stars
+from eqexp.report.regression import STAR_NOTE, stars
+from eqexp.terms import label
 from eqexp.report.table import Table
 
 

@@ -47,7 +47,9 @@ class ParentRun:
     meanwhile); `run_id()` waits for it."""
 
     def __init__(self, tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]):
-        self.uri = _resolve(tspec, root)
+        from eqexp import tracking
+
+        self.uri = tracking.resolve_uri(tspec, root)
         self._id: str | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._create, args=(tspec, root, name, tags, params), daemon=True)
@@ -73,12 +75,6 @@ class ParentRun:
             raise self._error
         assert self._id is not None
         return self._id
-
-
-def _resolve(tspec: Any, root: Path) -> str:
-    from eqexp import tracking
-
-    return tracking.resolve_uri(tspec, root)
 
 
 def earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.sweep.records import OK_STATUSES, SKIPPED, JobRecord
+from eqexp.terms import label as term_label
 from eqexp.terms import parse, square_name
 
 
@@ -90,7 +91,6 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from eqexp.report.regression import label as term_label
 
     rows = long[[is_treatment_term(t, tr) for t, tr in zip(long.term, long.treatment)]]
     if rows.empty:
