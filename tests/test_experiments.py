@@ -79,3 +79,22 @@ def test_robustness_is_only_yaml(cache, tmp_path):
     assert result.fits[1].vcov_label == "Province" and result.fits[1].df_t == panel.province.nunique() - 1
     coefs = pd.read_csv(tmp_path / "coefficients.csv")
     assert np.isfinite(coefs.std_error).all()
+
+
+def test_robustness_reports_the_wild_cluster_bootstrap(cache, tmp_path):
+    """The preset asks for the WCR bootstrap: its p-values and intervals reach tests.csv and the table notes."""
+    result = run(cache, tmp_path, "robust_drop2010_province")
+    tests = pd.read_csv(tmp_path / "tests.csv")
+    wild = tests[tests.test == "wild"].set_index(["model", "statistic"]).value
+    coefs = pd.read_csv(tmp_path / "coefficients.csv").set_index(["model", "term"])
+    provinces = load(result.spec.data).panel.query("year != 2010").province.nunique()
+    for model in ("(1)", "(2)"):
+        assert int(wild[model, "draws"]) == 9999 and wild[model, "weights"] == "rademacher"  # 31 clusters: Rademacher
+        assert int(wild[model, "clusters"]) == provinces
+        for term in ("market", "market_sq"):
+            estimate = coefs.loc[(model, term), "estimate"]
+            assert float(wild[model, f"{term}.ci_low"]) < estimate < float(wild[model, f"{term}.ci_high"])
+            assert 0 <= float(wild[model, f"{term}.p"]) <= 1
+        assert 0 <= float(wild[model, "joint.p"]) <= 1
+    notes = result.tables["table"].notes
+    assert sum(n.startswith("Wild cluster bootstrap") for n in notes) == 2

@@ -28,6 +28,7 @@ from eqexp.absorb import FIXEF_TOL, Absorber, AbsorbError, compact, factorize
 from eqexp.ols import Clusters, CollinearError, LeastSquares, least_squares
 from eqexp.panel import Step
 from eqexp.spec import SpecError, VcovSpec
+from eqexp.terms import interaction_parts
 
 TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 FAST_VCOV = {"CRV1": "CRV", "hetero": "hetero", "iid": "iid"}
@@ -149,13 +150,18 @@ class Workspace:
         return self._arrays[column]
 
     def codes(self, column: str) -> np.ndarray:
+        """Integer codes of a column's groups; `a^b`: of the groups of a × b."""
         if column not in self._codes:
-            self._codes[column] = factorize(self.array(column))
+            first, *others = interaction_parts(column)
+            codes = factorize(self.array(first))
+            for other in others:
+                codes = factorize(codes * (int(self.codes(other).max()) + 1) + self.codes(other))
+            self._codes[column] = codes
         return self._codes[column]
 
     def present(self, column: str) -> np.ndarray:
         if column not in self._present:
-            self._present[column] = self.df[column].notna().to_numpy()
+            self._present[column] = np.logical_and.reduce([self.df[c].notna().to_numpy() for c in interaction_parts(column)])
         return self._present[column]
 
     def rows(self, query: str | None) -> np.ndarray:
@@ -275,7 +281,9 @@ def fit(
         if fast_path_serves(fixed_effects, vcov):
             result = least_squares_of(workspace, rows, outcome, regressors, vcov)
         else:
-            result = _pyfixest(df.iloc[rows.positions], outcome, regressors, fixed_effects, vcov)
+            frame = df.iloc[rows.positions]
+            crossed = {c: workspace.codes(c)[rows.positions] for c in cluster if "^" in c}  # pf.feols reads clusters as columns
+            result = _pyfixest(frame.assign(**crossed) if crossed else frame, outcome, regressors, fixed_effects, vcov)
     except AbsorbError as err:
         raise SpecError(f"Model {model} on sample '{sample}': absorbing the fixed effects ({' + '.join(fixed_effects)}) failed: "
                         f"{err}. Check for fixed effects that barely overlap, or simplify them.") from None

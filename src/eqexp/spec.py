@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from eqexp.data.validate import SCHEMAS
-from eqexp.terms import label
+from eqexp.terms import interaction_parts, label
 
 
 class SpecError(ValueError):
@@ -72,11 +72,23 @@ class ModelSpec:
 
 
 @dataclass
+class WildSpec:
+    """The wild cluster bootstrap (restricted, WCR) of every treatment term (eqexp.inference.wild)."""
+
+    type: str = "wild"
+    draws: int = 9999
+    weights: str = "auto"  # auto (Webb's below 12 clusters, Rademacher otherwise) | rademacher | webb
+    seed: int = 20240101
+    alpha: float = 0.05  # the confidence intervals' level is 1 - alpha
+
+
+@dataclass
 class VcovSpec:
     name: str = "firm"
     type: str = "CRV1"  # CRV1 | CRV3 | hetero | iid
-    cluster: list[str] = field(default_factory=lambda: ["firm_id"])
+    cluster: list[str] = field(default_factory=lambda: ["firm_id"])  # two for two-way; `a^b` clusters by a × b
     label: str = "Firm"  # the table's "S.E." row; empty: the cluster variables' labels (report.labels)
+    bootstrap: Optional[WildSpec] = None  # e.g. {type: wild, draws: 9999}: few-cluster p-values and intervals
 
 
 @dataclass
@@ -242,6 +254,31 @@ def _check_model(spec: Spec) -> None:
                                 "Leads (values of later periods) are not supported.")
 
 
+def _check_bootstrap(spec: Spec) -> None:
+    """The wild cluster bootstrap needs one clustering dimension and a model with fixed effects."""
+    from eqexp.inference.wild import WEIGHTS
+
+    boot, vcov = spec.vcov.bootstrap, spec.vcov
+    if boot is None:
+        return
+    problems = []
+    if boot.type != "wild":
+        problems.append(f"vcov.bootstrap.type is '{boot.type}'; the only type is 'wild'")
+    if boot.weights not in WEIGHTS:
+        problems.append(f"vcov.bootstrap.weights is '{boot.weights}', not one of {', '.join(WEIGHTS)}{_suggest(boot.weights, WEIGHTS)}")
+    if boot.draws < 99:
+        problems.append(f"vcov.bootstrap.draws is {boot.draws}; use at least 99 (9,999 for published p-values)")
+    if not 0 < boot.alpha < 1:
+        problems.append(f"vcov.bootstrap.alpha is {boot.alpha}; it must lie strictly between 0 and 1")
+    if vcov.type != "CRV1" or len(vcov.cluster) != 1:
+        problems.append(f"the wild cluster bootstrap resamples one clustering dimension and needs vcov.type CRV1 with one "
+                        f"cluster variable (vcov '{vcov.name}' is {vcov.type} by {vcov.cluster or 'nothing'})")
+    if not spec.model.fixed_effects:
+        problems.append("the wild cluster bootstrap is offered for models with fixed effects (model.fixed_effects is empty)")
+    if problems:
+        raise SpecError("Cannot run the wild bootstrap: " + "; ".join(problems) + ".")
+
+
 def load_spec(cfg: DictConfig | dict) -> Spec:
     """Validate a composed config and return the typed `Spec`.
 
@@ -259,6 +296,7 @@ def load_spec(cfg: DictConfig | dict) -> Spec:
         raise SpecError(f"Invalid value for '{key}': {first_line}") from None
     _check_choices(spec)
     _check_model(spec)
+    _check_bootstrap(spec)
     if not spec.vcov.label:
         names = spec.vcov.cluster if spec.vcov.type.startswith("CRV") else []
         default = {"hetero": "Robust", "iid": "IID"}.get(spec.vcov.type, spec.vcov.type)
@@ -312,7 +350,7 @@ def check_variables(spec: Spec, columns: Iterable[str]) -> None:
     """Fail before estimation if the spec names a column the panel does not have."""
     columns = pd.Index(list(columns))
     for where, names in named_variables(spec).items():
-        for name in names:
+        for name in (part for named in names for part in interaction_parts(named)):
             if name not in columns:
                 raise SpecError(
                     f"'{where}' names the variable '{name}', which is not a column of the panel."

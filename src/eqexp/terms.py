@@ -1,7 +1,8 @@
 """The names of derived regressors, made and read in one place.
 
 A lag of variable v by k periods is the column `L{k}_v`; a square is `v_sq`; a lagged square
-is `L{k}_v_sq` (the square of the lag). Tables show them as `L.V`, `L3.V²` with the labels of
+is `L{k}_v_sq` (the square of the lag). A fixed effect or cluster `a^b` is the groups of a × b
+(fixest's syntax), e.g. `province^year`. Tables show them as `L.V`, `L3.V²` with the labels of
 `report.labels`. A bottom module: it imports nothing of eqexp's.
 """
 
@@ -12,6 +13,7 @@ from typing import NamedTuple
 
 _LAG = re.compile(r"^L(\d+)_(.+)$")
 _SQUARE = "_sq"
+_INTERACTION = "^"
 
 
 class Term(NamedTuple):
@@ -35,6 +37,11 @@ def squared(term: str) -> str | None:
     return term[: -len(_SQUARE)] if term.endswith(_SQUARE) else None
 
 
+def interaction_parts(name: str) -> list[str]:
+    """`province^year` -> ['province', 'year']: the columns whose combinations are the groups; `firm_id` -> ['firm_id']."""
+    return name.split(_INTERACTION)
+
+
 def parse(term: str) -> Term:
     """`L2_market_sq` -> Term('market', 2, True)."""
     base = squared(term)
@@ -54,6 +61,8 @@ def label(term: str, labels: dict[str, str]) -> str:
     """Human-readable name: `L2_market_sq` -> `L2.Market²` with `labels = {market: Market}`."""
     if term in labels:
         return labels[term]
+    if _INTERACTION in term:
+        return " × ".join(label(part, labels) for part in interaction_parts(term))
     lag = _LAG.match(term)
     if lag:
         k, rest = lag.groups()

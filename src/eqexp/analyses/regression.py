@@ -10,6 +10,7 @@ import pandas as pd
 from eqexp.analyses.heterogeneity import group_differences
 from eqexp.analyses.inverted_u import utest_notes
 from eqexp.analyses.mediation import mediation
+from eqexp.analyses.wild import wild_notes
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
@@ -47,6 +48,7 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     result.fits = fit_plans(workspace, spec, planned)
     rows: list[dict] = []
     notes = utest_notes(workspace, spec, planned, result, rows)
+    notes += wild_notes(workspace, spec, planned, result.fits, rows)
     if spec.hetero.groups:
         notes += group_differences(workspace, spec, result, rows)
     if spec.mediator.variable:
