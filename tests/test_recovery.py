@@ -76,6 +76,16 @@ def test_baseline_recovers_truth_and_inverted_u(cache, tmp_path):
     assert result.fits[1].n_obs > 580_000
 
 
+def test_the_true_inverted_u_is_confirmed_by_the_two_lines_test(cache, tmp_path):
+    """Both slopes significant with opposite signs, the breakpoint near the true turning point."""
+    result = job(cache, tmp_path)
+    truth = load(result.spec.data).truth
+    tests = statistics_of(result)
+    assert tests[("(2)", "two_lines", "confirmed")] and tests[("(2)", "utest", "inverted_u")]
+    assert tests[("(2)", "two_lines", "first.slope")] > 0 > tests[("(2)", "two_lines", "second.slope")]
+    assert abs(tests[("(2)", "two_lines", "breakpoint")] - truth["turning_point"]) < 0.3
+
+
 def test_ownership_strong_for_non_soe_absent_for_soe(cache, tmp_path):
     result = job(cache, tmp_path, "hetero=ownership")
     soe, private = (f.tidy.set_index("term") for f in result.fits)

@@ -202,14 +202,18 @@ class Workspace:
         digest = hashlib.blake2b(kept.astype(np.int64).tobytes(), digest_size=16).hexdigest()
         return Sample((self.data_key, digest, tuple(fixed_effects)), kept, steps, tuple(fixed_effects), codes)
 
+    def absorb(self, sample: Sample, block: np.ndarray) -> np.ndarray:
+        """Any columns of values on the sample's rows (n × k), fixed effects absorbed; not cached."""
+        if sample.key not in self._absorbers:
+            self._absorbers[sample.key] = Absorber(list(sample.fe_codes.T))
+        return self._absorbers[sample.key].demean(block)
+
     def absorbed(self, sample: Sample, columns: list[str]) -> np.ndarray:
         """The columns with every fixed effect of the sample absorbed (n × k, column order kept)."""
         found = {c: self.cache.get((*sample.key, c)) for c in dict.fromkeys(columns)}
         missing = [c for c, column in found.items() if column is None]
         if missing:
-            if sample.key not in self._absorbers:
-                self._absorbers[sample.key] = Absorber(list(sample.fe_codes.T))
-            block = self._absorbers[sample.key].demean(np.column_stack([self.values(sample, c).astype(np.float64) for c in missing]))
+            block = self.absorb(sample, np.column_stack([self.values(sample, c).astype(np.float64) for c in missing]))
             for j, c in enumerate(missing):
                 found[c] = np.ascontiguousarray(block[:, j])
                 self.cache.put((*sample.key, c), found[c])
@@ -223,12 +227,19 @@ def fast_path_serves(fixed_effects: list[str], vcov: VcovSpec) -> bool:
     return bool(fixed_effects) and vcov.type in FAST_VCOV
 
 
-def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], vcov: VcovSpec) -> LeastSquares:
+def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], vcov: VcovSpec,
+                     derived: dict[str, np.ndarray] | None = None) -> LeastSquares:
+    """OLS of a sample's outcome on panel columns (`regressors`) and on `derived` ones (values on the
+    sample's rows, e.g. the segments of an interrupted regression): those come first, and are not cached."""
     block = workspace.absorbed(sample, [outcome, *regressors])
+    names = list(regressors)
+    if derived:
+        block = np.column_stack([block[:, :1], workspace.absorb(sample, np.column_stack(list(derived.values()))), block[:, 1:]])
+        names = [*derived, *names]
     clusters = None
     if vcov.type.startswith("CRV"):
         clusters = Clusters(tuple(vcov.cluster), workspace.sample_codes(sample.positions, list(vcov.cluster)))
-    return least_squares(block[:, 1:], block[:, 0], workspace.values(sample, outcome).astype(np.float64), regressors,
+    return least_squares(block[:, 1:], block[:, 0], workspace.values(sample, outcome).astype(np.float64), names,
                          FAST_VCOV[vcov.type], sample.fixed_effects, sample.fe_codes, clusters)
 
 

@@ -1,18 +1,20 @@
-"""The Lind–Mehlum inverted-U test on every fitted model with a squared treatment: under the
-table, in tests.csv and as a figure."""
+"""The inverted-U tests on every fitted model with a squared treatment, under the table, in
+tests.csv and as figures: Lind–Mehlum's (`utest`) and Simonsohn's two lines."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import Fit, Workspace
+from eqexp.estimate import Fit, Workspace, fast_path_serves, least_squares_of
+from eqexp.inference import two_lines as tl
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
-from eqexp.report.figures import inverted_u_figure
-from eqexp.spec import Spec
+from eqexp.report.figures import inverted_u_figure, two_lines_figure
+from eqexp.spec import Spec, VcovSpec
 from eqexp.terms import label, squared
 from eqexp.tracking import metric_name
 
@@ -32,6 +34,63 @@ def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
     return x, vcov, utest(fit.coef(x), fit.coef(square), vcov, low, high, fit.df_t)
 
 
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class Curve:
+    """The flexible fit ŷ(x) relative to its sample mean, with its standard error, on a grid of x."""
+
+    x: np.ndarray
+    yhat: np.ndarray
+    se: np.ndarray
+
+
+def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str | None) -> tuple[tl.TwoLinesResult, Curve]:
+    """Simonsohn's two-lines test of the fit's U shape in `x`, with its fixed effects, controls and vcov."""
+    square = next(r for r in fit.regressors if squared(r) == x)
+    controls = [r for r in fit.regressors if r not in (x, square)]
+    cluster = list(vcov.cluster) if vcov.type.startswith("CRV") else []
+    sample = workspace.sample([fit.outcome, *fit.regressors, *cluster], fit.fixed_effects, query)
+    values = workspace.values(sample, x).astype(np.float64)
+    shape = tl.shape_of(fit.coef(x), fit.coef(square), float(values.min()))
+
+    # The flexible fit, evaluated on x's distinct values (few: x varies by province-year).
+    distinct, inverse = np.unique(values, return_inverse=True)
+    knots = tl.spline_knots(values)
+    basis = tl.spline_basis(distinct, knots)
+    curved = basis[inverse, 1:]  # x itself is a panel column (absorbed once, cached)
+    flexible = least_squares_of(workspace, sample, fit.outcome, [x, *controls], vcov,
+                                {f"spline{j}": column for j, column in enumerate(curved.T)})
+    k = basis.shape[1]
+    order = [k - 1, *range(k - 1)]  # basis order: x, then the curved terms
+    gamma, v = flexible.coef[order], flexible.vcov[np.ix_(order, order)]
+    mean = np.concatenate([[values.mean()], curved.mean(0)])
+
+    def predict(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        centred = tl.spline_basis(at, knots) - mean
+        return centred @ gamma, np.sqrt(np.einsum("ij,jk,ik->i", centred, v, centred))
+
+    yhat, se = predict(distinct)
+    flat = tl.flat_region(values, yhat[inverse], se[inverse], shape)
+
+    def lines(breakpoint: float) -> tuple[tl.Line, tl.Line]:
+        """b1 (x_low of line 1) and b2 (x_high of line 2); one regression when no x sits on the breakpoint."""
+        tied = bool(np.any(values == breakpoint))
+        found = []
+        for line, slope in ((1, 0), (2, 1)) if tied else ((1, 0),):
+            result = least_squares_of(workspace, sample, fit.outcome, controls, vcov, tl.segments(values, breakpoint, line))
+            found.append(tl.Line(float(result.coef[slope]), float(result.statistic[slope]), float(result.p_value[slope])))
+            if not tied:
+                found.append(tl.Line(float(result.coef[1]), float(result.statistic[1]), float(result.p_value[1])))
+        return found[0], found[1]
+
+    first, second = lines(float(np.median(flat)))
+    breakpoint = tl.robin_hood(flat, first.t, second.t)
+    first, second = lines(breakpoint)
+    result = tl.TwoLinesResult(shape, breakpoint, float(np.median(flat)), float(flat.min()), float(flat.max()), first, second,
+                               int((values <= breakpoint).sum()), int((values > breakpoint).sum()))
+    grid = np.linspace(values.min(), values.max(), 200)
+    return result, Curve(grid, *predict(grid))
+
+
 def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: JobResult, rows: list[dict]) -> list[str]:
     """Run the inverted-U test on every fit with a square; note it, log it, draw it."""
     notes = []
@@ -46,6 +105,16 @@ def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: J
         values = workspace.array(x)[workspace.rows(queries.get(f.model))]
         values = values[~np.isnan(values)]
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
-        inverted_u_figure(test, vcov, values, name, f"{f.model} {f.sample}: {name} and {outcome}",
-                          result.out_dir / "figures" / f"inverted_u_{metric_name(f.model)}.png")
+        title = f"{f.model} {f.sample}: {name} and {outcome}"
+        inverted_u_figure(test, vcov, values, name, title, result.out_dir / "figures" / f"inverted_u_{metric_name(f.model)}.png")
+        if not spec.model.two_lines:
+            continue
+        if not fast_path_serves(f.fixed_effects, spec.vcov):
+            notes.append(f"Two-lines test {f.model}: not offered for {spec.vcov.type} standard errors or a model without fixed effects.")
+            continue
+        lines, curve = two_lines(workspace, f, x, spec.vcov, queries.get(f.model))
+        rows += test_rows(f.model, "two_lines", lines.to_dict())
+        notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
+                     f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
+        two_lines_figure(lines, curve, name, title, result.out_dir / "figures" / f"two_lines_{metric_name(f.model)}.png")
     return notes

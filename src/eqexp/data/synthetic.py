@@ -209,9 +209,12 @@ def _quality_latent(
     p: WorldParams, panel: pd.DataFrame, i: np.ndarray, gamma: np.ndarray, rng: np.random.Generator
 ) -> pd.DataFrame:
     """Noise-free quality: firm level q_i plus within-firm deviations of the systematic part."""
-    turning = -p.beta1 / (2 * p.beta2)
     mult = multiplier(p, panel.soe.to_numpy(), panel.region.to_numpy(), panel.year.to_numpy())
-    effect = mult * p.beta2 * (panel.market.to_numpy() - turning) ** 2
+    market = panel.market.to_numpy()
+    if p.beta2 == 0:  # a monotone world: a line through the panel's mean integration
+        effect = mult * p.beta1 * (market - market.mean())
+    else:
+        effect = mult * p.beta2 * (market - (-p.beta1 / (2 * p.beta2))) ** 2
     systematic = (
         gamma
         + effect
@@ -243,7 +246,7 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 
 
 def _truth(p: WorldParams, years: np.ndarray, gamma: np.ndarray) -> dict:
-    turning = -p.beta1 / (2 * p.beta2)
+    turning = -p.beta1 / (2 * p.beta2) if p.beta2 else None  # beta2 = 0: a monotone world, no turning point
     early = f"{p.first_year}-{p.period_break - 1}"
     return {
         "params": asdict(p),
@@ -252,7 +255,7 @@ def _truth(p: WorldParams, years: np.ndarray, gamma: np.ndarray) -> dict:
             " + sum(delta_k * x_k) + b_h*humancapital + b_r*rd + eps"
         ),
         "turning_point": turning,
-        "effect_offset": p.beta1 * turning + p.beta2 * turning**2,
+        "effect_offset": p.beta1 * turning + p.beta2 * turning**2 if turning is not None else None,
         "indirect_linear": {"humancapital": p.a_h * p.b_h, "rd": p.a_r * p.b_r},
         "multipliers": {
             "soe": {"0": 1.0, "1": p.soe_mult},

@@ -1,4 +1,5 @@
-"""Figures: the fitted inverted U with its turning point, over the treatment's distribution.
+"""Figures: the fitted inverted U with its turning point, over the treatment's distribution, and
+the two lines of Simonsohn's test over the flexible fit.
 
 Drawn on matplotlib's object API (no pyplot: no global state), with fixed margins and one
 axis: a tight layout draws a figure twice and a twin axis doubles the ticks, and a job
@@ -8,10 +9,30 @@ draws one figure per model.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from eqexp.inference.two_lines import TwoLinesResult
 from eqexp.inference.utest import UTestResult
+
+if TYPE_CHECKING:
+    from eqexp.analyses.inverted_u import Curve
+
+
+def _canvas():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_axes((0.13, 0.12, 0.82, 0.8))
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
+    return path
 
 
 def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlabel: str, title: str, path: Path) -> Path:
@@ -21,17 +42,12 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     is drawn with its Fieller interval where that is a bounded set; the histogram of x
     fills the lower part of the plot, scaled to it.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     grid = np.linspace(result.x_low, result.x_high, 200)
     g = np.column_stack([grid - result.x_low, grid**2 - result.x_low**2])
     effect = g @ np.array([result.b1, result.b2])
     se = np.sqrt(np.einsum("ij,jk,ik->i", g, vcov, g))
 
-    fig = Figure(figsize=(7, 4.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.13, 0.12, 0.82, 0.8))
+    fig, ax = _canvas()
     low, high = float(np.min(effect - 1.96 * se)), float(np.max(effect + 1.96 * se))
     counts, edges = np.histogram(x, bins=40)
     ax.stairs(low + 0.4 * (high - low) * counts / max(counts.max(), 1), edges, baseline=low, fill=True, color="0.88",
@@ -46,6 +62,24 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     ax.set_ylabel(f"effect relative to {xlabel} = {result.x_low:.3f}")
     ax.set_title(title)
     ax.legend(loc="lower center", fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
-    return path
+    return _save(fig, path)
+
+
+def two_lines_figure(result: TwoLinesResult, curve: Curve, xlabel: str, title: str, path: Path) -> Path:
+    """The flexible fit with a 95 % pointwise band, the flat region, and the two lines of the test
+    drawn from the fit's value at the breakpoint with their slopes."""
+    fig, ax = _canvas()
+    ax.plot(curve.x, curve.yhat, color="0.4", ls="--", label="flexible fit (spline)")
+    ax.fill_between(curve.x, curve.yhat - 1.96 * curve.se, curve.yhat + 1.96 * curve.se, color="0.5", alpha=0.15)
+    ax.axvspan(result.flat_low, result.flat_high, color="C2", alpha=0.1, label="flat region")
+    at = float(np.interp(result.breakpoint, curve.x, curve.yhat))
+    for line, side, color in ((result.first, curve.x <= result.breakpoint, "C0"), (result.second, curve.x >= result.breakpoint, "C3")):
+        xs = curve.x[side]
+        ax.plot(xs, at + line.slope * (xs - result.breakpoint), color=color, lw=2,
+                label=f"slope {line.slope:.4g} (t = {line.t:.2f}, p = {line.p:.3g})")
+    ax.axvline(result.breakpoint, color="C2", ls=":", label=f"breakpoint {result.breakpoint:.4g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fitted value relative to its mean")
+    ax.set_title(title + (" — confirmed" if result.confirmed else " — not confirmed"))
+    ax.legend(loc="lower center", fontsize=8)
+    return _save(fig, path)
