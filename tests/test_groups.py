@@ -1,4 +1,8 @@
-"""Group-difference tests: interacted model, Wald, suest-style z and bdiff permutation."""
+"""Group-difference tests: interacted model, Wald, suest-style z and bdiff permutation.
+
+Stata's `bdiff` (and `suest`) is the reference and no Stata is at hand. Its author's worked example
+(Lian 2017, nlsw88) reports permutation p-values drawn from Stata's random-number stream, which
+cannot be reproduced here; the group regressions are checked against pyfixest instead."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,8 @@
-"""Mediation: Sobel variants, the firm-cluster bootstrap, CIs and the Wen & Ye decision."""
+"""Mediation: Sobel variants, the firm-cluster bootstrap, CIs and the Wen & Ye decision.
+
+Stata's `sgmediation` is the reference and no Stata is at hand; its worked example (UCLA's FAQ on
+hsbdemo) could not be retrieved with its Sobel numbers, so the Sobel variants are checked against
+their formulas only."""
 
 import math
 

@@ -1,10 +1,19 @@
-"""Lags against a self-merge, trimming and winsorizing against hand-computed Stata percentiles."""
+"""Lags against a self-merge, trimming and winsorizing against hand-computed Stata percentiles.
+
+Stata's `winsor2` is the reference for trimming and winsorizing, and no Stata is at hand: the worked
+example of winsor2's help file is reproduced below; lags are checked against fixest's l() in
+tests/test_fixest_reference.py."""
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from eqexp.panel import add_lags, apply_trim, stata_percentile
 from eqexp.spec import TrimSpec
+
+STATA_DATA = Path(__file__).resolve().parent / "data" / "stata"
 
 
 def test_gap_means_no_lag():
@@ -48,6 +57,20 @@ def test_winsor_caps_by_year():
     assert out.v.tolist()[:10] == [0.5, 1, 2, 3, 4, 5, 6, 7, 8, 8.5]
     assert out.v.tolist()[10:] == [100.5, 101, 102, 103, 104, 105, 106, 107, 108, 108.5]
     assert steps[0].dropped == 0 and steps[0].changed == 4
+
+
+def test_winsor2_help_example_on_nlsw88_wages():
+    """winsor2's help file (Lian Yujun, version 2.0 of 2020/11/24, on SSC as
+    fmwww.bc.edu/RePEc/bocode/w/winsor2.sthlp): in Stata's nlsw88 data the 1st and 99th percentiles
+    of wage are 1.930993 and 38.70926, and `winsor2 wage, replace cuts(1 99)` replaces the wages
+    below and above them by them. Compared at the help file's printed precision."""
+    wage = pd.read_csv(STATA_DATA / "nlsw88_wage.csv")
+    low, high = stata_percentile(wage.wage, 1), stata_percentile(wage.wage, 99)
+    assert low == pytest.approx(1.930993, abs=5e-7) and high == pytest.approx(38.70926, abs=5e-6)
+    out, steps = apply_trim(wage, TrimSpec(method="winsor", variables=["wage"], lower=1, upper=99))
+    inside = wage.wage.between(low, high)
+    assert out.wage.min() == low and out.wage.max() == high
+    assert out.wage[inside].equals(wage.wage[inside]) and steps[0].changed == (~inside).sum() > 0
 
 
 def test_province_lags_ignore_firm_gaps():

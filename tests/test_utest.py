@@ -1,4 +1,8 @@
-"""Lind–Mehlum inverted-U test against formulas written out independently here."""
+"""Lind–Mehlum inverted-U test against formulas written out independently here.
+
+Stata's `utest` is the reference and no Stata is at hand; tests/test_fixest_reference.py compares
+with its authors' R port (jotlind/utest) on fixest's estimates. No worked example with numbers
+could be found in Lind and Mehlum's paper or utest's help file to reproduce here."""
 
 import math
 
