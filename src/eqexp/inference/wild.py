@@ -115,10 +115,10 @@ def weight_blocks(weights: str, draws: int, n_clusters: int, seed: int) -> Itera
         yield 2.0 * rng.integers(0, 2, size) - 1.0 if weights == "rademacher" else WEBB[rng.integers(0, 6, size)]
 
 
-def nested_in(codes: np.ndarray, clusters: np.ndarray) -> bool:
-    """Every level of `codes` lies in one cluster."""
+def spanning_levels(codes: np.ndarray, clusters: np.ndarray) -> int:
+    """How many levels of `codes` span more than one cluster (0: the effect is nested in the clusters)."""
     pairs = np.unique(codes.astype(np.int64) * (int(clusters.max()) + 1) + clusters)
-    return len(pairs) == len(np.unique(codes))
+    return int(np.sum(np.bincount(pairs // (int(clusters.max()) + 1)) > 1))
 
 
 def _pinv_sym(matrix: np.ndarray) -> np.ndarray:
@@ -137,15 +137,16 @@ class _ClusterAlgebra:
 
         self.design = design
         g, n_clusters = design.clusters, design.n_clusters
-        nested = [nested_in(c, g) for c in design.fe_codes.T]
+        spanning = [spanning_levels(c, g) for c in design.fe_codes.T]
+        nested = [n == 0 for n in spanning]
         others = [c for c, inside in zip(design.fe_codes.T, nested) if not inside]
         self.levels = [int(c.max()) + 1 for c in others]
         if sum(self.levels) > MAX_OTHER_LEVELS:
-            wide = [n for n, inside in zip(design.fe_names, nested) if not inside]
+            wide = ", ".join(f"{name} ({n:,} of its levels span several clusters)" for name, n in zip(design.fe_names, spanning) if n)
             raise WildError(
-                f"The fixed effects {', '.join(wide)} are not nested in the clusters and have {sum(self.levels):,} levels "
-                f"(at most {MAX_OTHER_LEVELS:,} are supported): cluster by a variable they are nested in "
-                "(e.g. the unit's own region), or absorb them by an effect that is.")
+                f"The fixed effects {wide} are not nested in the clusters, and together have {sum(self.levels):,} levels; at most "
+                f"{MAX_OTHER_LEVELS:,} are supported. Cluster by a variable they are nested in, or leave the units that move "
+                "between clusters out of the sample (sample.query).")
         self.others = others
         self.absorber = Absorber([c for c, inside in zip(design.fe_codes.T, nested) if inside]) if any(nested) else None
         xd = design.xd
