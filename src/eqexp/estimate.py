@@ -30,7 +30,6 @@ from eqexp.panel import Step
 from eqexp.spec import SpecError, VcovSpec
 from eqexp.terms import interaction_parts
 
-TIDY_COLUMNS = ["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
 FAST_VCOV = {"CRV1": "CRV", "hetero": "hetero", "iid": "iid"}
 
 
@@ -43,7 +42,7 @@ class Fit:
     outcome: str
     regressors: list[str]
     fixed_effects: list[str]
-    tidy: pd.DataFrame  # TIDY_COLUMNS
+    tidy: pd.DataFrame  # coefficients.TERM_COLUMNS
     vcov: np.ndarray  # covariance of the regressors, in `regressors` order
     n_obs: int
     r2: float
@@ -311,21 +310,3 @@ def fit(
         tidy=tidy, vcov=result.vcov, n_obs=result.n_obs, r2=result.r2, r2_within=result.r2_within, df_t=result.df_t,
         vcov_label=vcov.label, steps=rows.steps, ranges={r: (float(v.min()), float(v.max())) for r, v in values.items()},
     )
-
-
-def coefficients_frame(fits: list[Fit]) -> pd.DataFrame:
-    """The results contract: one row per model and term."""
-    rows = [
-        fit.tidy.assign(
-            model=fit.model,
-            sample=fit.sample,
-            outcome=fit.outcome,
-            n_obs=fit.n_obs,
-            r2=fit.r2,
-            r2_within=fit.r2_within,
-            vcov=fit.vcov_label,
-        )
-        for fit in fits
-    ]
-    columns = ["model", "sample", "outcome", *TIDY_COLUMNS, "n_obs", "r2", "r2_within", "vcov"]
-    return pd.concat(rows, ignore_index=True)[columns]

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from eqexp import analyses, tracking
 from eqexp.data import load as data_load
-from eqexp.estimate import Fit, coefficients_frame
+from eqexp.coefficients import coefficient_rows
+from eqexp.estimate import Fit
 from eqexp.models import lags_needed, treatment_terms
 from eqexp.panel import Step, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
 from eqexp.report.table import Table, to_text, write_table
@@ -91,7 +92,7 @@ def write_outputs(result: JobResult) -> None:
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     if result.fits:
-        coefficients_frame(result.fits).to_csv(out / "coefficients.csv", index=False)
+        coefficient_rows(result.fits).to_csv(out / "coefficients.csv", index=False)
     result.tests.to_csv(out / "tests.csv", index=False)
     pd.DataFrame([s.as_dict() for s in result.steps]).to_csv(out / "rows.csv", index=False)
     for name, table in result.tables.items():

@@ -11,6 +11,7 @@ from eqexp.analyses.heterogeneity import group_differences
 from eqexp.analyses.inverted_u import utest_notes
 from eqexp.analyses.mediation import mediation
 from eqexp.analyses.wild import wild_notes
+from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
@@ -56,7 +57,7 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
     result.tests = pd.DataFrame(rows, columns=["model", "test", "statistic", "value"])
     labels = [p.label for p in planned]
     result.tables["table"] = regression_table(
-        result.fits,
+        coefficient_rows(result.fits),
         spec.report.title or spec.model.name,
         spec.report.labels,
         spec.report.stat,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from eqexp.estimate import Fit
+import pandas as pd
+
+from eqexp.coefficients import fixed_effects_of
 from eqexp.report.table import Row, Table
 from eqexp.terms import label
 
@@ -13,10 +15,10 @@ def stars(p: float) -> str:
     return "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.1 else ""
 
 
-def _term_order(fits: list[Fit], first: list[str]) -> list[str]:
-    seen = dict.fromkeys(t for t in first if any(t in f.regressors for f in fits))
-    for fit in fits:
-        seen.update(dict.fromkeys(fit.regressors))
+def _term_order(columns: list[pd.DataFrame], first: list[str]) -> list[str]:
+    seen = dict.fromkeys(t for t in first if any((c.term == t).any() for c in columns))
+    for column in columns:
+        seen.update(dict.fromkeys(column.term))
     return list(seen)
 
 
@@ -25,7 +27,7 @@ def _number(value: float, digits: int) -> str:
 
 
 def regression_table(
-    fits: list[Fit],
+    rows: pd.DataFrame,
     title: str,
     labels: dict[str, str],
     stat: str = "t",
@@ -33,35 +35,42 @@ def regression_table(
     first_terms: list[str] | None = None,
     groups: list[str] | None = None,
     notes: list[str] | None = None,
+    by: tuple[str, ...] = ("model",),
 ) -> Table:
-    """Coefficients with stars, t (or SE) in parentheses, fit statistics and FE rows."""
-    header: list[Row] = [[""] + [f"({i})" for i in range(1, len(fits) + 1)]]
+    """Coefficients with stars, t (or SE) in parentheses, fit statistics and FE rows.
+
+    `rows` are coefficient rows (`eqexp.coefficients`); each distinct `by` (a job's model, or a
+    sweep's job × model) is a column, in order of appearance.
+    """
+    columns = [part.set_index("term", drop=False) for _, part in rows.groupby(list(by), sort=False)]
+    firsts = [c.iloc[0] for c in columns]
+    header: list[Row] = [[""] + [f"({i})" for i in range(1, len(columns) + 1)]]
     if groups:
         header.append([""] + groups)
-    header.append(["VARIABLES"] + [label(f.outcome, labels) for f in fits])
+    header.append(["VARIABLES"] + [label(f.outcome, labels) for f in firsts])
 
     body: list[Row] = []
-    for term in _term_order(fits, first_terms or []):
+    for term in _term_order(columns, first_terms or []):
         coef_row, stat_row = [label(term, labels)], [""]
-        for fit in fits:
-            tidy = fit.tidy.set_index("term")
-            if term not in tidy.index:
+        for column in columns:
+            if term not in column.index:
                 coef_row.append("")
                 stat_row.append("")
                 continue
-            est = tidy.loc[term]
+            est = column.loc[term]
             coef_row.append(f"{est.estimate:.{digits}f}{stars(est.p_value)}")
             inner = f"{est.statistic:.2f}" if stat == "t" else f"{est.std_error:.{digits}f}"
             stat_row.append(f"({inner})")
         body += [coef_row, stat_row]
 
-    fixed_effects = list(dict.fromkeys(fe for f in fits for fe in f.fixed_effects))
+    effects = [fixed_effects_of(f.fixed_effects) for f in firsts]
     footer: list[Row] = [
-        ["Observations"] + [f"{f.n_obs:,}" for f in fits],
-        ["R²"] + [_number(f.r2, 3) for f in fits],
-        ["Within R²"] + [_number(f.r2_within, 3) for f in fits],
-        *([f"{label(fe, labels)} FE"] + ["YES" if fe in f.fixed_effects else "NO" for f in fits] for fe in fixed_effects),
-        ["S.E. clustered by" if any(f.vcov_label not in ("Robust", "IID") for f in fits) else "S.E."] + [f.vcov_label for f in fits],
+        ["Observations"] + [f"{int(f.n_obs):,}" for f in firsts],
+        ["R²"] + [_number(f.r2, 3) for f in firsts],
+        ["Within R²"] + [_number(f.r2_within, 3) for f in firsts],
+        *([f"{label(fe, labels)} FE"] + ["YES" if fe in used else "NO" for used in effects]
+          for fe in dict.fromkeys(fe for used in effects for fe in used)),
+        ["S.E. clustered by" if any(f.vcov not in ("Robust", "IID") for f in firsts) else "S.E."] + [str(f.vcov) for f in firsts],
     ]
     paren = "t-statistics" if stat == "t" else "Standard errors"
     return Table(title, header, body, footer, [f"{paren} in parentheses", STAR_NOTE, *(notes or [])])

@@ -3,31 +3,30 @@ combined table of the treatment terms (jobs × models as columns) and the coeffi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from eqexp.coefficients import COLUMNS, FE_SEPARATOR
 from eqexp.sweep.records import OK_STATUSES, SKIPPED, JobRecord
 from eqexp.terms import label as term_label
 from eqexp.terms import parse, square_name
 
 
 def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    """All jobs' coefficient rows, long, with the job's number, label, treatment and fixed effects."""
+    """All jobs' coefficient rows, long, with the job's number, label, treatment and status."""
     frames = []
     for r in records:
         df = coefficients.get(r.num)
         if df is None or df.empty:
             continue
-        frames.append(df.assign(job=r.num, label=r.label, treatment=r.treatment or "",
-                                fixed_effects=json.dumps(r.fixed_effects), status=r.status))
+        if "fixed_effects" not in df:  # a run from before coefficients.csv carried them
+            df = df.assign(fixed_effects=FE_SEPARATOR.join(r.fixed_effects))
+        frames.append(df.assign(job=r.num, label=r.label, treatment=r.treatment or "", status=r.status))
+    first = ["job", "label", "treatment", "status"]
     if not frames:
-        return pd.DataFrame(columns=["job", "label", "treatment", "fixed_effects", "status", "model", "sample", "outcome", "term",
-                                     "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high", "n_obs", "r2", "r2_within", "vcov"])
+        return pd.DataFrame(columns=first + COLUMNS)
     long = pd.concat(frames, ignore_index=True)
-    first = ["job", "label", "treatment", "fixed_effects", "status"]
     return long[first + [c for c in long.columns if c not in first]]
 
 
@@ -51,39 +50,18 @@ def _column_labels(rows: pd.DataFrame) -> dict[tuple[int, str], str]:
     return names
 
 
-def combined_fits(long: pd.DataFrame) -> tuple[list, list[str]]:
-    """One `Fit` per job × model holding only the treatment terms, and the column labels."""
-    from eqexp.estimate import Fit
-
-    fits, groups = [], []
-    names = _column_labels(long)
-    for job, rows in long.groupby("job", sort=False):
-        for model in dict.fromkeys(rows.model):
-            m = rows[rows.model == model]
-            m = m[[is_treatment_term(t, tr) for t, tr in zip(m.term, m.treatment)]]
-            if m.empty:
-                continue
-            tidy = m[["term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]].reset_index(drop=True)
-            first = m.iloc[0]
-            fits.append(Fit(
-                model=str(model), sample=str(first["sample"]), outcome=str(first.outcome), regressors=list(tidy.term),
-                fixed_effects=json.loads(first.fixed_effects or "[]"), tidy=tidy, vcov=np.zeros((len(tidy), len(tidy))),
-                n_obs=int(first.n_obs), r2=float(first.r2), r2_within=float(first.r2_within), df_t=0,
-                vcov_label=str(first.vcov),
-            ))
-            groups.append(names[(job, model)])
-    return fits, groups
-
-
 def combined_table(long: pd.DataFrame, title: str, labels: dict[str, str] | None = None, notes: list[str] | None = None, stat: str = "t", digits: int = 4):
+    """The treatment terms of every job × model side by side, one column each."""
     from eqexp.report.regression import regression_table
 
-    fits, groups = combined_fits(long)
-    if not fits:
+    rows = long[[is_treatment_term(t, tr) for t, tr in zip(long.term, long.treatment)]]
+    if rows.empty:
         return None
+    names = _column_labels(long)
+    groups = [names[key] for key in dict.fromkeys(zip(rows.job, rows.model))]
     treatments = list(dict.fromkeys(long.treatment))
     first_terms = [t for tr in treatments for t in (tr, square_name(tr))]
-    return regression_table(fits, title, labels or {}, stat, digits, first_terms=first_terms, groups=groups, notes=notes)
+    return regression_table(rows, title, labels or {}, stat, digits, first_terms=first_terms, groups=groups, notes=notes, by=("job", "model"))
 
 
 def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[str, str] | None = None) -> Path | None:
