@@ -32,7 +32,7 @@ def test_labels_for_lags_and_squares():
 
 def test_table_cells_come_from_the_fits(panel):
     two = fits(panel)
-    table = regression_table(coefficient_rows(two), "Table 4", LABELS, stat="t", digits=4)
+    table = regression_table(coefficient_rows(two, fixed_effects=True), "Table 4", LABELS, stat="t", digits=4)
     rows = {r[0]: r[1:] for r in table.body[::2]}
     assert list(rows) == ["Market", "Market²", "Scale"]
     est = two[1].tidy.set_index("term").loc["scale"]
@@ -47,13 +47,13 @@ def test_table_cells_come_from_the_fits(panel):
 
 def test_standard_errors_by_switch(panel):
     two = fits(panel)
-    table = regression_table(coefficient_rows(two), "T", LABELS, stat="se", digits=4)
+    table = regression_table(coefficient_rows(two, fixed_effects=True), "T", LABELS, stat="se", digits=4)
     se = two[0].tidy.std_error.iloc[0]
     assert table.body[1][1] == f"({se:.4f})" and "Standard errors in parentheses" in table.notes
 
 
 def test_renderings_carry_the_same_cells(panel):
-    table = regression_table(coefficient_rows(fits(panel)), "Table 4", LABELS)
+    table = regression_table(coefficient_rows(fits(panel), fixed_effects=True), "Table 4", LABELS)
     cell = table.body[0][1]
     number = cell.rstrip("*")
     for text in (to_text(table), to_markdown(table), to_html(table)):

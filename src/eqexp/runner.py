@@ -13,6 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +24,7 @@ from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit
 from eqexp.models import lags_needed, treatment_terms
 from eqexp.panel import Step, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
+from eqexp.report.figures import save_figure
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, SpecError, check_variables, load_spec
 from eqexp.terms import squared
@@ -35,6 +37,7 @@ class JobResult:
     fits: list[Fit] = field(default_factory=list)
     tests: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: dict[str, Table] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # file name in figures/ -> matplotlib Figure
     steps: list[Step] = field(default_factory=list)
     fingerprint: str = ""
     data_key: str | None = None  # names the prepared panel's content (see `preparation_key`)
@@ -97,6 +100,8 @@ def write_outputs(result: JobResult) -> None:
     pd.DataFrame([s.as_dict() for s in result.steps]).to_csv(out / "rows.csv", index=False)
     for name, table in result.tables.items():
         write_table(table, out / "tables", name)
+    for name, figure in result.figures.items():
+        save_figure(figure, out / "figures" / name)
 
 
 def run_job(
@@ -119,10 +124,11 @@ def run_job(
     check_variables(spec, loaded.panel.columns)
     extra = loaded.directory / "province_year.parquet"
     df, steps = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
-    result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint,
-                       data_key=preparation_key(spec, loaded.fingerprint))
-    analyses.run(df, spec, result)
-    result.steps += [replace(s, step=f"{f.model} {s.step}") for f in result.fits for s in f.steps]
+    data_key = preparation_key(spec, loaded.fingerprint)
+    found = analyses.run(df, spec, data_key)
+    steps += [replace(s, step=f"{f.model} {s.step}") for f in found.fits for s in f.steps]
+    result = JobResult(out_dir=out_dir, spec=spec, fits=found.fits, tests=found.tests_frame(), tables=found.tables,
+                       figures=found.figures, steps=steps, fingerprint=loaded.fingerprint, data_key=data_key)
     write_outputs(result)
     for table in result.tables.values():
         print("\n" + to_text(table) + "\n", flush=True)

@@ -1,4 +1,4 @@
-"""The analyses a job can ask for, each filling the job's fits, tests and tables.
+"""The analyses a job can ask for, each returning its fits, tests, tables and figures (`Findings`).
 
 - regression: the columns of `model.columns` (Tables 4 and 5);
 - heterogeneity: one column per group plus the group-difference tests (Tables 8–11);
@@ -9,20 +9,16 @@ Every model with a squared treatment gets the Lind–Mehlum inverted-U test.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
 from eqexp.analyses.descriptive import correlation, descriptives
+from eqexp.analyses.findings import Findings
 from eqexp.analyses.regression import regression
 from eqexp.spec import Spec
-
-if TYPE_CHECKING:
-    from eqexp.runner import JobResult
 
 ANALYSES = {"regression": regression, "descriptives": descriptives, "correlations": correlation}
 
 
-def run(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
-    """Dispatch on the kind of analysis the spec asks for."""
-    ANALYSES[spec.analysis](df, spec, result)
+def run(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
+    """Dispatch on the kind of analysis the spec asks for; `data_key` names the prepared panel (shared caches)."""
+    return ANALYSES[spec.analysis](df, spec, data_key)

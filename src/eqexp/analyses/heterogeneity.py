@@ -4,21 +4,16 @@ fully interacted Wald, suest-style differences, firm-level permutation (methods 
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
+from eqexp.analyses.findings import Findings
 from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Workspace
 from eqexp.inference import groups
 from eqexp.models import plans, treatment_terms
 from eqexp.spec import Spec, SpecError
 from eqexp.terms import label
-
-if TYPE_CHECKING:
-    from eqexp.runner import JobResult
-
 
 def group_labels(workspace: Workspace, groups: dict[str, str]) -> np.ndarray:
     """Each row's group label from the groups' queries (None outside every group); rows in two groups are an error."""
@@ -50,8 +45,9 @@ def group_design(workspace: Workspace, name: str, query: str, outcome: str, regr
     return groups.GroupDesign(name, block[:, 0], block[:, 1:], workspace.codes(unit)[sample.positions], sample.fe_codes)
 
 
-def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+def group_differences(workspace: Workspace, spec: Spec) -> Findings:
     """Wald (fully interacted), suest-style and firm-level permutation tests on the treatment terms."""
+    rows: list[dict] = []
     plan = plans(spec)[0]
     terms = [t for t in plan.regressors if t in treatment_terms(spec)]
     fixed_effects = list(spec.model.fixed_effects)
@@ -72,12 +68,12 @@ def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows:
     perm = spec.hetero.permutation
     if firm not in fixed_effects:
         notes.append(f"  Permutation test not offered: it relabels whole units ({firm}), and the model has no {firm} fixed effect.")
-        return notes
+        return Findings(tests=rows, notes=notes)
     in_group = pd.Series(labels[union.positions]).groupby(workspace.values(union, firm)).nunique()
     varying = int((in_group > 1).sum())
     if varying:
         notes.append(f"  Permutation test not offered: the groups vary within {varying:,} firms, so labels are not exchangeable across firms.")
-        return notes
+        return Findings(tests=rows, notes=notes)
     pairs = list(itertools.combinations(spec.hetero.groups, 2))
     columns = [plan.outcome, *plan.regressors, *fixed_effects]
     tests = groups.permutation_tests(workspace.frame(union, columns).assign(group=labels[union.positions]),  # no name: freed once read
@@ -86,4 +82,4 @@ def group_differences(workspace: Workspace, spec: Spec, result: JobResult, rows:
         rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k.removeprefix('bdiff.')}": v for k, v in test.to_dict().items()})
         ps = ", ".join(f"{label(t, spec.report.labels)} p = {p:.3f}" for t, p in zip(test.terms, test.p_upper))
         notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {_pair(test.groups)}: one-sided {ps}")
-    return notes
+    return Findings(tests=rows, notes=notes)

@@ -3,11 +3,10 @@ tests.csv and as figures: Lind–Mehlum's (`utest`) and Simonsohn's two lines.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from eqexp.analyses.findings import Findings
 from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Fit, Workspace, fast_path_serves, least_squares_of
 from eqexp.inference import two_lines as tl
@@ -17,10 +16,6 @@ from eqexp.report.figures import inverted_u_figure, two_lines_figure
 from eqexp.spec import Spec, VcovSpec
 from eqexp.terms import label, squared
 from eqexp.tracking import metric_name
-
-if TYPE_CHECKING:
-    from eqexp.runner import JobResult
-
 
 def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
     """For a fit whose regressors include `x` and `x_sq`: x, the covariance of (b_x, b_x_sq) and the utest."""
@@ -34,16 +29,7 @@ def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
     return x, vcov, utest(fit.coef(x), fit.coef(square), vcov, low, high, fit.df_t)
 
 
-@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
-class Curve:
-    """The flexible fit ŷ(x) relative to its sample mean, with its standard error, on a grid of x."""
-
-    x: np.ndarray
-    yhat: np.ndarray
-    se: np.ndarray
-
-
-def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str | None) -> tuple[tl.TwoLinesResult, Curve]:
+def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str | None) -> tuple[tl.TwoLinesResult, tl.Curve]:
     """Simonsohn's two-lines test of the fit's U shape in `x`, with its fixed effects, controls and vcov."""
     square = next(r for r in fit.regressors if squared(r) == x)
     controls = [r for r in fit.regressors if r not in (x, square)]
@@ -88,14 +74,14 @@ def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str
     result = tl.TwoLinesResult(shape, breakpoint, float(np.median(flat)), float(flat.min()), float(flat.max()), first, second,
                                int((values <= breakpoint).sum()), int((values > breakpoint).sum()))
     grid = np.linspace(values.min(), values.max(), 200)
-    return result, Curve(grid, *predict(grid))
+    return result, tl.Curve(grid, *predict(grid))
 
 
-def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: JobResult, rows: list[dict]) -> list[str]:
-    """Run the inverted-U test on every fit with a square; note it, log it, draw it."""
-    notes = []
+def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> Findings:
+    """Lind–Mehlum's test and Simonsohn's two lines on every fit with a square: rows, notes and figures."""
+    rows, notes, figures = [], [], {}
     queries = {p.model: p.query for p in planned}
-    for f in result.fits:
+    for f in fits:
         found = inverted_u(f)
         if found is None:
             continue
@@ -106,7 +92,7 @@ def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: J
         values = values[~np.isnan(values)]
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
         title = f"{f.model} {f.sample}: {name} and {outcome}"
-        inverted_u_figure(test, vcov, values, name, title, result.out_dir / "figures" / f"inverted_u_{metric_name(f.model)}.png")
+        figures[f"inverted_u_{metric_name(f.model)}.png"] = inverted_u_figure(test, vcov, values, name, title)
         if not spec.model.two_lines:
             continue
         if not fast_path_serves(f.fixed_effects, spec.vcov):
@@ -116,5 +102,5 @@ def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: J
         rows += test_rows(f.model, "two_lines", lines.to_dict())
         notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
                      f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
-        two_lines_figure(lines, curve, name, title, result.out_dir / "figures" / f"two_lines_{metric_name(f.model)}.png")
-    return notes
+        figures[f"two_lines_{metric_name(f.model)}.png"] = two_lines_figure(lines, curve, name, title)
+    return Findings(tests=rows, notes=notes, figures=figures)

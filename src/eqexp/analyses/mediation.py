@@ -3,22 +3,18 @@ of the indirect effect, the instantaneous effect along the treatment, Wen–Ye's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from eqexp.analyses.findings import Findings
 from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import Workspace
+from eqexp.estimate import Fit, Workspace
 from eqexp.inference import mediation as mediation_tests
 from eqexp.models import control_terms
 from eqexp.panel import stata_percentile
 from eqexp.spec import Spec
 
-if TYPE_CHECKING:
-    from eqexp.runner import JobResult
-
-
-def mediation(workspace: Workspace, spec: Spec, result: JobResult, rows: list[dict]) -> list[str]:
+def mediation(workspace: Workspace, spec: Spec, fits: list[Fit]) -> Findings:
     """Sobel (and variants), the firm-cluster bootstrap of the indirect effect, Wen–Ye."""
-    total, path_a, direct = result.fits
+    total, path_a, direct = fits
+    rows: list[dict] = []
     x, m, med = spec.model.treatment, spec.mediator.variable, spec.mediator
     firm = spec.data.id  # the bootstrap resamples whole units
     other_fe = [fe for fe in spec.model.fixed_effects if fe != firm]
@@ -41,10 +37,10 @@ def mediation(workspace: Workspace, spec: Spec, result: JobResult, rows: list[di
     level = f"{100 * (1 - med.bootstrap.alpha):g}%"
     thetas = "; ".join(f"{point} ({value:.3f}): {e:.5f} [{lo:.5f}, {hi:.5f}]"
                        for (point, value), e, (lo, hi) in zip(at.items(), boot.estimate[1:], boot.percentile[1:]))
-    return [
+    return Findings(tests=rows, notes=[
         f"Sobel z = {sobel['sobel_z']:.2f} (p = {sobel['sobel_p']:.4f}); Aroian z = {sobel['aroian_z']:.2f}; Goodman z = {sobel['goodman_z']:.2f}",
         f"Indirect effect a·b = {boot.estimate[0]:.5f}; firm-cluster bootstrap ({med.bootstrap.draws} draws, seed {med.bootstrap.seed}) "
         f"{level} percentile CI [{boot.percentile[0, 0]:.5f}, {boot.percentile[0, 1]:.5f}], bias-corrected [{boot.bias_corrected[0, 0]:.5f}, {boot.bias_corrected[0, 1]:.5f}]",
         f"Instantaneous indirect effect θ(x) = (a1 + 2·a2·x)·b at {thetas}",
         f"Wen–Ye decision: {decision}",
-    ]
+    ])

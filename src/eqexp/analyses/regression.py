@@ -3,24 +3,19 @@ mediation tests when the spec asks for them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
+from eqexp.analyses.findings import Findings
 from eqexp.analyses.heterogeneity import group_differences
-from eqexp.analyses.inverted_u import utest_notes
+from eqexp.analyses.inverted_u import inverted_u_tests
 from eqexp.analyses.mediation import mediation
-from eqexp.analyses.wild import wild_notes
+from eqexp.analyses.wild import wild_tests
 from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.report.regression import regression_table
 from eqexp.spec import Spec, SpecError
 from eqexp.terms import base_variable
-
-if TYPE_CHECKING:
-    from eqexp.runner import JobResult
-
 
 def check_samples(workspace: Workspace, spec: Spec, planned: list[Plan]) -> None:
     """Every planned column has rows to be estimated on: an empty group is found before any estimation."""
@@ -43,26 +38,25 @@ def fit_plans(workspace: Workspace, spec: Spec, planned: list[Plan]) -> list[Fit
     return fits
 
 
-def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
+def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
+    """The planned columns, their tests, and the table with the tests' notes under it."""
     planned = plans(spec)
-    workspace = Workspace(df, result.data_key)
-    result.fits = fit_plans(workspace, spec, planned)
-    rows: list[dict] = []
-    notes = utest_notes(workspace, spec, planned, result, rows)
-    notes += wild_notes(workspace, spec, planned, result.fits, rows)
+    workspace = Workspace(df, data_key)
+    fits = fit_plans(workspace, spec, planned)
+    found = Findings(fits=fits) + inverted_u_tests(workspace, spec, planned, fits) + wild_tests(workspace, spec, planned, fits)
     if spec.hetero.groups:
-        notes += group_differences(workspace, spec, result, rows)
+        found += group_differences(workspace, spec)
     if spec.mediator.variable:
-        notes += mediation(workspace, spec, result, rows)
-    result.tests = pd.DataFrame(rows, columns=["model", "test", "statistic", "value"])
+        found += mediation(workspace, spec, fits)
     labels = [p.label for p in planned]
-    result.tables["table"] = regression_table(
-        coefficient_rows(result.fits),
+    table = regression_table(
+        coefficient_rows(fits, fixed_effects=True),
         spec.report.title or spec.model.name,
         spec.report.labels,
         spec.report.stat,
         spec.report.digits,
         first_terms=[t for p in planned for t in p.regressors if base_variable(t) == spec.model.treatment],
         groups=labels if any(labels) else None,
-        notes=notes,
+        notes=found.notes,
     )
+    return found + Findings(tables={"table": table})

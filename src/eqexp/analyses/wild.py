@@ -3,6 +3,7 @@ p-values and intervals under the table, in tests.csv (test `wild`) and in MLflow
 
 from __future__ import annotations
 
+from eqexp.analyses.findings import Findings
 from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Fit, Workspace
 from eqexp.inference.wild import FEW_CLUSTERS, WildBootstrap, WildDesign, WildError, WildResult
@@ -39,12 +40,12 @@ def _rows(fit: Fit, result: WildResult) -> list[dict]:
     return test_rows(fit.model, "wild", values)
 
 
-def wild_notes(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit], rows: list[dict]) -> list[str]:
+def wild_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> Findings:
     """Bootstrap every fit's treatment terms (and their joint test) when `vcov.bootstrap` asks for it."""
     boot = spec.vcov.bootstrap
     if boot is None:
-        return []
-    cluster, queries, notes = spec.vcov.cluster[0], {p.model: p.query for p in planned}, []
+        return Findings()
+    cluster, queries, rows, notes = spec.vcov.cluster[0], {p.model: p.query for p in planned}, [], []
     for fit in fits:
         terms = [r for r in fit.regressors if base_variable(r) == spec.model.treatment]
         if not terms:
@@ -57,4 +58,4 @@ def wild_notes(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list
         result = bootstrap.run(terms)
         rows += _rows(fit, result)
         notes.append(_note(fit, result, spec.report.labels, cluster))
-    return notes
+    return Findings(tests=rows, notes=notes)

@@ -86,6 +86,15 @@ def segments(x: np.ndarray, breakpoint: float, line: Literal[1, 2]) -> dict[str,
     return {"x_low": np.where(above, 0.0, shifted), "x_high": np.where(above, shifted, 0.0), "high": above.astype(np.float64)}
 
 
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class Curve:
+    """The flexible fit ŷ(x), relative to its sample mean, with its standard error, on a grid of x."""
+
+    x: np.ndarray
+    yhat: np.ndarray
+    se: np.ndarray
+
+
 @dataclass(frozen=True)
 class Line:
     """One slope of the interrupted regression."""

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eqexp.inference.two_lines import TwoLinesResult
+from eqexp.inference.two_lines import Curve, TwoLinesResult
 from eqexp.inference.utest import UTestResult
 
 if TYPE_CHECKING:
-    from eqexp.analyses.inverted_u import Curve
+    from matplotlib.figure import Figure
 
 
 def _canvas():
@@ -29,13 +29,13 @@ def _canvas():
     return fig, fig.add_axes((0.13, 0.12, 0.82, 0.8))
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
     return path
 
 
-def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlabel: str, title: str, path: Path) -> Path:
+def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlabel: str, title: str) -> Figure:
     """Partial effect b1·x + b2·x², relative to its value at x_L, with a pointwise 95 % band.
 
     The band is the delta-method interval of b1·(x−x_L) + b2·(x²−x_L²); the turning point
@@ -62,10 +62,10 @@ def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlab
     ax.set_ylabel(f"effect relative to {xlabel} = {result.x_low:.3f}")
     ax.set_title(title)
     ax.legend(loc="lower center", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def two_lines_figure(result: TwoLinesResult, curve: Curve, xlabel: str, title: str, path: Path) -> Path:
+def two_lines_figure(result: TwoLinesResult, curve: Curve, xlabel: str, title: str) -> Figure:
     """The flexible fit with a 95 % pointwise band, the flat region, and the two lines of the test
     drawn from the fit's value at the breakpoint with their slopes."""
     fig, ax = _canvas()
@@ -82,4 +82,4 @@ def two_lines_figure(result: TwoLinesResult, curve: Curve, xlabel: str, title: s
     ax.set_ylabel("fitted value relative to its mean")
     ax.set_title(title + (" — confirmed" if result.confirmed else " — not confirmed"))
     ax.legend(loc="lower center", fontsize=8)
-    return _save(fig, path)
+    return fig

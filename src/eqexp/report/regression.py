@@ -39,8 +39,9 @@ def regression_table(
 ) -> Table:
     """Coefficients with stars, t (or SE) in parentheses, fit statistics and FE rows.
 
-    `rows` are coefficient rows (`eqexp.coefficients`); each distinct `by` (a job's model, or a
-    sweep's job × model) is a column, in order of appearance.
+    `rows` are coefficient rows with each model's fixed effects (`coefficient_rows(fits, fixed_effects=True)`
+    or a sweep's combined rows); each distinct `by` (a job's model, or a sweep's job × model) is a
+    column, in order of appearance.
     """
     columns = [part.set_index("term", drop=False) for _, part in rows.groupby(list(by), sort=False)]
     firsts = [c.iloc[0] for c in columns]

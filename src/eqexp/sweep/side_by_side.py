@@ -20,10 +20,9 @@ def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.D
         df = coefficients.get(r.num)
         if df is None or df.empty:
             continue
-        if "fixed_effects" not in df:  # a run from before coefficients.csv carried them
-            df = df.assign(fixed_effects=FE_SEPARATOR.join(r.fixed_effects))
-        frames.append(df.assign(job=r.num, label=r.label, treatment=r.treatment or "", status=r.status))
-    first = ["job", "label", "treatment", "status"]
+        frames.append(df.assign(job=r.num, label=r.label, treatment=r.treatment or "", fixed_effects=FE_SEPARATOR.join(r.fixed_effects),
+                                status=r.status))
+    first = ["job", "label", "treatment", "fixed_effects", "status"]
     if not frames:
         return pd.DataFrame(columns=first + COLUMNS)
     long = pd.concat(frames, ignore_index=True)
