@@ -31,7 +31,7 @@ def modified_files(root: Path) -> list[str]:
     """Tracked files changed since the commit: results made with them are not the commit's."""
     try:
         out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                             capture_output=True, text=True, timeout=10)
+                             capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return []
     return [line[3:] for line in out.stdout.splitlines() if line.strip()]

@@ -1,6 +1,7 @@
 """A run's or a sweep's directory, read generically: its kind, its jobs, the command that made
-it (from Hydra's own record) and the config files it used. The report (`report/html.py`)
-and the replication package (`package.py`) read directories through this module.
+it and the config files it used (these two from Hydra's own record, which a hand-made sweep
+may lack: `OutputDir.hydra` is then None). The report (`report/html.py`) and the
+replication package (`package.py`) read directories through this module.
 
     outputs/runs/<time>/     a single run: .hydra/{config,hydra,overrides}.yaml; job.json once finished
     outputs/sweeps/<time>/   a sweep: sweep.json, multirun.yaml and one <num>_<overrides>/ per job
@@ -37,12 +38,8 @@ class OutputDir:
     path: Path
     is_sweep: bool
     jobs: list[Job]
-    hydra: dict[str, Any]  # Hydra's config of the run or sweep: overrides, config sources, choices
-
-    @property
-    def root(self) -> Path:
-        """The project directory the command ran in."""
-        return Path(self.hydra["runtime"]["cwd"])
+    root: Path  # the project directory the command ran in
+    hydra: dict[str, Any] | None  # Hydra's config of the run or sweep (overrides, config sources, choices), if recorded
 
 
 def read_yaml(path: Path) -> Any:
@@ -59,14 +56,16 @@ def open_dir(path: Path) -> OutputDir:
     if not path.is_dir():
         raise OutputDirError(f"{path} is not a directory. Give a run's or a sweep's directory, "
                              "e.g. outputs/runs/<time> or outputs/sweeps/<time>.")
-    if (path / "sweep.json").exists() and (path / "multirun.yaml").exists():
-        return OutputDir(path, True, _sweep_jobs(path), read_yaml(path / "multirun.yaml")["hydra"])
+    if (path / "sweep.json").exists():
+        hydra = read_yaml(path / "multirun.yaml")["hydra"] if (path / "multirun.yaml").exists() else None
+        root = hydra["runtime"]["cwd"] if hydra else read_json(path / "sweep.json")["context"]["root"]
+        return OutputDir(path, True, _sweep_jobs(path), Path(root), hydra)
     if (path / ".hydra" / "hydra.yaml").exists():
         hydra = read_yaml(path / ".hydra" / "hydra.yaml")["hydra"]
-        return OutputDir(path, False, [_run_job(path, hydra)], hydra)
+        return OutputDir(path, False, [_run_job(path, hydra)], Path(hydra["runtime"]["cwd"]), hydra)
     raise OutputDirError(
-        f"{path} is not an eqexp run or sweep: it has neither sweep.json and multirun.yaml (a sweep, "
-        "outputs/sweeps/<time>) nor .hydra/hydra.yaml (a run, outputs/runs/<time>, or one job of a sweep).")
+        f"{path} is not an eqexp run or sweep: it has neither sweep.json (a sweep, outputs/sweeps/<time>) "
+        "nor .hydra/hydra.yaml (a run, outputs/runs/<time>, or one job of a sweep).")
 
 
 def _run_job(path: Path, hydra: dict[str, Any]) -> Job:

@@ -19,9 +19,10 @@ import html
 import json
 import math
 import shlex
+from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -127,7 +128,7 @@ class _TableFragment(HTMLParser):
     """Re-emits a written table (tables/*.html, combined.html) keeping only table tags and
     paragraphs, no attribute but `class`, every text escaped: no script or link gets through."""
 
-    TAGS = {"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "p"}
+    TAGS = frozenset({"table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td", "p"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -157,8 +158,8 @@ def table_fragment(path: Path) -> str:
 
 
 def _command(out: OutputDir) -> str:
-    parts = ["<h2 id='command'>Command</h2>", pre(shlex.join(command(out))),
-             f"<p class='meta'>run in {esc(out.root)}</p>"]
+    typed = shlex.join(command(out)) if out.hydra else "(not recorded: Hydra's multirun.yaml is missing)"
+    parts = [pre(typed), f"<p class='meta'>run in {esc(out.root)}</p>"]
     if out.is_sweep:
         rows = [[j.num, j.label, " ".join(job_overrides(j))] for j in out.jobs]
         parts += ["<h4>Each job's overrides</h4>", grid(["job", "label", "resolved overrides"], rows)]
@@ -166,7 +167,7 @@ def _command(out: OutputDir) -> str:
 
 
 def _summary(out: OutputDir) -> str:
-    parts = ["<h2 id='summary'>Summary</h2>"]
+    parts = []
     counts: dict[str, int] = {}
     for j in out.jobs:
         counts[j.status] = counts.get(j.status, 0) + 1
@@ -182,12 +183,12 @@ def _summary(out: OutputDir) -> str:
 
 
 def _combined(out: OutputDir) -> str:
-    parts = ["<h2 id='combined'>Combined table and coefficient plot</h2>"]
+    parts = []
     if (out.path / "combined.html").exists():
         parts.append(table_fragment(out.path / "combined.html"))
     if (out.path / "coefplot.png").exists():
         parts.append(image(out.path / "coefplot.png", wide=True))
-    return "".join(parts) if len(parts) > 1 else parts[0] + "<p>No job has coefficients to combine.</p>"
+    return "".join(parts) or "<p>No job has coefficients to combine.</p>"
 
 
 def _job(job: Job, heading: bool) -> str:
@@ -205,7 +206,7 @@ def _job(job: Job, heading: bool) -> str:
     for table in sorted((d / "tables").glob("*.html")):
         parts.append(table_fragment(table))
     if (d / "tests.csv").exists():
-        n = max(sum(1 for _ in open(d / "tests.csv", encoding="utf-8")) - 1, 0)
+        n = max(len((d / "tests.csv").read_text(encoding="utf-8").splitlines()) - 1, 0)
         parts.append(details(f"Test statistics ({n} rows of tests.csv)", csv_table(d / "tests.csv")))
     figures = [p for p in sorted((d / "figures").glob("*")) if p.suffix.lower() in _IMAGES]
     if figures:
@@ -234,7 +235,7 @@ def _build_log(log: dict[str, Any]) -> str:
 
 def _data(out: OutputDir) -> str:
     """One block per distinct data (fingerprint): its configuration and its build log."""
-    parts = ["<h2 id='data'>Data</h2>"]
+    parts = []
     seen: set[str | None] = set()
     for job in out.jobs:
         if job.dir is None or job.fingerprint in seen:
@@ -250,11 +251,11 @@ def _data(out: OutputDir) -> str:
 
 
 def _provenance(env: dict[str, Any] | None, out: OutputDir) -> str:
-    parts = ["<h2 id='provenance'>Provenance</h2>"]
+    parts = []
     prints = sorted({j.fingerprint for j in out.jobs if j.fingerprint})
     rows = [["data fingerprint", ", ".join(prints) or "unknown"]]
     if env is None:
-        return parts[0] + grid(["", ""], rows) + "<p class='warn'>No environment.json: the software was not recorded.</p>"
+        return grid(["", ""], rows) + "<p class='warn'>No environment.json: the software was not recorded.</p>"
     packages = env.get("packages", {})
     rows += [["git commit", env.get("git_commit", "unknown")], ["python", env.get("python", "")],
              ["platform", env.get("platform", "")], ["recorded", env.get("recorded", "")]]
@@ -273,22 +274,20 @@ def _provenance(env: dict[str, Any] | None, out: OutputDir) -> str:
 def render(directory: Path) -> str:
     """The report of the run or sweep in `directory`, as one HTML page."""
     out = open_dir(directory)
-    kind = "Sweep" if out.is_sweep else "Run"
-    title = f"eqexp {kind.lower()} {out.path.name}"
-    sections = [("command", "Command"), ("summary", "Summary")]
-    body = [_command(out), _summary(out)]
+    title = f"eqexp {'sweep' if out.is_sweep else 'run'} {out.path.name}"
+    sections = [("command", "Command", _command(out)), ("summary", "Summary", _summary(out))]
     if out.is_sweep:
-        sections.append(("combined", "Combined"))
-        body.append(_combined(out))
-    sections.append(("jobs", "Jobs" if out.is_sweep else "Results"))
-    body.append(f"<h2 id='jobs'>{'Jobs' if out.is_sweep else 'Results'}</h2>"
-                + "".join(_job(j, heading=out.is_sweep) for j in out.jobs))
-    sections += [("data", "Data"), ("provenance", "Provenance")]
-    body += [_data(out), _provenance(environment.read(out.path), out)]
-    nav = "".join(f"<a href='#{anchor}'>{name}</a>" for anchor, name in sections)
+        sections.append(("combined", "Combined table and coefficient plot", _combined(out)))
+    sections += [
+        ("jobs", "Jobs" if out.is_sweep else "Results", "".join(_job(j, heading=out.is_sweep) for j in out.jobs)),
+        ("data", "Data", _data(out)),
+        ("provenance", "Provenance", _provenance(environment.read(out.path), out)),
+    ]
+    nav = "".join(f"<a href='#{anchor}'>{name.split()[0]}</a>" for anchor, name, _ in sections)
+    body = "".join(f"<section id='{anchor}'><h2>{name}</h2>{inner}</section>" for anchor, name, inner in sections)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_STYLE}</style></head>"
-            f"<body><main><h1>{esc(title)}</h1><p class='meta'>{esc(out.path)}</p><nav>{nav}</nav>{''.join(body)}</main></body></html>\n")
+            f"<body><main><h1>{esc(title)}</h1><p class='meta'>{esc(out.path)}</p><nav>{nav}</nav>{body}</main></body></html>\n")
 
 
 def write_report(directory: Path, root: Path) -> Path:

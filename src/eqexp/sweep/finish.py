@@ -125,7 +125,8 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
     _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
-    written = drawing.result() + _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
+    report = _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
+    written = drawing.result() + report
     print(summary_text(summary), flush=True)
     code = exit_code(summary)
     if tracked:
@@ -137,7 +138,8 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     counts = summary.status.value_counts()
     print(f"[eqexp] sweep directory: {sweep_dir}", flush=True)
     print(f"[eqexp] summary: {sweep_dir / 'summary.md'}   combined table: {sweep_dir / 'combined.md'}   plot: {sweep_dir / 'coefplot.png'}", flush=True)
-    print(f"[eqexp] report: {sweep_dir / 'report.html'}", flush=True)
+    if report:
+        print(f"[eqexp] report: {report[0]}", flush=True)
     if ctx is not None and ctx.parent_run_id:
         print(f"[eqexp] MLflow parent run {ctx.parent_run_id}: mlflow ui --backend-store-uri {ctx.tracking_uri}", flush=True)
     if code:
