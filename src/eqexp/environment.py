@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
+import sys
 import time
-from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,16 @@ FILE = "environment.json"
 
 
 def installed_packages() -> dict[str, str]:
-    """{distribution name: version} of the running Python environment, sorted by name."""
-    found = {d.metadata["Name"]: d.version for d in distributions() if d.metadata["Name"]}
-    return dict(sorted(found.items(), key=lambda item: item[0].lower()))
+    """{distribution name: version} of the running Python environment, sorted by name.
+
+    Read from the `<name>-<version>.dist-info` folder names on sys.path, the first of a name
+    being the one Python imports: parsing every METADATA file instead costs a run ~0.3 s."""
+    found: dict[str, str] = {}
+    for folder in map(Path, sys.path):
+        for info in sorted(folder.glob("*.dist-info")) if folder.is_dir() else ():
+            name, _, version = info.name.removesuffix(".dist-info").partition("-")
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), version)  # PEP 503's normal name
+    return dict(sorted(found.items()))
 
 
 def modified_files(root: Path) -> list[str]:
