@@ -42,6 +42,7 @@ from eqexp.rundir import (
     read_json,
     resolved_config,
 )
+from eqexp.sweep.records import OK_STATUSES
 
 ZIP_NAME = "replication_package.zip"
 TOP = "replication"
@@ -299,13 +300,13 @@ def _instructions_part(out: OutputDir) -> list[str]:
 def _tables_part(out: OutputDir, names: list[str], kind: str) -> list[str]:
     """A row per job (its tables and figures, the command that makes them alone) and one for the sweep's own."""
     main = shlex.join(portable(command(out), out, OUTPUT))
-    failed = [str(j.num) for j in out.jobs if j.status != FINISHED]
+    failed = [str(j.num) for j in out.jobs if j.status not in OK_STATUSES]
     rows = []
     for job in out.jobs:
         where = f"results/{job.dir.name}/" if out.is_sweep and job.dir else "results/"
         outputs = [n.removeprefix(where) for n in names if n.startswith((where + "tables/", where + "figures/"))]
         how = shlex.join(job_command(out, job.num)) if out.is_sweep else main
-        note = "" if job.status == FINISHED else f"{job.status}: {job.reason}"
+        note = "" if job.status == FINISHED else f"{job.status}: {job.reason}"  # skipped: where its results came from
         listed = ", ".join(f"`{o}`" for o in outputs) or "(none)"
         rows.append(f"| job {job.num}: {_md(job.label)} | `{_md(how)}` | `{_md(where)}`: {_md(listed)} | {_md(note)} |")
     if out.is_sweep:
@@ -369,7 +370,7 @@ def build(directory: Path, target: Path | None = None) -> Path:
         raise PackageError(str(err)) from None
     if out.hydra is None:
         raise PackageError(f"{out.path} has no multirun.yaml, Hydra's record of the sweep's command and config folders.")
-    if not any(j.status == FINISHED for j in out.jobs):
+    if not any(j.status in OK_STATUSES for j in out.jobs):
         raise PackageError(f"{out.path} has no finished job: there are no results to package.")
     env = environment.read(out.path)
     recorded = env is not None

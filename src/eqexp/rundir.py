@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-FINISHED, FAILED = "finished", "failed"
+from eqexp.sweep.records import FAILED, FINISHED, job_records
 
 
 class OutputDirError(ValueError):
@@ -77,8 +77,6 @@ def _run_job(path: Path, hydra: dict[str, Any]) -> Job:
 
 
 def _sweep_jobs(path: Path) -> list[Job]:
-    from eqexp.sweep.records import job_records
-
     jobs = []
     for r in job_records(path):
         directory = Path(r.dir) if r.dir else None

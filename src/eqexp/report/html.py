@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from eqexp import environment
-from eqexp.rundir import FINISHED, Job, OutputDir, command, job_overrides, open_dir, read_json, resolved_config
+from eqexp.rundir import Job, OutputDir, command, job_overrides, open_dir, read_json, resolved_config
+from eqexp.sweep.records import OK_STATUSES
 
 FILE = "report.html"
 _KEY_PACKAGES = ("eqexp", "pyfixest", "numpy", "pandas", "scipy", "hydra-core", "omegaconf", "mlflow", "matplotlib")
@@ -100,7 +101,7 @@ def csv_table(path: Path, hide: tuple[str, ...] = ()) -> str:
         return "<p>(empty)</p>"
     header, keep = rows[0], [i for i, h in enumerate(rows[0]) if h not in hide]
     status = header.index("status") if "status" in header else None
-    bad = [status is not None and r[status] not in (FINISHED, "skipped") for r in rows[1:]]
+    bad = [status is not None and r[status] not in OK_STATUSES for r in rows[1:]]
     return grid([header[i] for i in keep], ([r[i] for i in keep] for r in rows[1:]), bad)
 
 
@@ -116,8 +117,8 @@ def image(path: Path, wide: bool = False) -> str:
             f"<figcaption>{esc(path.name)}</figcaption></figure>")
 
 
-def details(summary: str, inner: str, open_: bool = False) -> str:
-    return f"<details{' open' if open_ else ''}><summary>{esc(summary)}</summary>{inner}</details>"
+def details(summary: str, inner: str) -> str:
+    return f"<details><summary>{esc(summary)}</summary>{inner}</details>"
 
 
 def pre(text: str) -> str:
@@ -177,7 +178,7 @@ def _summary(out: OutputDir) -> str:
     elif not out.is_sweep and out.jobs[0].dir and (out.jobs[0].dir / "job.json").exists():
         parts.append(key_values(read_json(out.jobs[0].dir / "job.json")))
     for j in out.jobs:
-        if j.status not in (FINISHED, "skipped"):
+        if j.status not in OK_STATUSES:
             parts.append(f"<p class='reason'><b>Job {j.num} ({esc(j.label)}) {esc(j.status)}:</b> {esc(j.reason)}</p>")
     return "".join(parts)
 
@@ -192,7 +193,7 @@ def _combined(out: OutputDir) -> str:
 
 
 def _job(job: Job, heading: bool) -> str:
-    ok = job.status in (FINISHED, "skipped")
+    ok = job.status in OK_STATUSES
     parts = [f"<section class='job' id='job-{job.num}'>"]
     if heading:
         parts.append(f"<h3>Job {job.num}: {esc(job.label)} <span class='status{'' if ok else ' bad'}'>{esc(job.status)}</span></h3>")
