@@ -1,8 +1,17 @@
-"""Shared fixtures: a small hand-made panel with a known quadratic DGP."""
+"""Shared fixtures: a small hand-made panel with a known quadratic DGP, the small world, a small real sweep."""
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_panel(n_firms: int = 300, seed: int = 7) -> pd.DataFrame:
@@ -46,3 +55,54 @@ def raw(world):
     from eqexp.data.sources import generate_sources
 
     return generate_sources(world)
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory) -> Path:
+    """A real `run.py -m` sweep on the small world, in its own folder with its MLflow store: two jobs
+    that finish and one that fails (an empty sample). Shared by the report and the package tests."""
+    base = tmp_path_factory.mktemp("small_sweep")
+    args = [sys.executable, "run.py", "-m", "data=synthetic_small", f"data.cache_dir={base / 'cache'}",
+            f"tracking.uri=sqlite:///{base / 'mlflow.db'}", f"tracking.artifact_root={base / 'mlartifacts'}",
+            f"hydra.sweep.dir={base / 'sweep'}", 'sample.query="year != 2010","year != 2004","year > 2030"']
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 1 and "2 finished, 1 failed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    return base
+
+
+PIXEL_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+HOSTILE = "<script>alert('x')</script> & <i onclick=alert(1)>"  # a text that must reach a page escaped
+
+
+def hand_made_run(path: Path, root: Path) -> Path:
+    """A finished single run's directory as eqexp writes it, made by hand (no estimation): Hydra's
+    record, results, a table, a figure, a build log, its environment, and a stray data file."""
+    from eqexp import environment
+    from eqexp.report.table import Table, write_table
+
+    hydra = {"runtime": {"cwd": str(root), "choices": {"data": "tiny", "model": "baseline", "experiment": None},
+                         "config_sources": [{"path": "hydra.conf", "schema": "pkg", "provider": "hydra"},
+                                            {"path": str(root / "conf"), "schema": "file", "provider": "main"}]},
+             "job": {"config_name": "config"},
+             "overrides": {"hydra": [f"hydra.run.dir={path}", "hydra.mode=RUN"],
+                           "task": ["data=tiny", f"data.cache_dir={root}/cache", f"tracking.uri=sqlite:///{root}/m.db",
+                                    "model.controls=[scale]", f"data.path={root}/panel.csv"]}}
+    config = {"data": {"name": "tiny", "source": "panel", "path": f"{root}/panel.csv"}, "model": {"controls": ["scale"]}}
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": hydra}))
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    (path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(hydra["overrides"]["task"]))
+    (path / "job.json").write_text(json.dumps({"status": "finished", "seconds": 1.5, "fingerprint": "panel-0123abcd"}))
+    pd.DataFrame({"model": ["(1)"], "term": ["market"], "estimate": [0.05], "statistic": [2.5], "p_value": [0.01]}).to_csv(path / "coefficients.csv", index=False)
+    pd.DataFrame({"model": ["(1)"], "test": ["utest"], "statistic": ["p_value"], "value": [0.004]}).to_csv(path / "tests.csv", index=False)
+    pd.DataFrame({"step": ["(1) singletons"], "rows_in": [100], "rows_out": [97], "reason": [HOSTILE]}).to_csv(path / "rows.csv", index=False)
+    table = Table("baseline", [["", "(1)"], ["VARIABLES", "quality"]], [["Market", "0.0500**"], ["", "(2.50)"]],
+                  [["Observations", "97"]], ["t-statistics in parentheses", HOSTILE])
+    write_table(table, path / "tables", "table")
+    (path / "figures").mkdir()
+    (path / "figures" / "inverted_u_m1.png").write_bytes(PIXEL_PNG)
+    (path / "build_log.json").write_text(json.dumps({"options": {"sigma": "table"},
+                                                      "steps": [{"step": "clean", "rows_in": 120, "rows_out": 100, "reason": "duplicates"}]}))
+    (path / "panel.parquet").write_bytes(b"PAR1 not really")  # data that must never reach a package
+    environment.write(path, root)
+    return path

@@ -42,7 +42,8 @@ def test_baseline_writes_contract_table_and_mlflow_run(tmp_path):
     assert mlrun.data.params["model.treatment"] == "market"
     assert len(mlrun.data.tags["data_fingerprint"]) > 10 and "git_commit" in mlrun.data.tags
     artifacts = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
-    assert {"coefficients.csv", "tables", "build_log.json", "rows.csv"} <= artifacts
+    assert {"coefficients.csv", "tables", "build_log.json", "rows.csv", "report.html"} <= artifacts
+    assert "report.html" in proc.stdout and f"{row.estimate:.4f}" in (out / "report.html").read_text()
     assert mlrun.data.params["build.sigma"] == "table"  # the measures' variants are logged with the run
 
 

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from eqexp import sweep
 from eqexp.data.validate import DataValidationError
+from eqexp.report.html import write_report
 from eqexp.spec import SpecError
 from eqexp.tracking import resolve_uri
 
@@ -37,8 +38,13 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     except (SpecError, DataValidationError) as err:  # bad input: the message is the help, not a traceback
         print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
-    where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}"]
+    report = write_report(out_dir, root)
+    where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}",
+             f"[eqexp] report:  {report}"]
     if result.run_id:
+        from mlflow.tracking import MlflowClient  # loaded already: the run was just logged
+
         uri = resolve_uri(result.spec.tracking, root)
+        MlflowClient(uri).log_artifact(result.run_id, str(report))
         where.append(f"[eqexp] MLflow run {result.run_id} (mlflow ui --backend-store-uri {uri})")
     print("\n".join(where))

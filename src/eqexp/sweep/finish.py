@@ -91,6 +91,17 @@ def _mlflow(what: str, function: Any, *args: Any) -> None:
         print(f"[eqexp] could not {what}: {err}", flush=True)
 
 
+def _report(sweep_dir: Path, root: Path) -> list[Path]:
+    """The sweep's report.html; trouble writing it costs the sweep nothing else (it is reported)."""
+    from eqexp.report.html import write_report
+
+    try:
+        return [write_report(sweep_dir, root)]
+    except Exception as err:
+        print(f"[eqexp] could not write the report: {type(err).__name__}: {err}", flush=True)
+        return []
+
+
 def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     """Summary, combined table, plot, parent run; print where they are; return the exit code."""
     global _LAST_EXIT_CODE
@@ -114,7 +125,8 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
     _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
-    written = drawing.result()
+    report = _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
+    written = drawing.result() + report
     print(summary_text(summary), flush=True)
     code = exit_code(summary)
     if tracked:
@@ -126,6 +138,8 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     counts = summary.status.value_counts()
     print(f"[eqexp] sweep directory: {sweep_dir}", flush=True)
     print(f"[eqexp] summary: {sweep_dir / 'summary.md'}   combined table: {sweep_dir / 'combined.md'}   plot: {sweep_dir / 'coefplot.png'}", flush=True)
+    if report:
+        print(f"[eqexp] report: {report[0]}", flush=True)
     if ctx is not None and ctx.parent_run_id:
         print(f"[eqexp] MLflow parent run {ctx.parent_run_id}: mlflow ui --backend-store-uri {ctx.tracking_uri}", flush=True)
     if code:
