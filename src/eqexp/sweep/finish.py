@@ -125,8 +125,9 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
     _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
+    drawn = drawing.result()  # the report embeds the combined table and plot: wait for them
     report = _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
-    written = drawing.result() + report
+    written = drawn + report
     print(summary_text(summary), flush=True)
     code = exit_code(summary)
     if tracked:
