@@ -164,3 +164,21 @@ def test_stacked_groups_equal_the_interacted_pyfixest_model(panel, group):
     assert ours.groups == ref.groups and ours.n_obs == ref.n_obs and ours.n_clusters == ref.n_clusters
     np.testing.assert_allclose(ours.coef, ref.coef, rtol=RTOL)
     np.testing.assert_allclose(ours.vcov, ref.vcov, rtol=RTOL, atol=RTOL * np.abs(ref.vcov).max())
+
+
+@pytest.mark.parametrize("vcov", ["firm", "robust", "iid", "twoway"])
+def test_model_without_fixed_effects_absorbs_its_intercept(panel, vcov):
+    """No fixed effects: the constant is absorbed as a one-level effect, equal to pf.feols with an intercept."""
+    x = ["market", "scale"]
+    ours = fit(panel, "quality", x, [], VCOVS[vcov])
+    spec = {"CRV1": "+".join(VCOVS[vcov].cluster)} if VCOVS[vcov].cluster else VCOVS[vcov].type
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.feols(f"quality ~ {' + '.join(x)}", panel, vcov=spec)
+    tidy = ref.tidy().loc[x]
+    np.testing.assert_allclose(ours.tidy.estimate, tidy.Estimate, rtol=RTOL)
+    np.testing.assert_allclose(ours.tidy.std_error, tidy["Std. Error"], rtol=RTOL)
+    np.testing.assert_allclose(ours.tidy.p_value, tidy["Pr(>|t|)"], rtol=1e-8, atol=1e-14)
+    np.testing.assert_allclose(ours.vcov, ref._vcov[1:, 1:], rtol=RTOL)
+    assert ours.n_obs == ref._N and ours.df_t == ref._df_t and ours.r2 == pytest.approx(ref._r2, rel=1e-12)
+    assert np.isnan(ours.r2_within) and ours.fixed_effects == []

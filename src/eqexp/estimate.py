@@ -9,9 +9,9 @@ set of its rows; the columns a model needs are absorbed (`eqexp.absorb`) once pe
 and kept, so models that share a sample (the columns of Table 4, the three mediation
 equations, the groups behind a group-difference test) share the work, and a worker's
 later jobs on the same prepared data reuse it (`BLOCKS`). Least squares and the
-covariance then cost a few small matrix products (`eqexp.ols`). What the fast path does
-not serve (no fixed effects, CRV3) goes to `pf.feols`, which is also the reference the
-tests hold the fast path to.
+covariance then cost a few small matrix products (`eqexp.ols`). A model without fixed
+effects has its intercept absorbed (a one-level effect). CRV3 goes to `pf.feols`, which
+is also the reference the tests hold the fast path to.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from eqexp.spec import SpecError, VcovSpec
 from eqexp.terms import interaction_parts
 
 FAST_VCOV = {"CRV1": "CRV", "hetero": "hetero", "iid": "iid"}
+INTERCEPT = "(intercept)"  # a model without fixed effects has a constant: absorbed as a one-level effect
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,10 @@ class Workspace:
             codes = np.column_stack([compact(c) for c in codes[~alone].T])
         steps.append(Step("singletons", len(complete), len(kept), reason=f"alone in a {' or '.join(fixed_effects)} group"))
         digest = hashlib.blake2b(kept.astype(np.int64).tobytes(), digest_size=16).hexdigest()
-        return Sample((self.data_key, digest, tuple(fixed_effects)), kept, steps, tuple(fixed_effects), codes)
+        effects = tuple(fixed_effects)
+        if not effects:  # the intercept is absorbed as a one-level effect: x - mean(x)
+            effects, codes = (INTERCEPT,), np.zeros((len(kept), 1), np.int64)
+        return Sample((self.data_key, digest, effects), kept, steps, effects, codes)
 
     def absorb(self, sample: Sample, block: np.ndarray) -> np.ndarray:
         """Any columns of values on the sample's rows (n × k), fixed effects absorbed; not cached."""
@@ -222,8 +226,8 @@ class Workspace:
 # --- one model --------------------------------------------------------------------------------------
 
 
-def fast_path_serves(fixed_effects: list[str], vcov: VcovSpec) -> bool:
-    return bool(fixed_effects) and vcov.type in FAST_VCOV
+def fast_path_serves(vcov: VcovSpec) -> bool:
+    return vcov.type in FAST_VCOV
 
 
 def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], vcov: VcovSpec,
@@ -242,25 +246,34 @@ def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regress
                          FAST_VCOV[vcov.type], sample.fixed_effects, sample.fe_codes, clusters)
 
 
-def _pyfixest(frame: pd.DataFrame, outcome: str, regressors: list[str], fixed_effects: list[str], vcov: VcovSpec) -> LeastSquares:
-    """The reference path: `pf.feols` on the estimation sample."""
+def _crv3(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], fixed_effects: list[str],
+          vcov: VcovSpec) -> LeastSquares:
+    """CRV3 (leave-one-cluster-out jackknife) from `pf.feols`, which re-estimates the model without each cluster.
+
+    Everything but the covariance matrix comes from its public accessors and this sample; the
+    matrix itself pyfixest keeps in `_vcov` only.
+    """
     import pyfixest as pf
 
+    frame = workspace.frame(sample, [outcome, *regressors, *fixed_effects])
+    clusters = workspace.sample_codes(sample.positions, list(vcov.cluster))
+    frame = frame.assign(**{f"cluster{d}": clusters[:, d] for d in range(clusters.shape[1])})
     formula = f"{outcome} ~ {' + '.join(regressors)}" + (f" | {' + '.join(fixed_effects)}" if fixed_effects else "")
-    spec = {vcov.type: "+".join(vcov.cluster)} if vcov.type.startswith("CRV") else vcov.type
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = pf.feols(formula, data=frame, vcov=spec, fixef_rm="none", demeaner=pf.MapDemeaner(fixef_tol=FIXEF_TOL))
-    names = [str(n) for n in result._coefnames]
+        result = pf.feols(formula, data=frame, vcov={"CRV3": "+".join(f"cluster{d}" for d in range(clusters.shape[1]))},
+                          fixef_rm="none", demeaner=pf.MapDemeaner(fixef_tol=FIXEF_TOL))
+    names = [str(n) for n in result.coef().index]
     dropped = [r for r in regressors if r not in names]
     if dropped:
         raise CollinearError(dropped)
-    tidy = result.tidy()
+    tidy, resid = result.tidy(), result.resid()
+    y, within = frame[outcome].to_numpy(np.float64), workspace.absorbed(sample, [outcome])[:, 0]
     return LeastSquares(
         names=tuple(names), coef=tidy["Estimate"].to_numpy(), vcov=np.asarray(result._vcov), se=tidy["Std. Error"].to_numpy(),
         statistic=tidy["t value"].to_numpy(), p_value=tidy["Pr(>|t|)"].to_numpy(), conf_low=tidy["2.5%"].to_numpy(),
-        conf_high=tidy["97.5%"].to_numpy(), n_obs=int(result._N), df_t=int(result._df_t), n_clusters=None,
-        r2=float(result._r2), r2_within=float(result._r2_within) if fixed_effects else float("nan"),
+        conf_high=tidy["97.5%"].to_numpy(), n_obs=len(resid), df_t=int(clusters.max(axis=0).min()), n_clusters=None,
+        r2=1 - float(resid @ resid) / float(((y - y.mean()) ** 2).sum()), r2_within=1 - float(resid @ resid) / float(within @ within),
     )
 
 
@@ -288,12 +301,10 @@ def fit(
             f"({'; '.join(f'{s.step}: -{s.dropped}' for s in rows.steps)}). Check the sample filter, the group definitions and the lags."
         )
     try:
-        if fast_path_serves(fixed_effects, vcov):
+        if fast_path_serves(vcov):
             result = least_squares_of(workspace, rows, outcome, regressors, vcov)
         else:
-            frame = df.iloc[rows.positions]
-            crossed = {c: workspace.codes(c)[rows.positions] for c in cluster if "^" in c}  # pf.feols reads clusters as columns
-            result = _pyfixest(frame.assign(**crossed) if crossed else frame, outcome, regressors, fixed_effects, vcov)
+            result = _crv3(workspace, rows, outcome, regressors, fixed_effects, vcov)
     except AbsorbError as err:
         raise SpecError(f"Model {model} on sample '{sample}': absorbing the fixed effects ({' + '.join(fixed_effects)}) failed: "
                         f"{err}. Check for fixed effects that barely overlap, or simplify them.") from None
@@ -307,6 +318,6 @@ def fit(
     values = {r: workspace.values(rows, r).astype(np.float64) for r in result.names if r in df}
     return Fit(
         model=model, sample=sample, outcome=outcome, regressors=list(result.names), fixed_effects=list(fixed_effects),
-        tidy=tidy, vcov=result.vcov, n_obs=result.n_obs, r2=result.r2, r2_within=result.r2_within, df_t=result.df_t,
+        tidy=tidy, vcov=result.vcov, n_obs=result.n_obs, r2=result.r2, r2_within=result.r2_within if fixed_effects else float("nan"), df_t=result.df_t,
         vcov_label=vcov.label, steps=rows.steps, ranges={r: (float(v.min()), float(v.max())) for r, v in values.items()},
     )

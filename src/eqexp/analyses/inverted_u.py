@@ -95,8 +95,8 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         figures[f"inverted_u_{metric_name(f.model)}.png"] = inverted_u_figure(test, vcov, values, name, title)
         if not spec.model.two_lines:
             continue
-        if not fast_path_serves(f.fixed_effects, spec.vcov):
-            notes.append(f"Two-lines test {f.model}: not offered for {spec.vcov.type} standard errors or a model without fixed effects.")
+        if not fast_path_serves(spec.vcov):
+            notes.append(f"Two-lines test {f.model}: not offered for {spec.vcov.type} standard errors.")
             continue
         lines, curve = two_lines(workspace, f, x, spec.vcov, queries.get(f.model))
         rows += test_rows(f.model, "two_lines", lines.to_dict())
