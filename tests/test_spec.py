@@ -63,3 +63,15 @@ def test_cluster_variable_checked():
     spec = load_spec({"model": {"controls": []}, "vcov": {"cluster": ["provnce"]}})
     with pytest.raises(SpecError, match=r"vcov.cluster.*'provnce'.*'province'"):
         check_variables(spec, COLUMNS)
+
+
+def test_a_loaded_spec_is_read_only_and_replace_builds_another():
+    import dataclasses
+
+    spec = load_spec({})
+    for change in (lambda: setattr(spec, "force", True), lambda: setattr(spec.vcov, "label", "x"),
+                   lambda: setattr(spec.model.columns[0], "label", "x")):
+        with pytest.raises(dataclasses.FrozenInstanceError, match="read-only"):
+            change()
+    other = dataclasses.replace(spec, force=True)
+    assert other.force and not spec.force

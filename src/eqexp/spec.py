@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import FrozenInstanceError, dataclass, field, fields, is_dataclass
 from typing import Any, Iterable, Optional, get_args, get_origin, get_type_hints
 
 import pandas as pd
@@ -25,8 +25,28 @@ class SpecError(ValueError):
     """A specification that cannot run; the message says what to change."""
 
 
+class _Sealable:
+    """A spec part that `load_spec` seals: once loaded, no field can be assigned. (OmegaConf merges
+    into the mutable dataclasses first; frozen ones would refuse the merge.)"""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_sealed", False):
+            raise FrozenInstanceError(f"cannot assign to '{name}': a loaded Spec is read-only; build another with dataclasses.replace")
+        object.__setattr__(self, name, value)
+
+
+def _seal(node: Any) -> None:
+    if isinstance(node, _Sealable):
+        for f in fields(node):
+            _seal(getattr(node, f.name))
+        object.__setattr__(node, "_sealed", True)
+    elif isinstance(node, list):
+        for item in node:
+            _seal(item)
+
+
 @dataclass
-class DataSpec:
+class DataSpec(_Sealable):
     name: str = "synthetic"
     source: str = "synthetic"  # synthetic (built from its raw sources) | world (drawn, unmeasured) | raw | panel
     params: dict[str, Any] = field(default_factory=dict)  # generator parameters (synthetic, world)
@@ -41,7 +61,7 @@ class DataSpec:
 
 
 @dataclass
-class LagSpec:
+class LagSpec(_Sealable):
     treatment: int = 0  # k in L^k of the treatment (and its square)
     controls: int = 0  # k in L^k of every control
     # where the treatment's lag comes from (set once per job, in the `lags` group):
@@ -51,7 +71,7 @@ class LagSpec:
 
 
 @dataclass
-class Column:
+class Column(_Sealable):
     """One column of a regression table: overrides of the model for that column."""
 
     label: Optional[str] = None
@@ -61,7 +81,7 @@ class Column:
 
 
 @dataclass
-class ModelSpec:
+class ModelSpec(_Sealable):
     name: str = "baseline"
     outcome: str = "quality"
     treatment: str = "market"
@@ -73,7 +93,7 @@ class ModelSpec:
 
 
 @dataclass
-class WildSpec:
+class WildSpec(_Sealable):
     """The wild cluster bootstrap (restricted, WCR) of every treatment term (eqexp.inference.wild)."""
 
     type: str = "wild"
@@ -84,7 +104,7 @@ class WildSpec:
 
 
 @dataclass
-class VcovSpec:
+class VcovSpec(_Sealable):
     name: str = "firm"
     type: str = "CRV1"  # CRV1 | CRV3 | hetero | iid
     cluster: list[str] = field(default_factory=lambda: ["firm_id"])  # two for two-way; `a^b` clusters by a × b
@@ -93,14 +113,14 @@ class VcovSpec:
 
 
 @dataclass
-class SampleSpec:
+class SampleSpec(_Sealable):
     name: str = "all"
     query: Optional[str] = None  # pandas query selecting the rows to keep
     label: str = "All firm-years"
 
 
 @dataclass
-class TrimSpec:
+class TrimSpec(_Sealable):
     name: str = "none"
     method: str = "none"  # none | trim | winsor
     variables: list[str] = field(default_factory=lambda: ["quality"])
@@ -110,13 +130,13 @@ class TrimSpec:
 
 
 @dataclass
-class PermutationSpec:
+class PermutationSpec(_Sealable):
     draws: int = 1000
     seed: int = 20240101
 
 
 @dataclass
-class HeteroSpec:
+class HeteroSpec(_Sealable):
     name: str = "none"
     label: str = ""
     groups: dict[str, str] = field(default_factory=dict)  # column header -> pandas query
@@ -124,14 +144,14 @@ class HeteroSpec:
 
 
 @dataclass
-class BootstrapSpec:
+class BootstrapSpec(_Sealable):
     draws: int = 1000
     seed: int = 20240101
     alpha: float = 0.05
 
 
 @dataclass
-class MediatorSpec:
+class MediatorSpec(_Sealable):
     name: str = "none"
     variable: Optional[str] = None
     square: bool = False  # add the squared treatment to the mediator equation
@@ -139,7 +159,7 @@ class MediatorSpec:
 
 
 @dataclass
-class ReportSpec:
+class ReportSpec(_Sealable):
     title: str = ""
     stat: str = "t"  # t | se: what goes in parentheses
     digits: int = 4
@@ -148,7 +168,7 @@ class ReportSpec:
 
 
 @dataclass
-class TrackingSpec:
+class TrackingSpec(_Sealable):
     enabled: bool = True
     uri: str = "sqlite:///outputs/mlflow.db"
     experiment: str = "eqexp"
@@ -156,7 +176,7 @@ class TrackingSpec:
 
 
 @dataclass
-class Spec:
+class Spec(_Sealable):
     analysis: str = "regression"  # regression | descriptives | correlations
     force: bool = False  # re-run a sweep job even if an identical finished run exists
     data: DataSpec = field(default_factory=DataSpec)
@@ -302,6 +322,7 @@ def load_spec(cfg: DictConfig | dict) -> Spec:
         names = spec.vcov.cluster if spec.vcov.type.startswith("CRV") else []
         default = {"hetero": "Robust", "iid": "IID"}.get(spec.vcov.type, spec.vcov.type)
         spec.vcov.label = " and ".join(label(c, spec.report.labels) for c in names) or default
+    _seal(spec)
     return spec
 
 
