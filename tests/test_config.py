@@ -45,3 +45,18 @@ def test_command_line_override_is_validated():
 def test_table5_has_six_lag_columns():
     spec = load_spec(composed("experiment=table5_lags"))
     assert [(c.lags.treatment, c.lags.controls) for c in spec.model.columns] == [(1, 0), (2, 0), (3, 0), (1, 1), (2, 2), (3, 3)]
+
+
+def test_one_outputs_root_moves_runs_sweeps_cache_and_mlflow(monkeypatch, tmp_path):
+    """`outputs` in conf/config.yaml is the one place the output root is set; every path follows it."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "elsewhere"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        spec = load_spec(compose("config", overrides=[f"outputs={root}"]))
+        hydra = compose("config", overrides=[f"outputs={root}"], return_hydra_config=True).hydra
+        hydra_dirs = (str(hydra.run.dir), str(hydra.sweep.dir))
+        default = load_spec(compose("config"))
+    assert spec.data.cache_dir == f"{root}/cache"
+    assert spec.tracking.uri == f"sqlite:///{root}/mlflow.db" and spec.tracking.artifact_root == f"{root}/mlartifacts"
+    assert hydra_dirs[0].startswith(f"{root}/runs/") and hydra_dirs[1].startswith(f"{root}/sweeps/")
+    assert default.data.cache_dir == "outputs/cache" and default.tracking.uri == "sqlite:///outputs/mlflow.db"

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from eqexp import sweep
+from eqexp.spec import OUTPUTS
 from eqexp.sweep import JobRecord
 
 ORDER_KEYS = ("plan", "given", "label", "estimate", "t", "n_obs")
@@ -51,7 +52,7 @@ def from_directory(sweep_dir: Path) -> SweepResults:
 
 
 def _default_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('outputs/mlflow.db').resolve()}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(OUTPUTS, 'mlflow.db').resolve()}"
 
 
 def from_mlflow(parent_run_id: str, uri: str | None = None) -> SweepResults:
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     elif Path(args.source).is_dir():
         out = Path(args.source) / "compare"
     else:
-        out = Path("outputs/compare") / args.source
+        out = Path(OUTPUTS, "compare") / args.source
     order_by = args.order or ("given" if args.jobs else "plan")
     if args.descending and not order_by.startswith("-"):
         order_by = "-" + order_by

@@ -47,7 +47,7 @@ from eqexp.sweep.records import OK_STATUSES
 ZIP_NAME = "replication_package.zip"
 TOP = "replication"
 # Overrides that say where this machine kept its MLflow store and data cache: a replicator's differ.
-MACHINE_KEYS = ("tracking", "data.cache_dir", "hydra.run.dir", "hydra.sweep.dir")
+MACHINE_KEYS = ("outputs", "tracking", "data.cache_dir", "hydra.run.dir", "hydra.sweep.dir")
 DATA_SUFFIXES = {".parquet", ".feather", ".arrow", ".dta", ".sav", ".sas7bdat", ".pkl", ".pickle", ".h5", ".hdf5"}
 # Bookkeeping of the run, packaged elsewhere (configs, environment, build log) or not at all (local paths, run ids).
 NOT_RESULTS = {".hydra", "status", "run.json", "sweep.json", "jobs.json", "multirun.yaml", environment.FILE, "build_log.json"}

@@ -21,6 +21,9 @@ from eqexp.data.validate import SCHEMAS
 from eqexp.terms import interaction_parts, label
 
 
+OUTPUTS = "outputs"  # the default root of everything eqexp writes (conf/config.yaml's `outputs`)
+
+
 class SpecError(ValueError):
     """A specification that cannot run; the message says what to change."""
 
@@ -53,7 +56,7 @@ class DataSpec(_Sealable):
     path: Optional[str] = None  # the user's panel file (panel) or folder of raw sources (raw)
     columns: dict[str, Any] = field(default_factory=dict)  # rename: their column name -> the name used in the YAML (raw: per source file)
     build: dict[str, Any] = field(default_factory=dict)  # measure options (eqexp.build.BuildOptions)
-    cache_dir: str = "outputs/cache"
+    cache_dir: str = f"{OUTPUTS}/cache"
     id: str = "firm_id"  # the panel unit: lags, the default clustering, resampling and permutation draws
     time: str = "year"  # the period: lags are gap-aware in it
     schema: Optional[str] = None  # named rules a ready panel must meet (export_quality: the reference study's)
@@ -170,15 +173,16 @@ class ReportSpec(_Sealable):
 @dataclass
 class TrackingSpec(_Sealable):
     enabled: bool = True
-    uri: str = "sqlite:///outputs/mlflow.db"
+    uri: str = f"sqlite:///{OUTPUTS}/mlflow.db"
     experiment: str = "eqexp"
-    artifact_root: str = "outputs/mlartifacts"
+    artifact_root: str = f"{OUTPUTS}/mlartifacts"
 
 
 @dataclass
 class Spec(_Sealable):
     analysis: str = "regression"  # regression | descriptives | correlations
     force: bool = False  # re-run a sweep job even if an identical finished run exists
+    outputs: str = OUTPUTS  # where runs, sweeps, the data cache and the MLflow store go (the configs refer to it)
     data: DataSpec = field(default_factory=DataSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     vcov: VcovSpec = field(default_factory=VcovSpec)

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 # Keys that never change a job's results: left out of its identity (`job_key`).
-_KEY_EXCLUDED = ("tracking", "force")
+_KEY_EXCLUDED = ("tracking", "force", "outputs")  # where results go is not what they are
 _KEY_EXCLUDED_DATA = ("cache_dir",)
 
 

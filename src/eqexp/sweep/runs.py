@@ -178,7 +178,7 @@ def failure_record(cfg: Any, spec: Any, ctx: SweepContext, out_dir: Path, record
         if not tspec.enabled:
             return
     elif ctx.tracking_uri:
-        tspec = TrackingSpec(uri=ctx.tracking_uri, experiment=ctx.experiment or "eqexp", artifact_root=ctx.artifact_root or "outputs/mlartifacts")
+        tspec = TrackingSpec(uri=ctx.tracking_uri, experiment=ctx.experiment or "eqexp", artifact_root=ctx.artifact_root or TrackingSpec().artifact_root)
     else:
         return
     tree = OmegaConf.to_container(OmegaConf.structured(spec)) if spec is not None else OmegaConf.to_container(task_config(cfg), resolve=False)

@@ -69,8 +69,8 @@ def _planned_launcher(cfg: DictConfig) -> bool:
 def _tracking_spec(cfg: DictConfig):
     from eqexp.spec import TrackingSpec
 
-    node = OmegaConf.select(cfg, "tracking", default=None)
-    merged = OmegaConf.merge(OmegaConf.structured(TrackingSpec), node if node is not None else {})
+    node = OmegaConf.select(cfg, "tracking", default=None)  # resolved where it is: ${outputs} is at the root
+    merged = OmegaConf.merge(OmegaConf.structured(TrackingSpec), OmegaConf.to_container(node, resolve=True) if node is not None else {})
     return OmegaConf.to_object(merged)
 
 
