@@ -125,3 +125,10 @@ def test_a_monotone_world_fails_the_two_lines_test_where_the_quadratic_finds_cur
     figures = sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png"))
     assert figures == ["inverted_u_m1.png", "inverted_u_m2.png", "two_lines_m1.png", "two_lines_m2.png"]
     assert any(n.startswith("Two-lines test (2)") and "No inverted U" in n for n in result.tables["table"].notes)
+
+
+def test_a_treatment_with_two_values_is_a_named_error_not_a_traceback():
+    from eqexp.inference import InferenceError
+
+    with pytest.raises(InferenceError, match="2 distinct values: a flexible fit needs at least 3"):
+        tl.spline_knots(np.array([0.0, 1.0, 1.0, 0.0]))

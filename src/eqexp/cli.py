@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from eqexp import sweep
 from eqexp.data.validate import DataValidationError
+from eqexp.inference import InferenceError
 from eqexp.report.html import write_report
 from eqexp.spec import SpecError
 from eqexp.tracking import resolve_uri
@@ -35,7 +36,7 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg))
-    except (SpecError, DataValidationError) as err:  # bad input: the message is the help, not a traceback
+    except (SpecError, DataValidationError, InferenceError) as err:  # bad input: the message is the help, not a traceback
         print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     report = write_report(out_dir, root)

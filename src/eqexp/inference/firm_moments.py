@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from eqexp.inference import InferenceError
+
 Progress = Callable[[int, int], None]
 
 # Weights are generated in chunks of at most this many entries (64 MiB of float64).
@@ -71,10 +73,10 @@ def check_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
     """Raise if a column is absent or has missing values (nothing is dropped silently)."""
     absent = [c for c in columns if c not in df.columns]
     if absent:
-        raise ValueError(f"columns {absent} are not in the data; available: {list(df.columns)}")
+        raise InferenceError(f"columns {absent} are not in the data; available: {list(df.columns)}")
     missing = {c: int(n) for c, n in df[list(columns)].isna().sum().items() if n}
     if missing:
-        raise ValueError(
+        raise InferenceError(
             f"missing values in {missing}: pass the estimation sample (drop those rows first)"
         )
 
@@ -124,7 +126,7 @@ class FirmMoments:
         n_firms, c = len(firms), len(columns)
         p = c + n_dummies
         if n_firms * p * (p + 1) * 4 > _MAX_BYTES:
-            raise ValueError(
+            raise InferenceError(
                 f"{n_dummies} dummies for {list(other_fe)} make the per-firm moments too "
                 "large; use low-cardinality other FE (e.g. year) here"
             )
@@ -155,7 +157,7 @@ class FirmMoments:
         """Weighted sums Σᵢ wᵢ Z̃ᵢᵀZ̃ᵢ: weights (G,) or (B, G) → (p, p) or (B, p, p)."""
         weights = np.asarray(weights, dtype=float)
         if weights.shape[-1] != self.n_firms:
-            raise ValueError(f"weights must have {self.n_firms} entries (one per firm) last")
+            raise InferenceError(f"weights must have {self.n_firms} entries (one per firm) last")
         packed = weights @ self.cross
         p = len(self.columns) + self.n_dummies
         rows, cols = _packing(len(self.columns), self.n_dummies)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.distributions import chi2_sf, f_sf, norm_sf
+from eqexp.inference import InferenceError
 from eqexp.inference.firm_moments import (
     FirmMoments,
     Progress,
@@ -133,7 +134,7 @@ def interacted_model(
     check_columns(df, [outcome, *regressors, group, firm, *other_fe])
     codes, levels = pd.factorize(df[group], sort=True)
     if len(levels) < 2:
-        raise ValueError(f"group column {group!r} has {len(levels)} level; need 2 or more")
+        raise InferenceError(f"group column {group!r} has {len(levels)} level; need 2 or more")
     gid = f"{group}__id"
     names = [[f"{r}__g{g}" for r in regressors] for g in range(len(levels))]
     columns = {
@@ -154,7 +155,7 @@ def interacted_model(
     )
     dropped = sorted(set(flat) - set(fit._coefnames))
     if dropped:
-        raise ValueError(f"collinear within a group, dropped by pyfixest: {dropped}")
+        raise InferenceError(f"collinear within a group, dropped by pyfixest: {dropped}")
     order = [list(fit._coefnames).index(name) for name in flat]
     return InteractedModel(
         group=group,
@@ -190,7 +191,7 @@ def stack_groups(designs: Sequence[GroupDesign], regressors: Sequence[str], fe_n
 
     designs = sorted(designs, key=lambda d: d.name)
     if len(designs) < 2:
-        raise ValueError(f"need 2 or more groups; got {len(designs)}")
+        raise InferenceError(f"need 2 or more groups; got {len(designs)}")
     k, sizes = len(regressors), [len(d.yd) for d in designs]
     cluster_codes, levels = pd.factorize(np.concatenate([d.clusters for d in designs]))
     bounds = np.cumsum([0, *sizes])
@@ -272,7 +273,7 @@ def permute_firm_labels(rng: np.random.Generator, labels: np.ndarray, size: int)
     """
     labels = np.asarray(labels, dtype=float)
     if not np.isin(labels, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0/1 (membership of the first group)")
+        raise InferenceError("labels must be 0/1 (membership of the first group)")
     n_firms, ones = len(labels), int(labels.sum())
     drawn, value = (ones, 1.0) if ones <= n_firms - ones else (n_firms - ones, 0.0)
     out = np.full((size, n_firms), 1.0 - value)
@@ -303,7 +304,7 @@ def permutation_test(
     check_columns(df, [outcome, *regressors, group, firm, *other_fe])
     levels = sorted(df[group].unique().tolist())
     if len(levels) != 2:
-        raise ValueError(f"the permutation test compares two groups; {group!r} has {levels}")
+        raise InferenceError(f"the permutation test compares two groups; {group!r} has {levels}")
     (result,) = permutation_tests(df, outcome, regressors, group, terms, [tuple(levels)], firm, other_fe, draws, seed, progress)
     return result
 
@@ -326,7 +327,7 @@ def permutation_tests(
     check_columns(df, [outcome, *regressors, group, firm, *other_fe])
     varying = int((df.groupby(firm)[group].nunique() > 1).sum())
     if varying:
-        raise ValueError(
+        raise InferenceError(
             f"{group!r} varies within {varying} firms (e.g. a period split): permuting labels "
             "across firms needs a time-invariant group, otherwise the labels are not "
             "exchangeable under H0. Use wald_equality / suest_difference instead."

@@ -30,6 +30,8 @@ from typing import Literal
 
 import numpy as np
 
+from eqexp.inference import InferenceError
+
 Shape = Literal["inverted_u", "u"]
 # Harrell (2015, Regression Modeling Strategies §2.4.6): knot quantiles by number of knots.
 KNOT_QUANTILES = {3: (0.10, 0.50, 0.90), 4: (0.05, 0.35, 0.65, 0.95), 5: (0.05, 0.275, 0.50, 0.725, 0.95)}
@@ -46,7 +48,7 @@ def spline_knots(x: np.ndarray, n_knots: int = 5) -> np.ndarray:
     distinct = len(np.unique(x))
     k = min(n_knots, distinct)
     if k < 3:
-        raise ValueError(f"x takes {distinct} distinct values: a flexible fit needs at least 3")
+        raise InferenceError(f"x takes {distinct} distinct values: a flexible fit needs at least 3")
     return np.unique(np.quantile(x, KNOT_QUANTILES[k]))
 
 
@@ -68,7 +70,7 @@ def flat_region(x: np.ndarray, yhat: np.ndarray, se: np.ndarray, shape: Shape) -
     low, high = np.quantile(x, [0.1, 0.9])
     middle = (x > low) & (x < high)
     if not middle.any():
-        raise ValueError("no observation lies strictly between the 10th and 90th percentiles of x")
+        raise InferenceError("no observation lies strictly between the 10th and 90th percentiles of x")
     y, s = yhat[middle], se[middle]
     flat = y + s > y.max() if shape == "inverted_u" else y - s < y.min()
     return x[middle][flat]

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from eqexp.distributions import t_isf, t_sf
+from eqexp.inference import InferenceError
 
 FiellerKind = Literal["bounded", "two_half_lines", "real_line"]
 
@@ -135,9 +136,9 @@ def utest(
     b1, b2, vcov = float(b1), float(b2), np.asarray(vcov, dtype=float)
     x_low, x_high = float(x_low), float(x_high)
     if vcov.shape != (2, 2):
-        raise ValueError(f"vcov must be the 2x2 covariance of (b1, b2), got shape {vcov.shape}")
+        raise InferenceError(f"vcov must be the 2x2 covariance of (b1, b2), got shape {vcov.shape}")
     if not x_low < x_high:
-        raise ValueError(f"need x_low < x_high, got [{x_low}, {x_high}]")
+        raise InferenceError(f"need x_low < x_high, got [{x_low}, {x_high}]")
     slope_low, t_low = slope_t(b1, b2, vcov, x_low)
     slope_high, t_high = slope_t(b1, b2, vcov, x_high)
     t_slm = min(t_low, -t_high)

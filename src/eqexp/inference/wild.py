@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eqexp.inference import InferenceError
+
 WEIGHTS = ("auto", "rademacher", "webb")
 FEW_CLUSTERS = 12  # below this, Webb's weights by default (Rademacher has only 2^G distinct draws)
 WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
@@ -38,7 +40,7 @@ CHUNK_ENTRIES = 2**22  # draws × clusters per block of weights
 _RANK_TOL = 1e-10  # eigenvalues of Z̃ᵀZ̃ below this share of the largest: its null space
 
 
-class WildError(ValueError):
+class WildError(InferenceError):
     """The wild bootstrap cannot be run on this model; the message says why and what to do."""
 
 
