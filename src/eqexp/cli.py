@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from eqexp import sweep
 from eqexp.data.validate import DataValidationError
 from eqexp.spec import SpecError
-from eqexp.tracking import resolve_uri
+from eqexp.tracking import resolve_uri, ui_hint
 
 
 def job_name(hydra_cfg) -> str:
@@ -40,5 +40,5 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}"]
     if result.run_id:
         uri = resolve_uri(result.spec.tracking, root)
-        where.append(f"[eqexp] MLflow run {result.run_id} (mlflow ui --backend-store-uri {uri})")
+        where.append(f"[eqexp] MLflow run {result.run_id} ({ui_hint(uri)})")
     print("\n".join(where))
