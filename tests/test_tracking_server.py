@@ -75,7 +75,8 @@ def postgres() -> Iterator[Callable[[str], str]]:
     except ImportError:
         pytest.fail('The PostgreSQL driver is not installed: pip install -e ".[postgres]" (make test does).')
     programs = pg_bin()
-    base = Path(tempfile.mkdtemp(prefix="eqexp-pg-"))  # not pytest's tmp_path: the postgres user must reach it
+    # in /tmp, not pytest's tmp_path: the postgres user must reach it, and a socket path is short
+    base = Path(tempfile.mkdtemp(prefix="eqexp-pg-", dir="/tmp"))
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
         shutil.chown(base, "postgres")

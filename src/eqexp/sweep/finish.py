@@ -137,7 +137,8 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
 
 
 def finish_open_sweeps(aborted: bool = True) -> int:
-    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker died)."""
+    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker
+    died, the sweep was stopped), once the jobs still in flight are killed."""
     code = 0
     if _OPEN_SWEEPS:
         stop.kill_jobs()
@@ -164,8 +165,8 @@ def main_with_summary(main: Any) -> int:
     code = 0
     try:
         main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except SystemExit as exiting:
+        code = exiting.code if isinstance(exiting.code, int) else (0 if exiting.code is None else 1)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (stop.Stopped)
         print(f"[eqexp] {str(interrupt) or 'interrupted'}", file=sys.stderr, flush=True)
         code = getattr(interrupt, "exit_code", 130)
