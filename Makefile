@@ -34,7 +34,7 @@ browser:
 # database, and MLflow's tracking server in front of it). The tests start their own server on a
 # free local port in a temporary directory (as the postgres user when run as root) and stop it.
 postgres:
-	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null)
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 $(PGDRV): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[postgres]"

@@ -9,6 +9,7 @@ machine (`runs.close_abandoned`).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -41,8 +42,12 @@ def _on_sigterm(handler: Any) -> None:
 
 
 def stop_on_sigterm() -> None:
-    """When the sweep starts: SIGTERM stops it (as KeyboardInterrupt)."""
+    """When the sweep starts: SIGTERM stops it (as KeyboardInterrupt). With Ray, whose driver
+    ends a SIGTERM with `sys.exit` instead, the sweep is recorded the same way."""
     _on_sigterm(_raise)
+    # Ray's C++ failure-signal handler would abort the driver 3 s after a SIGTERM, before the
+    # sweep is recorded (read when Ray is imported, by the launcher)
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 
 def recording() -> None:
