@@ -34,13 +34,12 @@ from omegaconf import OmegaConf
 
 from eqexp import sweep
 from eqexp.spec import load_spec
-from eqexp.tracking import flatten
+from eqexp.sweep import runs
+from eqexp.tracking import OWNER_TAG, flatten, shown, store_error, ui_hint
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ROOT = Path("/usr/lib/postgresql")
 PG_USER = "eqexp"  # the cluster's superuser; local connections are trusted
-
-pytestmark = pytest.mark.slow
 
 
 # --- servers ------------------------------------------------------------------------------
@@ -226,11 +225,37 @@ def assert_resumed_sweep_complete(client, runs: dict, resumed_dir: Path, uri: st
 # --- tests --------------------------------------------------------------------------------
 
 
+def test_messages_name_the_store_without_its_password_and_say_what_to_do():
+    uri = "postgresql://eqexp:s3cret@dbhost:5432/eqexp"
+    assert shown(uri) == "postgresql://eqexp:***@dbhost:5432/eqexp" and shown("sqlite:////a/b.db") == "sqlite:////a/b.db"
+    missing = store_error(uri, ModuleNotFoundError("No module named 'psycopg'"))
+    assert "s3cret" not in missing and 'pip install -e ".[postgres]"' in missing
+    assert "is up" in store_error("http://trackinghost:5000", ConnectionError("refused"))
+    assert ui_hint("http://trackinghost:5000") == "open http://trackinghost:5000"
+    assert ui_hint(uri) == "mlflow ui --backend-store-uri postgresql://eqexp:***@dbhost:5432/eqexp"
+
+
+def test_a_run_is_abandoned_only_when_its_process_on_this_machine_is_gone():
+    from types import SimpleNamespace
+
+    def run(owner: str) -> SimpleNamespace:
+        return SimpleNamespace(data=SimpleNamespace(tags={OWNER_TAG: owner}))
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its process id names no process now
+    here = socket.gethostname()
+    assert runs._gone(run(f"{here}:{ended.pid}"))
+    assert not runs._gone(run(f"{here}:{os.getpid()}"))
+    assert not runs._gone(run(f"another-machine:{ended.pid}"))  # cannot be known from here
+    assert not runs._gone(run(""))  # not logged by eqexp
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.mark.slow
 def test_ray_sweep_through_the_readme_tracking_server(tmp_path, postgres, cache):
     """The README's set-up on a 12-job Ray sweep; a Ray worker killed mid-job; the resume completes it."""
     from mlflow.tracking import MlflowClient
@@ -267,6 +292,7 @@ def test_ray_sweep_through_the_readme_tracking_server(tmp_path, postgres, cache)
         second = subprocess.run([*command, f"hydra.sweep.dir={tmp_path / 'second'}"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=600)
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        assert f"open {uri}" in second.stdout  # where to see the runs
         client = MlflowClient(uri)
         runs = runs_by_id(client)
         assert not [r for r in runs.values() if r.info.status == "RUNNING"]
@@ -286,6 +312,7 @@ def test_ray_sweep_through_the_readme_tracking_server(tmp_path, postgres, cache)
         stop_group(server)
 
 
+@pytest.mark.slow
 def test_joblib_sweep_on_postgresql_killed_with_sigkill_then_resumed(tmp_path, postgres, cache):
     """A 12-job sweep writing to the database directly, killed outright (SIGKILL to the sweep and its
     workers): the resume marks its runs KILLED, logs the jobs it had finished and runs only the rest."""
