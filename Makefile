@@ -5,8 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 RAY    := $(VENV)/.ray-installed
+PGDRV  := $(VENV)/.postgres-installed
 
-.PHONY: setup browser run test bench clean
+.PHONY: setup browser postgres run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +30,20 @@ $(RAY): $(STAMP)
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Debian's PostgreSQL server and its Python driver, for the tests of a shared MLflow store (a
+# database, and MLflow's tracking server in front of it). The tests start their own server on a
+# free local port in a temporary directory (as the postgres user when run as root) and stop it.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+$(PGDRV): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[postgres]"
+	touch $(PGDRV)
+
 run: setup
 	$(PY) run.py
 
-test: setup browser $(RAY)
+test: setup browser $(RAY) postgres $(PGDRV)
 	$(PY) -m pytest -q -ra
 
 bench: setup

@@ -19,7 +19,7 @@ from eqexp.data.validate import DataValidationError
 from eqexp.inference import InferenceError
 from eqexp.report.html import write_report
 from eqexp.spec import SpecError
-from eqexp.tracking import resolve_uri
+from eqexp.tracking import resolve_uri, ui_hint
 
 
 def job_name(hydra_cfg) -> str:
@@ -47,5 +47,5 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
 
         uri = resolve_uri(result.spec.tracking, root)
         MlflowClient(uri).log_artifact(result.run_id, str(report))
-        where.append(f"[eqexp] MLflow run {result.run_id} (mlflow ui --backend-store-uri {uri})")
+        where.append(f"[eqexp] MLflow run {result.run_id} ({ui_hint(uri)})")
     print("\n".join(where))

@@ -1,9 +1,11 @@
-"""MLflow logging: one run per job in a SQLite store under outputs/.
+"""MLflow logging: one run per job, in a SQLite store under outputs/ or a shared store
+(a PostgreSQL database, a tracking server: `tracking.uri`, `$MLFLOW_TRACKING_URI`).
 
 The store and the experiment are created once, by the process that starts the work
 (run.py for one job, the sweep callback for a sweep), never by several workers at once.
-Runs are logged with batched calls; the database runs in WAL mode so that concurrent
-workers do not block each other.
+Runs are logged with batched calls; a SQLite database runs in WAL mode so that concurrent
+workers do not block each other. Every run names the process that logs it (`eqexp.owner`),
+so that a run left RUNNING by a process that is gone can be told from a live one.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import platform
 import re
+import socket
 import sqlite3
 import subprocess
 import time
@@ -25,6 +29,8 @@ from eqexp.spec import TrackingSpec
 
 _PACKAGES = ("eqexp", "pyfixest", "pandas", "numpy", "hydra-core", "mlflow")
 _BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per batch call
+OWNER_TAG = "eqexp.owner"  # host:pid of the process that creates and ends the run
+_DRIVERS = {"postgresql": 'pip install -e ".[postgres]"', "mysql": "pip install pymysql"}
 
 
 def metric_name(text: str) -> str:
@@ -35,6 +41,29 @@ def metric_name(text: str) -> str:
 
 def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def shown(uri: str) -> str:
+    """The URI without its password, for messages."""
+    return re.sub(r"//([^/:@]+):[^/@]+@", r"//\1:***@", uri)
+
+
+def ui_hint(uri: str) -> str:
+    """How to see the store's runs."""
+    return f"open {uri}" if is_server(uri) else f"mlflow ui --backend-store-uri {shown(uri)}"
+
+
+def store_error(uri: str, err: Exception) -> str:
+    """Why the store cannot be used, and what to do."""
+    text = f"Cannot log to the MLflow store {shown(uri)}: {type(err).__name__}: {err}"
+    if isinstance(err, ModuleNotFoundError):
+        scheme = uri.split(":", 1)[0].split("+")[0]
+        return f"{text}. Install its database driver: {_DRIVERS.get(scheme, f'the SQLAlchemy driver of {scheme}')}."
+    return f"{text}. Check tracking.uri (or MLFLOW_TRACKING_URI) and that the database or tracking server is up."
 
 
 def resolve_uri(spec: TrackingSpec, root: Path) -> str:
@@ -62,8 +91,10 @@ def ensure_experiment(spec: TrackingSpec, root: Path) -> str:
     # MLflow 3's UI opens GenAI pages unless the experiment says it holds ordinary runs
     kind = ("mlflow.experimentKind", "custom_model_development")
     if found is None:
-        artifacts = (root / spec.artifact_root).resolve()
-        return client.create_experiment(spec.experiment, artifact_location=artifacts.as_uri(), tags=dict([kind]))
+        # a tracking server keeps the artifacts itself (its --artifacts-destination), so that
+        # every machine's runs land there; other stores write them to tracking.artifact_root
+        artifacts = None if is_server(uri) else (root / spec.artifact_root).resolve().as_uri()
+        return client.create_experiment(spec.experiment, artifact_location=artifacts, tags=dict([kind]))
     if kind[0] not in found.tags:
         client.set_experiment_tag(found.experiment_id, *kind)
     return found.experiment_id
@@ -78,8 +109,12 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def environment_tags(root: Path) -> dict[str, str]:
-    tags = {"git_commit": git_commit(root), "python": platform.python_version()}
+    tags = {"git_commit": git_commit(root), "python": platform.python_version(), OWNER_TAG: owner()}
     for package in _PACKAGES:
         try:
             tags[f"version.{package}"] = version(package)

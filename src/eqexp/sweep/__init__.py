@@ -8,15 +8,17 @@ A sweep (`python run.py -m hetero=ownership,region,period`) goes through four pl
    (`BasicSweeper.split_arguments`), composes and validates every job's spec once, builds
    each data cache once, caps the numerical libraries' threads for the workers, creates
    the MLflow store, the experiment and ONE parent run (in a thread, while it plans),
-   looks up earlier FINISHED runs (resume), and writes `sweep.json` (the plan).
+   closes what killed sweeps left RUNNING (`runs.close_abandoned`), looks up earlier
+   FINISHED runs (resume), and writes `sweep.json` (the plan).
 2. `run_sweep_job`, in the worker, for every job: records `status/<num>.json` (started,
    then finished / failed / skipped), skips a job whose spec and data already have a
    FINISHED run (unless `force=true`), runs it, writes its MLflow run down (`run.json`),
    and catches its exception: a failed job is recorded (traceback in the job directory,
    its log, a FAILED run) and never stops the others.
 3. `finish_sweep`, in the parent at the end of every sweep, also when a worker was
-   killed and joblib aborted (`run.py` calls `finish_open_sweeps` after Hydra returns or
-   raises): every job's run is logged under the parent (skipped jobs get the earlier run's
+   killed and joblib aborted, or the sweep was stopped by SIGTERM or Ctrl-C (`run.py` calls
+   `finish_open_sweeps` after Hydra returns or raises; it kills the jobs in flight first):
+   every job's run is logged under the parent (skipped jobs get the earlier run's
    results, jobs that never finished a KILLED run), every planned job gets a line in
    `summary.{csv,md}` with its status and key results, the combined table and the
    coefficient plot are written and logged to the parent run, and the exit code says
@@ -28,7 +30,8 @@ The package, one idea a module; each imports only the modules listed before it:
 `records` (JobRecord, SweepContext, `sweep.json` and `status/<num>.json`), `plan` (job
 list, labels, job keys, task configs, cost estimates), `threads` (cores, threads per
 worker, caps), `workers` (the local pool: warm-up, composed configs, dispatch order),
-`runs` (the sweep's MLflow runs, all logged by the parent), `job` (2.), `side_by_side`
+`stop` (SIGTERM as Ctrl-C; the jobs in flight killed), `runs` (the sweep's MLflow runs,
+all logged by the parent; runs left RUNNING by a killed sweep closed), `job` (2.), `side_by_side`
 (combined table and plot), `finish` (3.), `start` (1. and the Hydra callback, which calls
 `finish`). Hydra's side of the local launcher and sweeper: `hydra_plugins/eqexp_sweeps`.
 """

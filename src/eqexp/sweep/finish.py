@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eqexp.sweep import runs
+from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.job import key_results
 from eqexp.sweep.records import (
@@ -32,6 +32,7 @@ from eqexp.sweep.records import (
     read_coefficients,
 )
 from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
+from eqexp.tracking import ui_hint
 
 _OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised
 _LAST_EXIT_CODE = 0
@@ -142,7 +143,7 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     if report:
         print(f"[eqexp] report: {report[0]}", flush=True)
     if ctx is not None and ctx.parent_run_id:
-        print(f"[eqexp] MLflow parent run {ctx.parent_run_id}: mlflow ui --backend-store-uri {ctx.tracking_uri}", flush=True)
+        print(f"[eqexp] MLflow parent run {ctx.parent_run_id}: {ui_hint(ctx.tracking_uri)}", flush=True)
     if code:
         bad = int(counts.get(FAILED, 0)), int(counts.get(NEVER, 0))
         print(f"[eqexp] {bad[0]} job(s) failed and {bad[1]} never finished; re-run the same command to complete only those.", flush=True)
@@ -151,8 +152,11 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
 
 
 def finish_open_sweeps(aborted: bool = True) -> int:
-    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker died)."""
+    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker
+    died, the sweep was stopped), once the jobs still in flight are killed."""
     code = 0
+    if _OPEN_SWEEPS:
+        stop.kill_jobs()
     for sweep_dir in list(_OPEN_SWEEPS):
         try:
             code = max(code, finish_sweep(Path(sweep_dir), aborted=aborted))
@@ -176,11 +180,11 @@ def main_with_summary(main: Any) -> int:
     code = 0
     try:
         main()
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    except KeyboardInterrupt:
-        print("[eqexp] interrupted", file=sys.stderr, flush=True)
-        code = 130
+    except SystemExit as exiting:
+        code = exiting.code if isinstance(exiting.code, int) else (0 if exiting.code is None else 1)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (stop.Stopped)
+        print(f"[eqexp] {str(interrupt) or 'interrupted'}", file=sys.stderr, flush=True)
+        code = getattr(interrupt, "exit_code", 130)
     except BaseException:
         traceback.print_exc()
         code = 1

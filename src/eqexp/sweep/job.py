@@ -11,6 +11,7 @@ import os
 import socket
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,15 @@ def _earlier_run(ctx: SweepContext, num: int, key: str, spec: Any, root: Path) -
     return found.info.run_id if found is not None else None
 
 
+def in_parent_store(spec: Any, ctx: SweepContext) -> Any:
+    """The job's runs go to the parent run's store: on a node whose environment has another
+    MLFLOW_TRACKING_URI, or none (a Ray worker started by `ray start`), as on the parent's."""
+    if not (spec.tracking.enabled and ctx.tracking_uri):
+        return spec
+    tracking = replace(spec.tracking, uri=ctx.tracking_uri, experiment=ctx.experiment, artifact_root=ctx.artifact_root)
+    return replace(spec, tracking=tracking)
+
+
 def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     """Run one job of a sweep and record its outcome; never raises for the job's own failure."""
     from eqexp import runner
@@ -100,7 +110,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     spec = None
     try:
         t0 = time.perf_counter()
-        spec = load_spec(cfg)
+        spec = in_parent_store(load_spec(cfg), ctx)
         record.analysis, record.treatment = spec.analysis, treatment_of(spec)
         record.fixed_effects, record.labels = list(spec.model.fixed_effects), dict(spec.report.labels)
         record.fingerprint = data_load.fingerprint(spec.data)

@@ -7,16 +7,24 @@ a typical job's own logging. So workers never load it: a job writes its run down
 FINISHED runs of the planned jobs (resume), and at the end logs every job under the parent:
 its own run (FINISHED or FAILED), a reused run for a job skipped as already done (its
 results copied back into the job's directory), a KILLED run for a job that never finished.
+
+A sweep whose parent was killed before it could log (SIGKILL, a lost machine) leaves its
+parent run RUNNING and its jobs' runs written down in their directories: the next sweep on
+the same machine logs them and marks the runs KILLED (`close_abandoned`), before it looks
+for earlier FINISHED runs, so that resuming it skips the jobs that had finished.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from eqexp.sweep.records import FAILED, NEVER, SKIPPED, JobRecord, SweepContext
+from eqexp.sweep.records import FAILED, NEVER, SKIPPED, JobRecord, SweepContext, _read_plan, job_records
+from eqexp.tracking import OWNER_TAG, owner
 
 _REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables")
 
@@ -66,6 +74,7 @@ class ParentRun:
             run = mlflow_client.create_run(experiment_id, run_name=name, tags={**tracking.environment_tags(root), **tags})
             mlflow_client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
             self._id = run.info.run_id
+            close_abandoned(self.uri, experiment_id)
         except BaseException as err:  # raised where the id is asked for
             self._error = err
 
@@ -107,6 +116,7 @@ def reuse_run(uri: str, earlier_id: str, out_dir: Path, parent_run_id: str | Non
         "eqexp.reused_run_id": earlier_id,
         "eqexp.job_num": str(record.num),
         "mlflow.note.content": f"Skipped: identical spec and data already finished in run {earlier_id} (force=true re-runs it).",
+        OWNER_TAG: owner(),
     }
     tags.update({k: v for k, v in earlier.data.tags.items() if k in ("data_fingerprint", "analysis")})
     run = mlflow_client.create_run(earlier.info.experiment_id, run_name=record.label, tags=tags)
@@ -147,7 +157,7 @@ def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord
         if r.status != NEVER or r.run_id:
             continue
         tags = {"mlflow.parentRunId": parent_run_id, "eqexp.status": NEVER, "eqexp.job_num": str(r.num),
-                "job_key": r.job_key or "", "mlflow.note.content": r.reason}
+                "job_key": r.job_key or "", "mlflow.note.content": r.reason, OWNER_TAG: owner()}
         run = mlflow_client.create_run(experiment_id, run_name=r.label, tags=tags)
         mlflow_client.set_terminated(run.info.run_id, status="KILLED")
         r.run_id = run.info.run_id
@@ -185,3 +195,54 @@ def failure_record(cfg: Any, spec: Any, ctx: SweepContext, out_dir: Path, record
     tags = {"job_key": record.job_key or "", "eqexp.status": FAILED, "eqexp.job_num": str(record.num),
             "eqexp.error": record.reason[:4000], "mlflow.note.content": f"Failed: {record.reason[:4000]}"}
     tracking.run_record(tspec, root, record.label, tracking.flatten(tree), {}, tags, out_dir, status="FAILED").save()
+
+
+def _gone(run: Any) -> bool:
+    """Is the process that owns this RUNNING run gone? Known only on its own machine."""
+    host, _, pid = run.data.tags.get(OWNER_TAG, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _log_abandoned_jobs(parent: Any) -> None:
+    """A dead sweep's jobs, from their directories, under its parent run (those it had logged are kept)."""
+    sweep_dir = Path(parent.data.tags.get("eqexp.sweep_dir", ""))
+    plan = _read_plan(sweep_dir) if sweep_dir.is_dir() else {}
+    ctx = SweepContext.from_dict(plan["context"]) if plan else None
+    if ctx is None or ctx.parent_run_id != parent.info.run_id:  # gone, or taken by another sweep since
+        return
+    children = client(ctx.tracking_uri).search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=10000)
+    logged = {c.data.tags.get("eqexp.job_num"): c.info.run_id for c in children}
+    records = job_records(sweep_dir)
+    for r in records:
+        r.run_id = logged.get(str(r.num))
+    log_jobs(ctx, records, Path(ctx.root))
+
+
+def close_abandoned(uri: str, experiment_id: str) -> None:
+    """Mark KILLED the runs left RUNNING by processes of this machine that are gone; a dead
+    sweep's jobs are logged first. Never fails the sweep that calls it: it says what it could not do."""
+    try:
+        mlflow_client = client(uri)
+        running = mlflow_client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=10000)
+        abandoned = [r for r in running if _gone(r)]
+        for run in abandoned:
+            if run.data.tags.get("eqexp.kind") == "sweep":
+                _log_abandoned_jobs(run)
+        for run in abandoned:
+            note = run.data.tags.get("mlflow.note.content", "")
+            why = f"Marked KILLED by a later sweep: the process that ran it ({run.data.tags[OWNER_TAG]}) was gone."
+            mlflow_client.set_tag(run.info.run_id, "mlflow.note.content", f"{note}\n\n{why}".strip())
+            mlflow_client.set_terminated(run.info.run_id, status="KILLED")
+        if abandoned:
+            print(f"[eqexp] {len(abandoned)} run(s) left RUNNING by stopped processes marked KILLED", flush=True)
+    except Exception as err:
+        print(f"[eqexp] could not close the runs of stopped sweeps: {type(err).__name__}: {err}", flush=True)

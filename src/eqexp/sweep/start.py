@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Iterable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from eqexp.sweep import runs
+from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import set_job_context
@@ -198,7 +199,10 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
-        ctx.parent_run_id = parent.run_id()
+        try:
+            ctx.parent_run_id = parent.run_id()
+        except Exception as err:
+            raise SweepError(tracking.store_error(ctx.tracking_uri, err)) from err
         ctx.job_keys = {r.num: r.job_key for r in records if r.job_key}
         ctx.earlier = runs.earlier_runs(ctx.tracking_uri, tspec.experiment, records)
 
@@ -246,7 +250,12 @@ class SweepCallback(Callback):
         self.context: dict | None = None  # travels to the workers with Hydra's pickled context
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.context = dataclasses.asdict(start_sweep(config))
+        stop.stop_on_sigterm()
+        try:
+            self.context = dataclasses.asdict(start_sweep(config))
+        except SweepError as err:  # Hydra would only warn, and run every job without a plan
+            print(f"[eqexp] {err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if self.context is not None:
@@ -254,4 +263,5 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.context is not None:
+            stop.recording()
             finish_sweep(Path(self.context["sweep_dir"]))

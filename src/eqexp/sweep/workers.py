@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,22 @@ def pool(n_workers: int, env: dict[str, str]):
     else:  # the same pool, or a new one if a worker died (loky replaces a broken executor)
         _POOL["executor"] = get_reusable_executor(max_workers=n_workers, env=env, reuse="auto", initializer=keep_caches)
     return _POOL["executor"]
+
+
+def kill() -> None:
+    """Kill the pool's workers (their jobs end now) and wait until the pool is down."""
+    executor = _POOL.get("executor")
+    _POOL.clear()
+    if executor is None:
+        return
+    # Killed here rather than by shutdown(kill_workers=True), whose clean-up races with jobs
+    # still queued (loky 3.5 raises in its manager thread); a broken pool cleans up safely.
+    for pid in list(executor._processes):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # gone already
+            pass
+    executor.shutdown(wait=True)
 
 
 class Warmup:

@@ -67,9 +67,8 @@ class PlannedJoblibLauncher(JoblibLauncher):
                                          self.task_function, singleton_state)
         try:
             return [futures[i].result(timeout=self.joblib.get("timeout")) for i in range(len(job_overrides))]
-        except BaseException:
-            for future in futures.values():
-                future.cancel()
+        except BaseException:  # a worker died, the timeout, a stop: no job of this sweep may run on
+            workers.kill()
             raise
 
 

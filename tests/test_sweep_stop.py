@@ -1,0 +1,102 @@
+"""A sweep stopped before its end: real signals to a real `python run.py -m` subprocess.
+
+SIGTERM to the parent (as `kill` or a scheduler sends it) and SIGINT to the process group (as
+Ctrl-C in a terminal does) both end the sweep with MLflow showing its parent run and the jobs
+in flight KILLED, the jobs finished so far FINISHED, and nothing RUNNING. A sweep killed
+outright (SIGKILL) is marked when it is resumed: tests/test_tracking_server.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eqexp import sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+# 3 jobs of a few seconds each (a long mediation bootstrap), one at a time: the signal comes
+# when one has finished and the next has run for a moment; the third never starts.
+JOBS = ("data=synthetic_small", "mediator=humancapital", "mediator.bootstrap.draws=10000", "trim=none,p1,p5")
+ONE_AT_A_TIME = {"joblib": ["hydra.launcher.n_jobs=1"], "ray": ["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=1"]}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def wait_for_a_job_in_flight(process: subprocess.Popen, sweep_dir: Path) -> dict[int, sweep.JobRecord]:
+    """The job records once a job has finished and another has run for a moment."""
+    deadline = time.time() + 300
+    while process.poll() is None and time.time() < deadline:
+        records = sweep.read_statuses(sweep_dir) if (sweep_dir / sweep.STATUS_DIR).exists() else {}
+        started = [r for r in records.values() if r.status == "started" and time.time() - r.started > 0.3]
+        if started and any(r.status == "finished" for r in records.values()):
+            return records
+        time.sleep(0.05)
+    raise AssertionError("no job in flight after another had finished")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("signum, to_group, launcher, exit_code", [
+    (signal.SIGTERM, False, "joblib", 143),
+    (signal.SIGINT, True, "joblib", 130),
+    (signal.SIGTERM, False, "ray", None),  # Ray's driver takes SIGTERM over (sys.exit): some failure code
+], ids=["SIGTERM to the parent", "SIGINT to the process group", "SIGTERM to the parent on Ray"])
+def test_a_stopped_sweep_leaves_no_run_running(tmp_path, cache, signum, to_group, launcher, exit_code):
+    from mlflow.tracking import MlflowClient
+
+    db, sweep_dir = tmp_path / "mlflow.db", tmp_path / "sweep"
+    command = [sys.executable, "run.py", "-m", f"data.cache_dir={cache}", f"tracking.uri=sqlite:///{db}",
+               f"tracking.artifact_root={tmp_path / 'mlartifacts'}", f"hydra.sweep.dir={sweep_dir}", *JOBS,
+               *ONE_AT_A_TIME[launcher]]
+    # a session of its own, so that the group's SIGINT reaches the sweep and its workers, not pytest
+    with (tmp_path / "out.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    at_signal = wait_for_a_job_in_flight(process, sweep_dir)
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    process.wait(timeout=120)
+    out = (tmp_path / "out.log").read_text()
+    assert process.returncode == exit_code if exit_code else process.returncode > 0, out[-3000:]
+    assert launcher == "ray" or ("[eqexp] stopped by SIGTERM" if signum == signal.SIGTERM else "[eqexp] interrupted") in out
+
+    in_flight = {n for n, r in at_signal.items() if r.status == "started"}
+    finished = {n for n, r in at_signal.items() if r.status == "finished"}
+    deadline = time.time() + 10  # the workers were killed: their jobs ended with the sweep
+    while any(alive(at_signal[n].pid) for n in in_flight) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(at_signal[n].pid) for n in in_flight)
+    statuses = {r.num: r.status for r in sweep.job_records(sweep_dir)}
+    summary = pd.read_csv(sweep_dir / "summary.csv").set_index("job").status.to_dict()
+    assert statuses == summary  # no job ended after the sweep was recorded
+    assert len(finished) == len(in_flight) == 1
+    assert {n for n, s in statuses.items() if s == "never finished"} == set(range(3)) - finished
+
+    client = MlflowClient(f"sqlite:///{db}")
+    runs = client.search_runs([client.get_experiment_by_name("eqexp").experiment_id])
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    parent = next(r for r in runs if r.data.tags.get("eqexp.kind") == "sweep")
+    assert parent.info.status == "KILLED"
+    children = {int(r.data.tags["eqexp.job_num"]): r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert {n: c.info.status for n, c in children.items()} == {n: "FINISHED" if n in finished else "KILLED" for n in range(3)}
+    for n in finished:
+        assert children[n].data.metrics["m1.n_obs"] > 0
