@@ -106,6 +106,10 @@ class Line:
     p: float
 
 
+def _p(p: float) -> str:
+    return "< 1e-15" if p < 1e-15 else f"= {p:.3g}"  # below that, doubles hold no digit of a two-sided p
+
+
 @dataclass(frozen=True)
 class TwoLinesResult:
     shape: Shape
@@ -129,8 +133,8 @@ class TwoLinesResult:
     @property
     def verdict(self) -> str:
         name = "inverted U" if self.shape == "inverted_u" else "U"
-        sides = (f"slope {self.first.slope:.4g} below x_c = {self.breakpoint:.4g} (t = {self.first.t:.2f}, p = {self.first.p:.3g}) "
-                 f"and {self.second.slope:.4g} above (t = {self.second.t:.2f}, p = {self.second.p:.3g})")
+        sides = (f"slope {self.first.slope:.4g} below x_c = {self.breakpoint:.4g} (t = {self.first.t:.2f}, p {_p(self.first.p)}) "
+                 f"and {self.second.slope:.4g} above (t = {self.second.t:.2f}, p {_p(self.second.p)})")
         if self.confirmed:
             return f"{name[0].upper()}{name[1:]} confirmed: {sides}."
         return f"No {name}: {sides}; both must be significant at 5 % with opposite signs."
