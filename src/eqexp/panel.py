@@ -48,6 +48,15 @@ def add_province_lags(df: pd.DataFrame, variable: str, k: int, series: pd.DataFr
     return df.merge(lagged, on=["province", time], how="left", validate="many_to_one")
 
 
+def add_interactions(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """A column for each interacted effect `a^b` (pyfixest's notation): one code per (a, b) cell,
+    missing where a part is missing, so that `region^year` works as a fixed effect or cluster."""
+    for name in (n for n in names if "^" in n and n not in df):
+        codes = df.groupby(name.split("^"), sort=True).ngroup()
+        df = df.assign(**{name: codes.where(codes >= 0)})
+    return df
+
+
 def add_square(df: pd.DataFrame, variable: str) -> pd.DataFrame:
     """Precompute `{v}_sq`: pyfixest silently drops `x**2` written in a formula."""
     return df.assign(**{square_name(variable): df[variable] ** 2})

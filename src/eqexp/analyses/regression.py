@@ -1,5 +1,5 @@
-"""Regression tables: the columns a spec plans, with the inverted-U test, and the group or
-mediation tests when the spec asks for them."""
+"""Regression tables: the columns a spec plans, with the inverted-U test, the group or
+mediation tests when the spec asks for them, and a multiverse's draws under the null."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from eqexp.analyses.inverted_u import utest_notes
 from eqexp.analyses.mediation import mediation
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
+from eqexp.multiverse.draws import null_draws
 from eqexp.report.regression import regression_table
 from eqexp.spec import Spec, SpecError
 from eqexp.terms import base_variable
@@ -51,6 +52,8 @@ def regression(df: pd.DataFrame, spec: Spec, result: JobResult) -> None:
         notes += group_differences(workspace, spec, result, rows)
     if spec.mediator.variable:
         notes += mediation(workspace, spec, result, rows)
+    if spec.multiverse.draws:
+        result.null_draws = null_draws(workspace, spec, planned, result.fits)
     result.tests = pd.DataFrame(rows, columns=["model", "test", "statistic", "value"])
     labels = [p.label for p in planned]
     result.tables["table"] = regression_table(

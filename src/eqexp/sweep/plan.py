@@ -10,6 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from eqexp.multiverse.axes import apply_exclusions
+
 # Keys that never change a job's results: left out of its identity (`job_key`).
 _KEY_EXCLUDED = ("tracking", "force")
 _KEY_EXCLUDED_DATA = ("cache_dir",)
@@ -37,7 +39,7 @@ def job_labels(job_overrides: list[list[str]]) -> list[str]:
 
 
 def planned_overrides(cfg: DictConfig, config_loader: Any = None) -> list[list[str]] | None:
-    """Hydra's job list, as the basic sweeper will build it; None for other sweepers."""
+    """Hydra's job list, as eqexp's basic sweeper will build it (exclusions left out); None for other sweepers."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -48,8 +50,9 @@ def planned_overrides(cfg: DictConfig, config_loader: Any = None) -> list[list[s
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
     parser = OverridesParser.create(config_loader=config_loader)
-    batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
-    return [list(job) for batch in batches for job in batch]
+    parsed = parser.parse_overrides(arguments)
+    jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return apply_exclusions(jobs, parsed, OmegaConf.select(cfg, "hydra.sweeper.exclude", default=None))
 
 
 def _is_sweep(override: str) -> bool:

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Iterable
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from eqexp.multiverse.axes import MultiverseError
 from eqexp.sweep import runs
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
@@ -186,9 +188,11 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     # eqexp's launcher: the workers import eqexp and read the data while the jobs are planned here
     warmup = local_workers.Warmup(workers, worker_env(threads)) if _planned_launcher(cfg) and workers else None
     sweep_dir = _claim_sweep_dir(cfg)  # before composing: every job's config carries the directory
+    multiverse = OmegaConf.select(cfg, "multiverse", default=None)
     ctx = SweepContext(
         sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,
         workers=workers, n_planned=len(overrides) if overrides is not None else None,
+        multiverse=OmegaConf.to_container(multiverse, resolve=True) if multiverse is not None else None,
     )
     tspec = _tracking_spec(cfg)
     task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
@@ -246,7 +250,11 @@ class SweepCallback(Callback):
         self.context: dict | None = None  # travels to the workers with Hydra's pickled context
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.context = dataclasses.asdict(start_sweep(config))
+        try:
+            self.context = dataclasses.asdict(start_sweep(config))
+        except MultiverseError as err:  # a mistake in the sweep's YAML: its message, before anything runs
+            print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if self.context is not None:

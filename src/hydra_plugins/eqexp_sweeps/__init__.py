@@ -2,8 +2,9 @@
 the repeated start-up work (see `eqexp.sweep.workers`).
 
 - `hydra/sweeper=eqexp_basic`: Hydra's `BasicSweeper` (same grammar, same job list, same
-  order); a job that eqexp's planning has already composed and validated is not composed
-  a second time.
+  order), minus the combinations listed in `hydra.sweeper.exclude` (a multiverse's, see
+  `eqexp.multiverse.axes`); a job that eqexp's planning has already composed and validated
+  is not composed a second time.
 - `hydra/launcher=eqexp_joblib`: joblib's loky workers, as `hydra/launcher=joblib`, with
   its `n_jobs` and `timeout`; the workers are started when the sweep starts (importing and
   reading data while the parent plans), each job runs on the config the parent composed,
@@ -13,9 +14,9 @@ the repeated start-up work (see `eqexp.sweep.workers`).
 
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
@@ -27,7 +28,20 @@ log = logging.getLogger(__name__)
 
 
 class PlannedBasicSweeper(BasicSweeper):
-    """Hydra's basic sweeper; jobs already composed by eqexp's planning are not composed again."""
+    """Hydra's basic sweeper; jobs already composed by eqexp's planning are not composed again,
+    and the combinations `exclude` names are left out (`eqexp.multiverse.axes`)."""
+
+    def __init__(self, max_batch_size: Optional[int], params: Optional[Dict[str, str]] = None,
+                 exclude: Optional[List[Any]] = None) -> None:
+        super().__init__(max_batch_size, params)
+        self.exclude = exclude
+
+    def split_arguments(self, overrides: List[Any], max_batch_size: Optional[int]) -> List[List[List[str]]]:  # type: ignore[override]
+        from eqexp.multiverse.axes import apply_exclusions
+
+        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+        kept = apply_exclusions(jobs, overrides, self.exclude)
+        return list(BasicSweeper.split_overrides_to_chunks(kept, max_batch_size))
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         from eqexp.sweep import workers
@@ -76,6 +90,8 @@ class PlannedJoblibLauncher(JoblibLauncher):
 @dataclass
 class PlannedBasicSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.eqexp_sweeps.PlannedBasicSweeper"
+    # combinations of the axes to leave out: [{axis: option or [options], ...}, ...]
+    exclude: List[Any] = field(default_factory=list)
 
 
 @dataclass

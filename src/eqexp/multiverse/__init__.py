@@ -1,0 +1,15 @@
+"""Multiverses: a sweep with a shape, its specification curve and a joint test under the null.
+
+`conf/multiverse/<name>.yaml` declares the axes (`hydra.sweeper.params`), the combinations
+left out (`hydra.sweeper.exclude`) and the curve's settings (`multiverse:` in every job):
+`python run.py -m +multiverse=reference`. The modules, each importing only those before it:
+
+- `axes`: the sweep's axes and its exclusions (used by eqexp's sweeper and its plan);
+- `draws`: in each job, its models' estimates under the null on firm-cluster resampling
+  draws that every job shares (weights keyed by the firm's id), written to `multiverse.json`;
+- `joint`: Simonsohn, Simmons & Nelson's (2020) statistics and their p-values;
+- `curve`: in the sweep's parent at the end, the curve's table, the summary per axis, the
+  joint test and the figure, in the sweep directory and on the parent MLflow run.
+"""
+
+NULL_DRAWS_FILE = "multiverse.json"  # a job's draws under the null, read by the curve

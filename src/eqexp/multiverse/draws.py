@@ -1,0 +1,134 @@
+"""In each job of a multiverse: its models' estimates under the null, on resampling draws
+that every job of the multiverse shares.
+
+The joint test (Simonsohn, Simmons & Nelson 2020) asks how the whole curve would look if the
+treatment had no effect. Each spec imposes the null on its own data, y* = y − Σ b̂ₜ·Tₜ over
+its treatment terms Tₜ (the treatment and its square, lagged as the spec lags them), and is
+re-estimated on firm-cluster resampling draws of y*. The dependence between specs (they
+share firms) is kept by drawing the same firms in draw b for every spec: a firm's weight is
+a Poisson(1) count that depends only on the seed, the draw and the firm's id (a Poisson
+bootstrap, e.g. Chamandy et al. 2012), so jobs in different processes, on differently
+trimmed or built samples, agree on it without talking to each other.
+
+Each re-estimate is exact, from per-firm moments (`inference.firm_moments`): a draw costs
+one matrix product per spec. Jobs that share an estimation sample and regressors (a vcov
+axis) share their draws within a worker.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eqexp.estimate import Fit, Workspace
+from eqexp.inference.firm_moments import CHUNK_ENTRIES, FirmMoments
+from eqexp.models import Plan
+from eqexp.spec import Spec, SpecError
+from eqexp.terms import base_variable, parse
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# P(Poisson(1) ≤ k), k = 0..19: a uniform u becomes the count k with cdf[k-1] ≤ u < cdf[k]
+_POISSON_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(20)])
+_NULL = "__y_under_the_null__"
+
+# Per worker: the weights of every firm seen so far (sorted id hashes, draws × firms counts),
+# and the last specs' null estimates (a vcov axis re-uses them).
+_WEIGHTS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_ESTIMATES: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_KEPT_ESTIMATES = 16
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's output function (Steele, Lea & Flood 2014), on uint64 arrays."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _counts(hashes: np.ndarray, seed: int, draws: int) -> np.ndarray:
+    """(draws, firms) Poisson(1) counts: draw b of firm g is the b-th output of a splitmix64
+    stream that starts at the firm's id hash plus the seed's."""
+    start = hashes + _mix(np.array([seed], dtype=np.uint64))
+    counts = np.empty((draws, len(hashes)), dtype=np.uint8)
+    step = max(1, 2**22 // max(len(hashes), 1))
+    for first in range(0, draws, step):
+        b = np.arange(first + 1, min(first + step, draws) + 1, dtype=np.uint64)[:, None]
+        uniform = (_mix(start[None, :] + b * _GOLDEN) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        counts[first : first + len(b)] = np.searchsorted(_POISSON_CDF, uniform, side="right")
+    return counts
+
+
+def firm_weights(ids: np.ndarray, seed: int, draws: int) -> np.ndarray:
+    """(draws, len(ids)) resampling counts of these firms: a function of (seed, draw, id) alone."""
+    hashes = pd.util.hash_array(np.asarray(ids))
+    known, counts = _WEIGHTS.get((seed, draws), (np.zeros(0, np.uint64), np.zeros((draws, 0), np.uint8)))
+    new = np.setdiff1d(hashes, known)
+    if len(new):  # a worker computes each firm's counts once per seed and number of draws
+        known = np.concatenate([known, new])
+        counts = np.concatenate([counts, _counts(new, seed, draws)], axis=1)
+        order = np.argsort(known)
+        known, counts = known[order], counts[:, order]
+        _WEIGHTS[(seed, draws)] = (known, counts)
+    return counts[:, np.searchsorted(known, hashes)]
+
+
+def curve_term(spec: Spec, fit: Fit) -> str:
+    """The regressor the curve shows for this model: the treatment (lagged as the model lags
+    it), or its square (`multiverse.term`; auto: the square when the model has one)."""
+    terms = treatment_terms(spec, fit)
+    squares = [t for t in terms if parse(t).squared]
+    if spec.multiverse.term == "square" or (spec.multiverse.term == "auto" and squares):
+        if not squares:
+            raise SpecError(f"Model {fit.model} has no squared treatment for multiverse.term=square.")
+        return squares[0]
+    return next(t for t in terms if not parse(t).squared)
+
+
+def treatment_terms(spec: Spec, fit: Fit) -> list[str]:
+    return [r for r in fit.regressors if base_variable(r) == spec.model.treatment]
+
+
+def null_estimates(workspace: Workspace, spec: Spec, plan: Plan, fit: Fit) -> np.ndarray:
+    """(draws, regressors) estimates of `fit`'s model on y* = y − Σ b̂ₜ·Tₜ, one row per shared draw."""
+    unit, mv = spec.data.id, spec.multiverse
+    other_fe = [fe for fe in fit.fixed_effects if fe != unit]
+    cluster = list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else []
+    sample = workspace.sample([plan.outcome, *plan.regressors, *cluster], fit.fixed_effects, plan.query)
+    key = (sample.key, plan.outcome, tuple(fit.regressors), mv.seed, mv.draws)
+    if key in _ESTIMATES:
+        _ESTIMATES.move_to_end(key)
+        return _ESTIMATES[key]
+    frame = workspace.frame(sample, [plan.outcome, *fit.regressors, unit, *other_fe])
+    frame[_NULL] = frame[plan.outcome] - sum(fit.coef(t) * frame[t] for t in treatment_terms(spec, fit))
+    try:
+        moments = FirmMoments.from_frame(frame, _NULL, fit.regressors, unit, other_fe)
+    except ValueError as err:
+        raise SpecError(f"Model {fit.model}: the joint test's per-firm moments cannot be built: {err}. "
+                        "Use fixed effects with few levels besides the unit's, or multiverse.draws=0.") from None
+    weights = firm_weights(moments.firms, mv.seed, mv.draws)
+    step = max(1, CHUNK_ENTRIES // moments.n_firms)
+    estimates = np.concatenate([moments.coefficients(weights[i : i + step].astype(np.float64))[:, 0, :]
+                                for i in range(0, mv.draws, step)])
+    _ESTIMATES[key] = estimates
+    while len(_ESTIMATES) > _KEPT_ESTIMATES:
+        _ESTIMATES.popitem(last=False)
+    return estimates
+
+
+def null_draws(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> list[dict[str, Any]]:
+    """Per model: the curve's term, its estimate and SE, and its estimates on the shared null draws."""
+    records = []
+    for plan, fit in zip(planned, fits):
+        start = time.perf_counter()
+        term = curve_term(spec, fit)
+        draws = null_estimates(workspace, spec, plan, fit)[:, fit.regressors.index(term)]
+        row = fit.tidy.set_index("term").loc[term]
+        records.append({"model": fit.model, "term": term, "estimate": float(row.estimate), "se": float(row.std_error),
+                        "df_t": fit.df_t, "seed": spec.multiverse.seed, "draws": draws.tolist()})
+        print(f"[eqexp] multiverse: {len(draws)} draws under the null for {fit.model} in {time.perf_counter() - start:.1f} s", flush=True)
+    return records
