@@ -9,10 +9,11 @@ job and East in another), so no metric is named by it. Each model's run has:
   `slope_high`, `fieller_low`, `fieller_high` (when bounded), `inverted_u` (1/0);
   `coef.<term>` and `se.<term>` of every regressor; `rows_dropped.missing_values`,
   `rows_dropped.singletons`;
-- params: its job's (the resolved spec, the build options), `choice.<group>` for every config
-  group the job chose (`choice.trim` = `p5`), and the model's own `fit.column`, `fit.group`
-  (the sample or group), `fit.equation` (a mediation's equation, a column's label),
-  `fit.outcome`, `fit.term`.
+- params: `choice.<group>` for every config group the job chose (`choice.trim` = `p5`) and
+  every other override that changes results (`choice.data.build.sigma` = `5`), and the
+  model's own `fit.column`, `fit.group` (the sample or group), `fit.equation` (a
+  mediation's equation, a column's label), `fit.outcome`, `fit.term`; the whole resolved
+  spec is in the params of the job's run, the model run's parent.
 
 So the MLflow run table can sort and filter every model of a sweep in one view.
 """
@@ -82,15 +83,15 @@ def choices_of(hydra_cfg: Any) -> dict[str, str]:
     return groups | values
 
 
-def model_runs(result: JobResult, planned: list[Plan], job_params: dict[str, str], choices: dict[str, str],
-               run_name: str) -> list[dict[str, Any]]:
-    """The nested runs of a job's models: name, params, metrics and tags of each."""
+def model_runs(result: JobResult, planned: list[Plan], choices: dict[str, str], run_name: str) -> list[dict[str, Any]]:
+    """The nested runs of a job's models: name, params, metrics and tags of each (the job's full
+    spec is in the job's run, their parent)."""
     treatment = result.spec.model.treatment
     by_model = {p.model: p for p in planned}
     runs = []
     for fit in result.fits:
         plan = by_model.get(fit.model)
-        params = {**job_params, **{f"choice.{k}": str(v) for k, v in choices.items()}, **model_params(fit, plan, treatment)}
+        params = {**{f"choice.{k}": str(v) for k, v in choices.items()}, **model_params(fit, plan, treatment)}
         name = " ".join(part for part in (run_name, fit.model, plan.label if plan else "") if part)
         runs.append({"name": name, "params": params, "metrics": model_metrics(fit, treatment, result.tests),
                      "tags": {"eqexp.kind": "model", "eqexp.model": fit.model}})

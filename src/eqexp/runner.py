@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -23,7 +21,8 @@ from eqexp.estimate import Fit, coefficients_frame
 from eqexp.model_runs import model_runs
 from eqexp.models import lags_needed, plans, treatment_terms
 from eqexp.multiverse import NULL_DRAWS_FILE
-from eqexp.panel import Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
+from eqexp.panel import (Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
+                         preparation_key, province_series)
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, SpecError, check_variables, load_spec
 from eqexp.terms import squared
@@ -64,12 +63,18 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
 
 
 
-def preparation_key(spec: Spec, fingerprint: str) -> str:
-    """What the prepared panel's content depends on: the data and the lags, sample and trimming."""
-    parts = {"data": fingerprint, "id": spec.data.id, "time": spec.data.time, "lags": lags_needed(spec),
-             "lag_unit": spec.lags.unit, "square": spec.model.square,
-             "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+# The last prepared panel of this process: a sweep worker runs the specs that share it one
+# after another (eqexp.sweep.workers.chains); they only read it.
+_PREPARED: dict[str, tuple[pd.DataFrame, list[Step]]] = {}
+
+
+def prepared(loaded: data_load.Loaded, spec: Spec, key: str) -> tuple[pd.DataFrame, list[Step]]:
+    """`prepare` on the loaded panel, or the same preparation's result kept from the previous job."""
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        extra = loaded.directory / "province_year.parquet"
+        _PREPARED[key] = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
+    return _PREPARED[key]
 
 
 def _job_metrics(result: JobResult, steps: list[Step]) -> dict[str, float]:
@@ -121,10 +126,9 @@ def run_job(
                         "MLflow would copy the run into itself. Put it elsewhere, e.g. outputs/mlartifacts.")
     loaded = data_load.load(spec.data)
     check_variables(spec, loaded.panel.columns)
-    extra = loaded.directory / "province_year.parquet"
-    df, steps = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
-    result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint,
-                       data_key=preparation_key(spec, loaded.fingerprint))
+    key = preparation_key(spec, loaded.fingerprint)
+    df, steps = prepared(loaded, spec, key)
+    result = JobResult(out_dir=out_dir, spec=spec, steps=steps, fingerprint=loaded.fingerprint, data_key=key)
     analyses.run(df, spec, result)
     result.steps = steps + [replace(s, step=f"{f.model} {s.step}") for f in result.fits for s in f.steps]
     write_outputs(result)
@@ -143,7 +147,7 @@ def run_job(
         params |= tracking.flatten({"build": (loaded.build or {}).get("options", {})})
         all_tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis, **(tags or {})}
         record = tracking.run_record(spec.tracking, root, run_name, params, _job_metrics(result, steps), all_tags, out_dir, start_time=started_ms)
-        record.children = model_runs(result, plans(spec), params, choices or {}, run_name)
+        record.children = model_runs(result, plans(spec), choices or {}, run_name)
         if log:
             result.run_id = tracking.log_run(record, root)
         else:

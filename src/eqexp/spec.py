@@ -132,6 +132,7 @@ class ReportSpec:
     digits: int = 4
     labels: dict[str, str] = field(default_factory=dict)
     descriptives: list[str] = field(default_factory=list)  # variables of Tables 2 and 3
+    figures: bool = True  # a job's own figures (a multiverse draws its curve instead)
 
 
 @dataclass

@@ -169,8 +169,6 @@ def _create_run(client, experiment_id: str, name: str, tags: dict[str, str], par
     now = int(time.time() * 1000)
     metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
     param_list = [Param(k[:250], v[:6000]) for k, v in params.items()]
-    for i in range(0, len(metric_list), _BATCH):
-        client.log_batch(run_id, metrics=metric_list[i : i + _BATCH])
-    for i in range(0, len(param_list), 100):
-        client.log_batch(run_id, params=param_list[i : i + 100])
+    for i in range(max(-(-len(metric_list) // _BATCH), -(-len(param_list) // 100))):  # both in one call while both fit
+        client.log_batch(run_id, metrics=metric_list[i * _BATCH : (i + 1) * _BATCH], params=param_list[i * 100 : (i + 1) * 100])
     return run_id

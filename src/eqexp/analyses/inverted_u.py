@@ -33,7 +33,7 @@ def inverted_u(fit: Fit) -> tuple[str, np.ndarray, UTestResult] | None:
 
 
 def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: JobResult, rows: list[dict]) -> list[str]:
-    """Run the inverted-U test on every fit with a square; note it, log it, draw it."""
+    """Run the inverted-U test on every fit with a square; note it, log it, draw it (report.figures)."""
     notes = []
     queries = {p.model: p.query for p in planned}
     for f in result.fits:
@@ -43,6 +43,8 @@ def utest_notes(workspace: Workspace, spec: Spec, planned: list[Plan], result: J
         x, vcov, test = found
         rows += test_rows(f.model, "utest", test.to_dict())
         notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
+        if not spec.report.figures:
+            continue
         values = workspace.array(x)[workspace.rows(queries.get(f.model))]
         values = values[~np.isnan(values)]
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)

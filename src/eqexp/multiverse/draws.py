@@ -10,9 +10,10 @@ a Poisson(1) count that depends only on the seed, the draw and the firm's id (a 
 bootstrap, e.g. Chamandy et al. 2012), so jobs in different processes, on differently
 trimmed or built samples, agree on it without talking to each other.
 
-Each re-estimate is exact, from per-firm moments (`inference.firm_moments`): a draw costs
-one matrix product per spec. Jobs that share an estimation sample and regressors (a vcov
-axis) share their draws within a worker.
+Each re-estimate is exact, from per-firm moments (`inference.firm_moments`) aggregated over
+the draws once per estimation sample: specs on the same rows (a control set, a vcov axis)
+then cost one small solve per draw. eqexp's launcher runs such specs one after another in
+the same worker (`eqexp.sweep.workers.chains`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eqexp.estimate import Fit, Workspace
+from eqexp.estimate import BLOCKS, Fit, Sample, Workspace
 from eqexp.inference.firm_moments import CHUNK_ENTRIES, FirmMoments
 from eqexp.models import Plan
 from eqexp.spec import Spec, SpecError
@@ -34,13 +35,13 @@ from eqexp.terms import base_variable, parse
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # P(Poisson(1) ≤ k), k = 0..19: a uniform u becomes the count k with cdf[k-1] ≤ u < cdf[k]
 _POISSON_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(20)])
-_NULL = "__y_under_the_null__"
 
 # Per worker: the weights of every firm seen so far (sorted id hashes, draws × firms counts),
-# and the last specs' null estimates (a vcov axis re-uses them).
+# and, per estimation sample, its per-firm moments aggregated over the draws: every spec on the
+# same rows (another control set, a vcov axis) solves its draws from them.
 _WEIGHTS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-_ESTIMATES: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_KEPT_ESTIMATES = 16
+_MOMENTS: OrderedDict[tuple, tuple[FirmMoments, np.ndarray]] = OrderedDict()
+_KEPT_MOMENTS = 4  # each draws × p × p: 1.2 MB at 500 draws and 17 columns
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -93,31 +94,45 @@ def treatment_terms(spec: Spec, fit: Fit) -> list[str]:
     return [r for r in fit.regressors if base_variable(r) == spec.model.treatment]
 
 
+def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], unit: str,
+                  other_fe: list[str], seed: int, draws: int) -> tuple[FirmMoments, np.ndarray]:
+    """The per-firm moments of `outcome` and (at least) `regressors` on `sample`, aggregated with
+    each shared draw's firm weights: (draws, p, p). Kept per worker for the specs that follow."""
+    key = (sample.key, outcome, seed, draws)
+    cached = _MOMENTS.get(key) if workspace.cache is BLOCKS else None  # a workspace without a data key is private
+    if cached is not None and set(regressors) <= set(cached[0].x):
+        _MOMENTS.move_to_end(key)
+        return cached
+    columns = list(dict.fromkeys([*(cached[0].x if cached else []), *regressors]))
+    frame = workspace.frame(sample, [outcome, *columns, unit, *other_fe])
+    try:
+        moments = FirmMoments.from_frame(frame, outcome, columns, unit, other_fe)
+    except ValueError as err:
+        raise SpecError(f"The joint test's per-firm moments cannot be built: {err}. Use fixed effects with few levels "
+                        "besides the unit's, or multiverse.draws=0.") from None
+    weights = firm_weights(moments.firms, seed, draws)
+    step = max(1, CHUNK_ENTRIES // moments.n_firms)
+    aggregated = np.concatenate([moments.aggregate(weights[i : i + step].astype(np.float64)) for i in range(0, draws, step)])
+    if workspace.cache is BLOCKS:
+        _MOMENTS[key] = (moments, aggregated)
+        while len(_MOMENTS) > _KEPT_MOMENTS:
+            _MOMENTS.popitem(last=False)
+    return moments, aggregated
+
+
 def null_estimates(workspace: Workspace, spec: Spec, plan: Plan, fit: Fit) -> np.ndarray:
-    """(draws, regressors) estimates of `fit`'s model on y* = y − Σ b̂ₜ·Tₜ, one row per shared draw."""
+    """(draws, regressors) estimates of `fit`'s model on y* = y − Σ b̂ₜ·Tₜ, one row per shared draw.
+
+    Least squares is linear in y: on y*, a draw's estimates are those on y minus b̂ₜ for each
+    treatment term (and unchanged for the controls), so y's moments serve every spec on the rows."""
     unit, mv = spec.data.id, spec.multiverse
-    other_fe = [fe for fe in fit.fixed_effects if fe != unit]
     cluster = list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else []
     sample = workspace.sample([plan.outcome, *plan.regressors, *cluster], fit.fixed_effects, plan.query)
-    key = (sample.key, plan.outcome, tuple(fit.regressors), mv.seed, mv.draws)
-    if key in _ESTIMATES:
-        _ESTIMATES.move_to_end(key)
-        return _ESTIMATES[key]
-    frame = workspace.frame(sample, [plan.outcome, *fit.regressors, unit, *other_fe])
-    frame[_NULL] = frame[plan.outcome] - sum(fit.coef(t) * frame[t] for t in treatment_terms(spec, fit))
-    try:
-        moments = FirmMoments.from_frame(frame, _NULL, fit.regressors, unit, other_fe)
-    except ValueError as err:
-        raise SpecError(f"Model {fit.model}: the joint test's per-firm moments cannot be built: {err}. "
-                        "Use fixed effects with few levels besides the unit's, or multiverse.draws=0.") from None
-    weights = firm_weights(moments.firms, mv.seed, mv.draws)
-    step = max(1, CHUNK_ENTRIES // moments.n_firms)
-    estimates = np.concatenate([moments.coefficients(weights[i : i + step].astype(np.float64))[:, 0, :]
-                                for i in range(0, mv.draws, step)])
-    _ESTIMATES[key] = estimates
-    while len(_ESTIMATES) > _KEPT_ESTIMATES:
-        _ESTIMATES.popitem(last=False)
-    return estimates
+    other_fe = [fe for fe in fit.fixed_effects if fe != unit]
+    moments, aggregated = drawn_moments(workspace, sample, plan.outcome, fit.regressors, unit, other_fe, mv.seed, mv.draws)
+    estimates = moments.solve(aggregated, x=fit.regressors)[:, 0, :]
+    imposed = np.array([fit.coef(t) if t in treatment_terms(spec, fit) else 0.0 for t in fit.regressors])
+    return estimates - imposed
 
 
 def null_draws(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> list[dict[str, Any]]:

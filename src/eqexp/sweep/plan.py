@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from eqexp.multiverse.axes import apply_exclusions
+from eqexp.spec import MultiverseSpec
 
 # Keys that never change a job's results: left out of its identity (`job_key`).
 _KEY_EXCLUDED = ("tracking", "force")
@@ -77,6 +78,8 @@ def job_key(spec: Any, fingerprint: str) -> str:
     """Identity of a job's results: the resolved spec (minus tracking/force/cache) and the data."""
     tree = OmegaConf.to_container(OmegaConf.structured(spec)) if dataclasses.is_dataclass(spec) else dict(spec)
     tree = {k: v for k, v in tree.items() if k not in _KEY_EXCLUDED}
+    if tree.get("multiverse") == dataclasses.asdict(MultiverseSpec()):  # outside a multiverse: the keys runs had before it existed
+        tree.pop("multiverse")
     tree["data"] = {k: v for k, v in tree.get("data", {}).items() if k not in _KEY_EXCLUDED_DATA}
     text = json.dumps({"spec": tree, "data": fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -100,3 +103,15 @@ def estimated_cost(spec: Any) -> float:
     if spec.mediator.variable:
         cost += spec.mediator.bootstrap.draws / 300
     return cost
+
+
+def share_key(spec: Any, fingerprint: str) -> tuple[str, int]:
+    """Which jobs share work, and how wide a job's models are: jobs with the same prepared panel
+    and fixed effects share estimation samples; the widest goes first, so that the moments a
+    multiverse's draws keep cover the narrower models after it."""
+    from eqexp.models import plans
+    from eqexp.panel import preparation_key
+
+    if spec.analysis != "regression":
+        return f"{spec.analysis}-{id(spec)}", 0
+    return f"{preparation_key(spec, fingerprint)}:{'+'.join(spec.model.fixed_effects)}", max(len(p.regressors) for p in plans(spec))

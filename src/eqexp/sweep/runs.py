@@ -18,7 +18,7 @@ from typing import Any
 
 from eqexp.sweep.records import FAILED, NEVER, SKIPPED, JobRecord, SweepContext
 
-_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables")
+_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables", "multiverse.json")
 
 
 def client(uri: str):

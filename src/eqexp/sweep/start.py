@@ -24,7 +24,7 @@ from eqexp.sweep import runs
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import set_job_context
-from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, task_config, treatment_of
+from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, share_key, task_config, treatment_of
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker, worker_env
 
@@ -147,6 +147,7 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
                 if data_key not in data_specs:
                     data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
                 record.fingerprint = data_specs[data_key][1]
+                local_workers.SHARES[tuple(job_overrides)] = share_key(spec, record.fingerprint)
                 record.job_key = job_key(spec, record.fingerprint)
                 record.force = spec.force
             except Exception as err:  # recorded: the job itself will fail with the same message

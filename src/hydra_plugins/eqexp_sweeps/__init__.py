@@ -8,7 +8,8 @@ the repeated start-up work (see `eqexp.sweep.workers`).
 - `hydra/launcher=eqexp_joblib`: joblib's loky workers, as `hydra/launcher=joblib`, with
   its `n_jobs` and `timeout`; the workers are started when the sweep starts (importing and
   reading data while the parent plans), each job runs on the config the parent composed,
-  and the longest jobs are dispatched first. A worker that dies stops the sweep as joblib
+  the longest jobs are dispatched first, and jobs on the same prepared panel run in a row
+  on one worker. A worker that dies stops the sweep as joblib
   does; eqexp's summary then names the jobs that never finished.
 """
 
@@ -52,7 +53,8 @@ class PlannedBasicSweeper(BasicSweeper):
 
 
 class PlannedJoblibLauncher(JoblibLauncher):
-    """Joblib's loky workers, started early, fed longest first with configs composed once."""
+    """Joblib's loky workers, started early, fed longest first with configs composed once, the
+    jobs that share a prepared panel in a row on one worker (`eqexp.sweep.workers.chains`)."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from hydra.core.singleton import Singleton
@@ -68,21 +70,23 @@ class PlannedJoblibLauncher(JoblibLauncher):
         n_workers = min(effective_n_jobs(self.joblib.get("n_jobs", -1)), len(job_overrides))
         executor = workers.pool(n_workers, threads.worker_env(threads.threads_per_worker(n_workers)))
         singleton_state = Singleton.get_state()
-        order = workers.dispatch_order(job_overrides)
         log.info(f"Launching {len(job_overrides)} jobs on {n_workers} loky workers, longest first")
-        futures = {}
-        for i in order:
-            overrides = list(job_overrides[i])
-            log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(overrides))}")
-            config = workers.COMPOSED.pop(tuple(overrides), None)
-            if config is None:
-                config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-            futures[i] = executor.submit(workers.run_composed, initial_job_idx + i, config, self.hydra_context,
-                                         self.task_function, singleton_state)
+        futures = {}  # job -> (its chain's future, its place in the chain)
+        for chain in workers.chains(job_overrides, n_workers):
+            items = []
+            for i in chain:
+                overrides = list(job_overrides[i])
+                log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(overrides))}")
+                config = workers.COMPOSED.pop(tuple(overrides), None)
+                if config is None:
+                    config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+                items.append((initial_job_idx + i, config))
+            future = executor.submit(workers.run_chain, items, self.hydra_context, self.task_function, singleton_state)
+            futures |= {i: (future, place) for place, i in enumerate(chain)}
         try:
-            return [futures[i].result(timeout=self.joblib.get("timeout")) for i in range(len(job_overrides))]
+            return [futures[i][0].result(timeout=self.joblib.get("timeout"))[futures[i][1]] for i in range(len(job_overrides))]
         except BaseException:
-            for future in futures.values():
+            for future, _ in futures.values():
                 future.cancel()
             raise
 

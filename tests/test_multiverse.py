@@ -1,0 +1,206 @@
+"""Multiverses: exclusions, the shared resampling draws under the null, the SSN joint test, a
+small Monte Carlo on synthetic worlds with a known truth, and `python run.py -m +multiverse=...`
+end to end with its curve and its nested MLflow runs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from conftest import make_panel
+from eqexp.analyses.regression import fit_plans
+from eqexp.estimate import Workspace
+from eqexp.models import plans
+from eqexp.multiverse.axes import MultiverseError, apply_exclusions
+from eqexp.multiverse.draws import firm_weights, null_draws, null_estimates
+from eqexp.multiverse.joint import joint_tests
+from eqexp.runner import prepare
+from eqexp.spec import Column, ModelSpec, MultiverseSpec, Spec, TrimSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTROLS = ["scale", "age", "roa", "rdebt", "fic"]
+
+
+# --- axes and exclusions ---------------------------------------------------------------------
+
+
+def jobs_of(arguments: list[str], exclude) -> list[list[str]]:
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return apply_exclusions(jobs, parsed, exclude)
+
+
+def test_exclusions_remove_exactly_the_named_combinations():
+    arguments = ["trim=none,p5,p1", "lags=none,l1", "vcov=firm,province", "data=synthetic_small"]
+    exclude = [{"trim": "p5", "lags": "l1"}, {"trim": ["p1"], "vcov": "province"}]
+    kept = {tuple(job) for job in jobs_of(arguments, exclude)}
+    full = {(f"trim={t}", f"lags={lag}", f"vcov={v}", "data=synthetic_small")
+            for t, lag, v in itertools.product(["none", "p5", "p1"], ["none", "l1"], ["firm", "province"])}
+    named = {j for j in full if ("trim=p5" in j and "lags=l1" in j) or ("trim=p1" in j and "vcov=province" in j)}
+    assert len(named) == 4 and kept == full - named
+    assert jobs_of(arguments, None) == jobs_of(arguments, [])  # no exclusions: Hydra's own list, in its order
+    assert [tuple(j) for j in jobs_of(arguments, exclude)] == [j for j in map(tuple, jobs_of(arguments, None)) if j in kept]
+
+
+@pytest.mark.parametrize(("exclude", "message"), [
+    ([{"trimm": "p5"}], "names the axis 'trimm', which this sweep does not have. Did you mean 'trim'"),
+    ([{"trim": "p10"}], "names trim=p10, which is not an option of the axis 'trim'. Did you mean 'p1'"),
+    ([{"data": "synthetic_small"}], "names the axis 'data', which this sweep does not have"),  # not swept: not an axis
+    (["trim"], "write a mapping of axes to options"),
+    ([{"trim": ["none", "p5", "p1"]}], "leaves none of the 12 combinations"),
+])
+def test_an_exclusion_that_names_what_the_sweep_lacks_fails_with_the_nearest_name(exclude, message):
+    with pytest.raises(MultiverseError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        jobs_of(["trim=none,p5,p1", "lags=none,l1", "vcov=firm,province", "data=synthetic_small"], exclude)
+
+
+def test_a_command_line_override_narrows_an_axis_without_breaking_its_exclusions():
+    # the multiverse declares lags none,l1,l2 and excludes l2; the command line keeps only none
+    kept = jobs_of(["lags=none,l1,l2", "trim=none,p5", "lags=none"], [{"lags": "l2", "trim": "p5"}])
+    assert kept == [["lags=none", "trim=none"], ["lags=none", "trim=p5"]]
+
+
+def test_the_reference_multiverse_plans_its_product_minus_its_exclusions():
+    from hydra.core.global_hydra import GlobalHydra
+
+    from eqexp.sweep.plan import planned_overrides
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["+multiverse=reference"], return_hydra_config=True)
+        jobs = planned_overrides(cfg, GlobalHydra.instance().config_loader())
+    choices = [dict(o.split("=", 1) for o in job) for job in jobs]
+    assert len(jobs) == 4 * 3 * 2 * 2 * 2 - 3 * 2 * 2 == 84  # winsor1 without controls: 3 lags × 2 samples × 2 vcov
+    assert not any(c["trim"] == "winsor1" and c["controls"] == "none" for c in choices)
+    assert {c["trim"] for c in choices} == {"none", "p5", "p1", "winsor1"} and {c["lags"] for c in choices} == {"none", "l1", "l2"}
+    assert cfg.multiverse.draws == 500 and cfg.model.columns == [{"label": ""}]
+
+
+# --- the shared draws under the null --------------------------------------------------------
+
+
+def test_a_firms_weights_depend_on_the_seed_the_draw_and_its_id_only():
+    ids = np.arange(5000) * 7 + 3
+    every = firm_weights(ids, 11, 400)
+    some = firm_weights(ids[::3], 11, 400)  # another spec's sample: its firms get the same counts
+    assert every.shape == (400, 5000) and np.array_equal(some, every[:, ::3])
+    assert abs(every.mean() - 1) < 0.01 and abs(every.var() - 1) < 0.02  # Poisson(1)
+    assert np.mean(every == 0) == pytest.approx(np.exp(-1), abs=0.005)
+    assert not np.array_equal(firm_weights(ids, 12, 400), every)
+    assert np.array_equal(firm_weights(ids[::-1], 11, 400), every[:, ::-1])
+
+
+def small_spec(draws: int = 4, **model) -> Spec:
+    model = {"controls": ["scale", "age"], "columns": [Column(label="")], **model}
+    return Spec(model=ModelSpec(**model), multiverse=MultiverseSpec(name="test", draws=draws, seed=5))
+
+
+def dummies_ols(df: pd.DataFrame, y: str, x: list[str]) -> np.ndarray:
+    """Least squares with explicit firm and year dummies (the brute force)."""
+    design = np.column_stack([df[x].to_numpy(float), pd.get_dummies(df.firm, dtype=float).to_numpy(),
+                              pd.get_dummies(df.year, drop_first=True, dtype=float).to_numpy()])
+    return np.linalg.lstsq(design, df[y].to_numpy(float), rcond=None)[0][: len(x)]
+
+
+@pytest.mark.parametrize("square", [True, False])
+def test_null_draws_equal_a_brute_force_loop_over_resampled_panels(square):
+    """Each draw: every firm copied as often as its weight (copies are new firms), the outcome
+    minus the spec's estimates times its treatment terms, least squares with explicit dummies."""
+    spec = small_spec(square=square)
+    df, _ = prepare(make_panel(n_firms=150, seed=3), spec)
+    workspace, planned = Workspace(df), plans(spec)
+    (fit,) = fit_plans(workspace, spec, planned)
+    drawn = null_estimates(workspace, spec, planned[0], fit)
+    terms = [t for t in fit.regressors if t.startswith("market")]
+    null = df.assign(y_null=df.quality - sum(fit.coef(t) * df[t] for t in terms))
+    weights = firm_weights(np.sort(df.firm_id.unique()), 5, 4)
+    for b in range(4):
+        copies = [part.assign(firm=f"{firm}_{k}") for (firm, part), w in zip(null.groupby("firm_id"), weights[b]) for k in range(w)]
+        brute = dummies_ols(pd.concat(copies), "y_null", fit.regressors)
+        np.testing.assert_allclose(drawn[b], brute, rtol=0, atol=1e-10)
+    assert np.abs(drawn[:, : len(terms)]).max() < 5 * fit.tidy.std_error.max()  # centred on the null
+
+
+def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null():
+    """Two control sets on the same rows: the second solves from the first's moments (kept per
+    worker) and equals a fresh computation."""
+    from eqexp.multiverse import draws as draws_module
+
+    df, _ = prepare(make_panel(n_firms=150, seed=3), small_spec())
+    workspace = Workspace(df, data_key="test-rows")  # a data key: kept between specs, as in a sweep worker
+    results = {}
+    for controls in (["scale", "age"], ["scale"]):
+        spec = small_spec(controls=controls)
+        (fit,) = fit_plans(workspace, spec, plans(spec))
+        results[tuple(controls)] = null_estimates(workspace, spec, plans(spec)[0], fit)
+    assert len([k for k in draws_module._MOMENTS if k[0][0] == "test-rows"]) == 1
+    spec = small_spec(controls=["scale"])
+    fresh = Workspace(df)
+    (fit,) = fit_plans(fresh, spec, plans(spec))
+    np.testing.assert_allclose(results[("scale",)], null_estimates(fresh, spec, plans(spec)[0], fit), rtol=0, atol=1e-12)
+
+
+# --- the joint test ------------------------------------------------------------------------------
+
+
+def test_ssn_statistics_equal_a_hand_computation_on_a_tiny_curve():
+    estimates, se = np.array([0.5, 0.2, -0.1, 0.3]), np.array([0.1, 0.2, 0.1, 0.05])
+    df = np.full(4, 10**12)  # t = normal: z-values by hand
+    null = np.array([[0.0, 0.0, 0.0, 0.0],      # sign +, share 0,   median 0,    Z 0
+                     [-0.5, -0.2, -0.1, 0.3],   # sign −, share 1/4, median .15,  Z (5+1+1−6)/2 = .5
+                     [0.6, 0.4, 0.2, 0.3],      # sign +, share 1 (|t| = 2 > 1.96), median .35, Z (6+2+2+6)/2 = 8
+                     [0.3, 0.1, 0.1, 0.1]])     # sign +, share 1/2 (t = 3, 2), median .1, Z (3+.5+1+2)/2 = 3.25
+    tests = {t.statistic: t for t in joint_tests(estimates, se, df, null, alpha=0.05)}
+    # observed: t = 5, 1, −1, 6; three positive: sign +; significant with it: specs 1 and 4
+    assert tests["share_significant"].observed == 0.5 and tests["share_significant"].p_value == pytest.approx(3 / 5)  # draws 3, 4 tie or beat
+    assert tests["median"].observed == pytest.approx(0.25) and tests["median"].p_value == pytest.approx(2 / 5)
+    assert tests["stouffer_z"].observed == pytest.approx((5 + 1 - 1 + 6) / 2, abs=1e-6) and tests["stouffer_z"].p_value == pytest.approx(2 / 5)
+    assert {t.dominant_sign for t in tests.values()} == {1} and {t.draws for t in tests.values()} == {4}
+    flipped = {t.statistic: t for t in joint_tests(-estimates, se, df, -null, alpha=0.05)}  # a negative curve: the same test
+    assert flipped["median"].observed == pytest.approx(-0.25) and flipped["median"].dominant_sign == -1
+    assert [flipped[s].p_value for s in tests] == [tests[s].p_value for s in tests]
+
+
+# --- a small Monte Carlo on synthetic worlds with a known truth ----------------------------------
+
+NULL_WORLD = {"region_mult": {"East": 0.0, "Central": 0.0, "West": 0.0}, "a_h": 0.0, "a_r": 0.0}  # market moves nothing
+
+
+def joint_p_values(panel: pd.DataFrame, draws: int = 199) -> dict[str, float]:
+    """Three specs (control sets, trimming) of the inverted U on one world, and their joint test."""
+    rows = []
+    for trim, controls in ((TrimSpec(), []), (TrimSpec(), CONTROLS), (TrimSpec(name="p5", method="trim"), ["scale", "age"])):
+        spec = Spec(model=ModelSpec(controls=controls, columns=[Column(label="")]), trim=trim,
+                    multiverse=MultiverseSpec(name="mc", draws=draws))
+        df, _ = prepare(panel, spec)
+        workspace, planned = Workspace(df), plans(spec)
+        with contextlib.redirect_stdout(io.StringIO()):
+            rows += null_draws(workspace, spec, planned, fit_plans(workspace, spec, planned))
+    tests = joint_tests(np.array([r["estimate"] for r in rows]), np.array([r["se"] for r in rows]),
+                        np.array([r["df_t"] for r in rows]), np.column_stack([r["draws"] for r in rows]), alpha=0.05)
+    return {t.statistic: t.p_value for t in tests}
+
+
+@pytest.mark.slow
+def test_the_joint_test_rejects_in_the_default_world_and_holds_its_level_in_worlds_without_an_effect():
+    from eqexp.data.synthetic import WorldParams, generate_world
+
+    effect = joint_p_values(generate_world(WorldParams(n_firms=12_000, n_obs=72_000)).panel)
+    assert max(effect.values()) < 0.05, effect
+    null = pd.DataFrame([joint_p_values(generate_world(WorldParams(n_firms=800, n_obs=4800, seed=1000 + s, **NULL_WORLD)).panel)
+                         for s in range(25)])
+    assert (null < 0.05).sum().max() <= 4, null  # P(Binomial(25, 0.05) ≥ 5) = 0.007
+    assert 0.3 < null["median"].mean() < 0.7 and 0.3 < null["stouffer_z"].mean() < 0.7, null  # p-values about uniform
