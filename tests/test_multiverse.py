@@ -204,3 +204,92 @@ def test_the_joint_test_rejects_in_the_default_world_and_holds_its_level_in_worl
                          for s in range(25)])
     assert (null < 0.05).sum().max() <= 4, null  # P(Binomial(25, 0.05) ≥ 5) = 0.007
     assert 0.3 < null["median"].mean() < 0.7 and 0.3 < null["stouffer_z"].mean() < 0.7, null  # p-values about uniform
+
+
+# --- end to end: python run.py -m +multiverse=reference ------------------------------------------
+
+AXES = ["trim=none,p5", "lags=none,l1", "controls=none,full", "vcov=firm,province"]
+
+
+def multiverse_run(base: Path, *overrides: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "run.py", "-m", "+multiverse=reference", "data=synthetic_small", f"data.cache_dir={base / 'cache'}",
+               f"tracking.uri=sqlite:///{base / 'mlflow.db'}", f"tracking.artifact_root={base / 'art'}",
+               f"hydra.sweep.dir={base / 'sweep'}", *overrides]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+
+
+@pytest.fixture(scope="module")
+def multiverse(tmp_path_factory) -> Path:
+    """16 specs of the reference multiverse on the small world, 4 of them excluded from the command line."""
+    base = tmp_path_factory.mktemp("multiverse")
+    done = multiverse_run(base, *AXES, "sample=all", "multiverse.draws=100", "hydra.sweeper.exclude=[{trim: p5, lags: l1}]")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[eqexp] curve: Median estimate" in done.stdout
+    return base
+
+
+@pytest.mark.slow
+def test_the_curve_has_every_spec_but_the_excluded_and_each_equals_the_spec_run_alone(multiverse):
+    from eqexp import runner
+    from eqexp.spec import load_spec
+    from eqexp.sweep.plan import task_config
+
+    sweep_dir = multiverse / "sweep"
+    curve = pd.read_csv(sweep_dir / "curve.csv")
+    assert len(curve) == 12 and not ((curve.trim == "p5") & (curve.lags == "l1")).any()
+    assert len(json.loads((sweep_dir / "sweep.json").read_text())["jobs"]) == 12  # excluded jobs are never planned
+    assert list(curve.estimate) == sorted(curve.estimate) and list(curve["rank"]) == list(range(1, 13))
+    assert set(curve.term) == {"market_sq", "L1_market_sq"}  # the inverted U's curvature, lagged as the spec lags it
+    joint = pd.read_csv(sweep_dir / "curve_joint.csv").set_index("statistic")
+    assert list(joint.index) == ["share_significant", "median", "stouffer_z"] and (joint.draws == 100).all()
+    assert joint.observed["median"] == pytest.approx(curve.estimate.median())
+    axes = pd.read_csv(sweep_dir / "curve_axes.csv")
+    assert list(dict.fromkeys(axes.axis)) == ["trim", "lags", "controls", "vcov"]
+    assert (axes[axes.axis == "vcov"].mean_shift.fillna(0) == 0).all()  # clustering never moves an estimate
+    for name in ("curve.md", "curve.png"):
+        assert (sweep_dir / name).stat().st_size > 1000
+    for row in curve.iloc[[0, 7, 11]].itertuples():  # the spec run alone, as `python run.py <its choices>` would
+        overrides = [f"trim={row.trim}", f"lags={row.lags}", f"controls={row.controls}", f"vcov={row.vcov}", "data=synthetic_small",
+                     f"data.cache_dir={multiverse / 'cache'}", "tracking=off", "model.columns=[{label: ''}]"]
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            spec = load_spec(task_config(compose(config_name="config", overrides=overrides)))
+        with contextlib.redirect_stdout(io.StringIO()):
+            alone = runner.run_job(spec, multiverse / f"alone_{row.rank}", log=False)
+        tidy = alone.fits[0].tidy.set_index("term").loc[row.term]
+        assert (tidy.estimate, tidy.std_error, tidy.p_value) == pytest.approx((row.estimate, row.se, row.p), rel=1e-12)
+        utest = alone.tests[(alone.tests.test == "utest") & (alone.tests.statistic == "turning_point")].value.iloc[0]
+        assert alone.fits[0].n_obs == row.n_obs and float(utest) == pytest.approx(row.turning_point, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_every_model_is_a_nested_mlflow_run_with_uniform_metric_names_and_its_choices(multiverse):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{multiverse / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("eqexp").experiment_id], max_results=1000)
+    (parent,) = [r for r in runs if r.data.tags.get("eqexp.kind") == "sweep"]
+    jobs = {r.info.run_id: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    models = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in jobs]
+    assert len(jobs) == len(models) == 12 and all(m.data.tags["eqexp.kind"] == "model" for m in models)
+    assert not any(k.startswith("m1.") for j in jobs.values() for k in j.data.metrics)  # no metric named by a column number
+    curve = pd.read_csv(multiverse / "sweep" / "curve.csv").set_index("run_id")
+    for model in models:
+        row = curve.loc[model.data.tags["mlflow.parentRunId"]]
+        metrics, params = model.data.metrics, model.data.params
+        assert {"estimate", "se", "t", "p", "ci_low", "ci_high", "n_obs", "r2", "estimate_sq", "turning_point", "utest_p"} <= set(metrics)
+        assert (metrics["estimate_sq"], metrics["se_sq"], metrics["p_sq"], metrics["n_obs"], metrics["turning_point"], metrics["utest_p"]) \
+            == pytest.approx((row.estimate, row.se, row.p, row.n_obs, row.turning_point, row.utest_p), rel=1e-12)
+        assert {k: params[f"choice.{k}"] for k in ("trim", "lags", "controls", "vcov")} == {k: row[k] for k in ("trim", "lags", "controls", "vcov")}
+        assert params["fit.column"] == "(1)" and params["fit.term"] == row.term.removesuffix("_sq") and params["choice.multiverse"] == "reference"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"curve.png", "curve.csv", "curve.md", "curve_joint.csv", "curve_axes.csv"} <= artifacts
+    joint = pd.read_csv(multiverse / "sweep" / "curve_joint.csv").set_index("statistic")
+    assert parent.data.metrics["curve.median_p"] == pytest.approx(joint.p_value["median"]) and parent.data.metrics["curve.n_specs"] == 12
+
+
+@pytest.mark.slow
+def test_an_axis_naming_an_unknown_option_fails_before_anything_runs(tmp_path):
+    done = multiverse_run(tmp_path, "trim=none,p10", "hydra.sweeper.exclude=[]", "tracking=off")
+    assert done.returncode == 2 and "Could not find 'trim/p10'" in done.stderr and "winsor1" in done.stderr
+    assert "Traceback" not in done.stderr and "estimating" not in done.stdout
+    assert not [p for p in (tmp_path / "sweep").iterdir() if p.is_dir()]  # no job started

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -121,11 +122,16 @@ def _compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], warmu
         return [compose_job(loader, cfg, o) for o in overrides]
     futures = [warmup.submit(compose_job, loader, cfg, list(o)) for o in overrides]
     composed = {}
-    for i in reversed(range(len(overrides))):
-        if not futures[i].cancel():  # a worker has it already, and every job before it
-            break
-        composed[i] = compose_job(loader, cfg, overrides[i])
-    return [composed[i] if i in composed else futures[i].result() for i in range(len(overrides))]
+    try:
+        for i in reversed(range(len(overrides))):
+            if not futures[i].cancel():  # a worker has it already, and every job before it
+                break
+            composed[i] = compose_job(loader, cfg, overrides[i])
+        return [composed[i] if i in composed else futures[i].result() for i in range(len(overrides))]
+    except BaseException:  # a job that cannot be composed: the workers stop composing the others
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str], warmup: Any = None) -> tuple[list[JobRecord], dict]:
@@ -198,8 +204,14 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     tspec = _tracking_spec(cfg)
     task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
     parent = _parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
-    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job runs.
-    records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
+    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job
+    # runs; the parent run, already created, says so.
+    try:
+        records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
+    except ConfigCompositionException:
+        if parent is not None:
+            runs.client(parent.uri).set_terminated(parent.run_id(), status="FAILED")
+        raise
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
@@ -253,8 +265,8 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             self.context = dataclasses.asdict(start_sweep(config))
-        except MultiverseError as err:  # a mistake in the sweep's YAML: its message, before anything runs
-            print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+        except (MultiverseError, ConfigCompositionException) as err:  # a mistake in the sweep's YAML or an axis's
+            print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)  # option: said once, before anything runs
             raise SystemExit(2) from None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
