@@ -210,7 +210,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
     except ConfigCompositionException:
         if parent is not None:
-            runs.client(parent.uri).set_terminated(parent.run_id(), status="FAILED")
+            run_id = parent.run_id()  # first: MLflow is imported in its thread meanwhile
+            runs.client(parent.uri).set_terminated(run_id, status="FAILED")
         raise
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
