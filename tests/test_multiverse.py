@@ -83,9 +83,10 @@ def test_the_reference_multiverse_plans_its_product_minus_its_exclusions():
         cfg = compose(config_name="config", overrides=["+multiverse=reference"], return_hydra_config=True)
         jobs = planned_overrides(cfg, GlobalHydra.instance().config_loader())
     choices = [dict(o.split("=", 1) for o in job) for job in jobs]
-    assert len(jobs) == 4 * 3 * 2 * 2 * 2 - 3 * 2 * 2 == 84  # winsor1 without controls: 3 lags × 2 samples × 2 vcov
+    assert len(jobs) == 4 * 3 * 3 * 2 * 2 - 3 * 2 * 2 == 132  # winsor1 without controls: 3 lags × 2 samples × 2 vcov
     assert not any(c["trim"] == "winsor1" and c["controls"] == "none" for c in choices)
     assert {c["trim"] for c in choices} == {"none", "p5", "p1", "winsor1"} and {c["lags"] for c in choices} == {"none", "l1", "l2"}
+    assert {c["controls"] for c in choices} == {"none", "size_age", "full"}
     assert cfg.multiverse.draws == 500 and cfg.model.columns == [{"label": ""}]
 
 
@@ -123,7 +124,7 @@ def test_null_draws_equal_a_brute_force_loop_over_resampled_panels(square):
     df, _ = prepare(make_panel(n_firms=150, seed=3), spec)
     workspace, planned = Workspace(df), plans(spec)
     (fit,) = fit_plans(workspace, spec, planned)
-    drawn = null_estimates(workspace, spec, planned[0], fit)
+    drawn, _ = null_estimates(workspace, spec, planned[0], fit)
     terms = [t for t in fit.regressors if t.startswith("market")]
     null = df.assign(y_null=df.quality - sum(fit.coef(t) * df[t] for t in terms))
     weights = firm_weights(np.sort(df.firm_id.unique()), 5, 4)
@@ -141,16 +142,17 @@ def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null():
 
     df, _ = prepare(make_panel(n_firms=150, seed=3), small_spec())
     workspace = Workspace(df, data_key="test-rows")  # a data key: kept between specs, as in a sweep worker
-    results = {}
+    results, shared = {}, []
     for controls in (["scale", "age"], ["scale"]):
         spec = small_spec(controls=controls)
         (fit,) = fit_plans(workspace, spec, plans(spec))
-        results[tuple(controls)] = null_estimates(workspace, spec, plans(spec)[0], fit)
-    assert len([k for k in draws_module._MOMENTS if k[0][0] == "test-rows"]) == 1
+        results[tuple(controls)], reused = null_estimates(workspace, spec, plans(spec)[0], fit)
+        shared.append(reused)
+    assert shared == [False, True] and len([k for k in draws_module._MOMENTS if k[0][0] == "test-rows"]) == 1
     spec = small_spec(controls=["scale"])
     fresh = Workspace(df)
     (fit,) = fit_plans(fresh, spec, plans(spec))
-    np.testing.assert_allclose(results[("scale",)], null_estimates(fresh, spec, plans(spec)[0], fit), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(results[("scale",)], null_estimates(fresh, spec, plans(spec)[0], fit)[0], rtol=0, atol=1e-12)
 
 
 # --- the joint test ------------------------------------------------------------------------------

@@ -95,14 +95,15 @@ def treatment_terms(spec: Spec, fit: Fit) -> list[str]:
 
 
 def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], unit: str,
-                  other_fe: list[str], seed: int, draws: int) -> tuple[FirmMoments, np.ndarray]:
+                  other_fe: list[str], seed: int, draws: int) -> tuple[FirmMoments, np.ndarray, bool]:
     """The per-firm moments of `outcome` and (at least) `regressors` on `sample`, aggregated with
-    each shared draw's firm weights: (draws, p, p). Kept per worker for the specs that follow."""
+    each shared draw's firm weights: (draws, p, p), and whether an earlier spec's were reused.
+    Kept per worker for the specs that follow."""
     key = (sample.key, outcome, seed, draws)
     cached = _MOMENTS.get(key) if workspace.cache is BLOCKS else None  # a workspace without a data key is private
     if cached is not None and set(regressors) <= set(cached[0].x):
         _MOMENTS.move_to_end(key)
-        return cached
+        return *cached, True
     columns = list(dict.fromkeys([*(cached[0].x if cached else []), *regressors]))
     frame = workspace.frame(sample, [outcome, *columns, unit, *other_fe])
     try:
@@ -117,11 +118,12 @@ def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors
         _MOMENTS[key] = (moments, aggregated)
         while len(_MOMENTS) > _KEPT_MOMENTS:
             _MOMENTS.popitem(last=False)
-    return moments, aggregated
+    return moments, aggregated, False
 
 
-def null_estimates(workspace: Workspace, spec: Spec, plan: Plan, fit: Fit) -> np.ndarray:
-    """(draws, regressors) estimates of `fit`'s model on y* = y − Σ b̂ₜ·Tₜ, one row per shared draw.
+def null_estimates(workspace: Workspace, spec: Spec, plan: Plan, fit: Fit) -> tuple[np.ndarray, bool]:
+    """(draws, regressors) estimates of `fit`'s model on y* = y − Σ b̂ₜ·Tₜ, one row per shared
+    draw, and whether the sample's moments came from an earlier spec.
 
     Least squares is linear in y: on y*, a draw's estimates are those on y minus b̂ₜ for each
     treatment term (and unchanged for the controls), so y's moments serve every spec on the rows."""
@@ -129,10 +131,10 @@ def null_estimates(workspace: Workspace, spec: Spec, plan: Plan, fit: Fit) -> np
     cluster = list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else []
     sample = workspace.sample([plan.outcome, *plan.regressors, *cluster], fit.fixed_effects, plan.query)
     other_fe = [fe for fe in fit.fixed_effects if fe != unit]
-    moments, aggregated = drawn_moments(workspace, sample, plan.outcome, fit.regressors, unit, other_fe, mv.seed, mv.draws)
+    moments, aggregated, reused = drawn_moments(workspace, sample, plan.outcome, fit.regressors, unit, other_fe, mv.seed, mv.draws)
     estimates = moments.solve(aggregated, x=fit.regressors)[:, 0, :]
     imposed = np.array([fit.coef(t) if t in treatment_terms(spec, fit) else 0.0 for t in fit.regressors])
-    return estimates - imposed
+    return estimates - imposed, reused
 
 
 def null_draws(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> list[dict[str, Any]]:
@@ -141,9 +143,11 @@ def null_draws(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list
     for plan, fit in zip(planned, fits):
         start = time.perf_counter()
         term = curve_term(spec, fit)
-        draws = null_estimates(workspace, spec, plan, fit)[:, fit.regressors.index(term)]
+        estimates, reused = null_estimates(workspace, spec, plan, fit)
+        draws = estimates[:, fit.regressors.index(term)]
         row = fit.tidy.set_index("term").loc[term]
         records.append({"model": fit.model, "term": term, "estimate": float(row.estimate), "se": float(row.std_error),
-                        "df_t": fit.df_t, "seed": spec.multiverse.seed, "draws": draws.tolist()})
-        print(f"[eqexp] multiverse: {len(draws)} draws under the null for {fit.model} in {time.perf_counter() - start:.1f} s", flush=True)
+                        "df_t": fit.df_t, "seed": spec.multiverse.seed, "moments_shared": reused, "draws": draws.tolist()})
+        shared = ", the sample's moments shared with an earlier spec" if reused else ""
+        print(f"[eqexp] multiverse: {len(draws)} draws under the null for {fit.model} in {time.perf_counter() - start:.1f} s{shared}", flush=True)
     return records

@@ -76,7 +76,7 @@ def task_config(cfg: DictConfig) -> DictConfig:
 
 def job_key(spec: Any, fingerprint: str) -> str:
     """Identity of a job's results: the resolved spec (minus tracking/force/cache) and the data."""
-    tree = OmegaConf.to_container(OmegaConf.structured(spec)) if dataclasses.is_dataclass(spec) else dict(spec)
+    tree = dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec)  # as OmegaConf would give it, 100× sooner
     tree = {k: v for k, v in tree.items() if k not in _KEY_EXCLUDED}
     if tree.get("multiverse") == dataclasses.asdict(MultiverseSpec()):  # outside a multiverse: the keys runs had before it existed
         tree.pop("multiverse")
