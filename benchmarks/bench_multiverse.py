@@ -5,7 +5,8 @@ tracking into a fresh store, and where its time goes.
     .venv/bin/python benchmarks/bench_multiverse.py --data synthetic_small --draws 500
     .venv/bin/python benchmarks/bench_multiverse.py --multiverse measurement
 
-Reported: wall and the peak RSS of the process tree; the phases read from the sweep's own
+Reported: wall, CPU seconds (user + system, of the whole process tree) and the peak RSS of
+its processes; the phases read from the sweep's own
 records: planning (start to `sweep.json`: composing and validating every job, data builds),
 jobs (first start to last end, and the sum of the jobs' own times), the parent's end (MLflow
 runs, summary) and the curve; how many specs took their draws' moments from an earlier spec
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -57,8 +59,10 @@ def main() -> None:
         command = [sys.executable, "run.py", "-m", f"+multiverse={args.multiverse}", f"data={args.data}",
                    f"multiverse.draws={args.draws}", f"tracking.uri=sqlite:///{base / 'mlflow.db'}",
                    f"tracking.artifact_root={base / 'art'}", f"hydra.sweep.dir={base / 'sweep'}", *args.overrides]
-        load, started = os.getloadavg()[0], time.time()
+        load, started, before = os.getloadavg()[0], time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
         wall, peaks, code = run_with_peaks(command, ROOT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # the process tree's, workers included
         if code:
             raise SystemExit(f"the multiverse failed ({code}): {' '.join(command)}")
         p = phases(base / "sweep", started)
@@ -67,7 +71,7 @@ def main() -> None:
     append_results(
         f"\n## A multiverse (`bench_multiverse.py`) — {date.today()}, {os.cpu_count()} cores, load average {load:.1f} at the start\n\n"
         f"`python run.py -m +multiverse={args.multiverse} data={args.data} multiverse.draws={args.draws} {' '.join(args.overrides)}`"
-        f" with MLflow tracking: {p['specs']} specs in **{wall:.0f} s**; peak RSS summed over the process tree's processes "
+        f" with MLflow tracking: {p['specs']} specs in **{wall:.0f} s** ({cpu:.0f} CPU seconds); peak RSS summed over the process tree's processes "
         f"{sum(peaks.values()):,.0f} MiB, the largest process {max(peaks.values()):,.0f} MiB.\n\n"
         "| phase | seconds |\n|---|---:|\n"
         f"| planning: every job composed and validated, data built | {p['planning']:.1f} |\n"

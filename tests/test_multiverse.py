@@ -214,7 +214,7 @@ AXES = ["trim=none,p5", "lags=none,l1", "controls=none,full", "vcov=firm,provinc
 
 
 def multiverse_run(base: Path, *overrides: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "run.py", "-m", "+multiverse=reference", "data=synthetic_small", f"data.cache_dir={base / 'cache'}",
+    command = [sys.executable, "run.py", "-m", "+multiverse=reference", "data=world_small", f"data.cache_dir={base / 'cache'}",
                f"tracking.uri=sqlite:///{base / 'mlflow.db'}", f"tracking.artifact_root={base / 'art'}",
                f"hydra.sweep.dir={base / 'sweep'}", *overrides]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
@@ -222,7 +222,8 @@ def multiverse_run(base: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def multiverse(tmp_path_factory) -> Path:
-    """16 specs of the reference multiverse on the small world, 4 of them excluded from the command line."""
+    """16 specs of the reference multiverse on the small world (its own panel: no build to wait for), 4 of
+    them excluded from the command line."""
     base = tmp_path_factory.mktemp("multiverse")
     done = multiverse_run(base, *AXES, "sample=all", "multiverse.draws=100", "hydra.sweeper.exclude=[{trim: p5, lags: l1}]")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -251,7 +252,7 @@ def test_the_curve_has_every_spec_but_the_excluded_and_each_equals_the_spec_run_
     for name in ("curve.md", "curve.png"):
         assert (sweep_dir / name).stat().st_size > 1000
     for row in curve.iloc[[0, 7, 11]].itertuples():  # the spec run alone, as `python run.py <its choices>` would
-        overrides = [f"trim={row.trim}", f"lags={row.lags}", f"controls={row.controls}", f"vcov={row.vcov}", "data=synthetic_small",
+        overrides = [f"trim={row.trim}", f"lags={row.lags}", f"controls={row.controls}", f"vcov={row.vcov}", "data=world_small",
                      f"data.cache_dir={multiverse / 'cache'}", "tracking=off", "model.columns=[{label: ''}]"]
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             spec = load_spec(task_config(compose(config_name="config", overrides=overrides)))

@@ -160,6 +160,20 @@ def axis_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def missing_line(records: list[JobRecord], frame: pd.DataFrame) -> list[str]:
+    """Planned specs that are not on the curve, said rather than dropped silently."""
+    missing = [r.label for r in records if r.num not in set(frame.job)]
+    return [f"{len(missing)} planned spec(s) are not on the curve (failed or never finished, see summary.md): "
+            f"{'; '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"] if missing else []
+
+
+def write_markdown(path: Path, title: str, lines: list[str], joint_frame: pd.DataFrame, summary: pd.DataFrame, table: pd.DataFrame) -> None:
+    parts = [f"**{title}**", "\n".join(f"- {line}" for line in lines), "**Joint test under the null**", _markdown(joint_frame),
+             "**Per axis** (shifts against the axis's first option, in specs alike in every other choice)", _markdown(summary),
+             "**Specs**", _markdown(table)]
+    path.write_text("\n\n".join(parts))
+
+
 def write_curve(sweep_dir: Path, records: list[JobRecord], settings: dict[str, Any]) -> tuple[list[Path], dict[str, float], list[str]]:
     """The curve's files in `sweep_dir`, the parent run's metrics (`curve.*`) and the joint test
     in words; nothing when no spec finished."""
@@ -179,10 +193,8 @@ def write_curve(sweep_dir: Path, records: list[JobRecord], settings: dict[str, A
     joint_frame.to_csv(paths["curve_joint.csv"], index=False)
     summary.to_csv(paths["curve_axes.csv"], index=False)
     title = f"Specification curve: {settings.get('name', 'multiverse')}, {len(frame)} specs"
-    lines = verdicts(tests, len(frame), alpha)
-    paths["curve.md"].write_text("\n\n".join([f"**{title}**", "\n".join(f"- {line}" for line in lines + axis_lines(summary)), "**Joint test under the null**",
-                                               _markdown(joint_frame), "**Per axis** (shifts against the axis's first option, in specs alike in every other choice)",
-                                               _markdown(summary), "**Specs**", _markdown(table)]))
+    lines = verdicts(tests, len(frame), alpha) + missing_line(records, frame)
+    write_markdown(paths["curve.md"], title, lines + axis_lines(summary), joint_frame, summary, table)
     curve_figure(frame, axes, title, lines[:3], paths["curve.png"])
     metrics = {"curve.n_specs": len(frame), "curve.share_significant": float(frame.significant.mean())}
     for t in tests:
