@@ -155,6 +155,21 @@ def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null():
     np.testing.assert_allclose(results[("scale",)], null_estimates(fresh, spec, plans(spec)[0], fit)[0], rtol=0, atol=1e-12)
 
 
+def test_jobs_on_the_same_preparation_share_the_prepared_panel_and_no_other_does(tmp_path):
+    from eqexp.data.load import Loaded
+    from eqexp.panel import preparation_key
+    from eqexp.runner import prepared
+
+    loaded = Loaded(panel=make_panel(n_firms=50), fingerprint="test", directory=tmp_path, truth=None)
+    market, other_vcov, scale = small_spec(), small_spec(), small_spec(treatment="scale", controls=["age"])
+    other_vcov.vcov.cluster = ["province"]
+    keys = [preparation_key(s, "test") for s in (market, other_vcov, scale)]
+    assert keys[0] == keys[1] != keys[2]
+    first = prepared(loaded, market, keys[0])
+    assert prepared(loaded, other_vcov, keys[1]) is first  # kept: prepared once for both
+    assert "scale_sq" in prepared(loaded, scale, keys[2])[0] and "scale_sq" not in first[0]
+
+
 # --- the joint test ------------------------------------------------------------------------------
 
 

@@ -112,13 +112,14 @@ def apply_sample(df: pd.DataFrame, spec: SampleSpec) -> tuple[pd.DataFrame, list
 
 
 def preparation_key(spec: Spec, fingerprint: str) -> str:
-    """What a prepared panel's content depends on: the data, the lags, the interacted effects,
-    the sample and the trimming. Jobs with the same key share the prepared panel and its
-    estimation samples' work (`eqexp.estimate.BLOCKS`, a multiverse's draws)."""
+    """What a prepared panel's content depends on: the data, the lags, the treatment's square,
+    the interacted effects, the sample and the trimming. Jobs with the same key share the
+    prepared panel (`eqexp.runner.prepared`) and its estimation samples' work
+    (`eqexp.estimate.BLOCKS`, a multiverse's draws)."""
     from eqexp.models import lags_needed
 
     interacted = sorted(n for n in [*spec.model.fixed_effects, *spec.vcov.cluster] if "^" in n)
     parts = {"data": fingerprint, "id": spec.data.id, "time": spec.data.time, "lags": lags_needed(spec),
-             "lag_unit": spec.lags.unit, "square": spec.model.square, "interacted": interacted,
+             "lag_unit": spec.lags.unit, "treatment": spec.model.treatment, "square": spec.model.square, "interacted": interacted,
              "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
