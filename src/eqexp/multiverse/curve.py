@@ -20,22 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eqexp.multiverse import NULL_DRAWS_FILE
+from eqexp.multiverse import NULL_DRAWS_FILE, curve_term
 from eqexp.multiverse.axes import axis_key, option_of, sweep_axes
 from eqexp.multiverse.joint import JointTest, dominant_sign, joint_tests
 from eqexp.sweep.records import OK_STATUSES, JobRecord, read_coefficients
-from eqexp.terms import base_variable, parse
 
 MODEL_AXIS = "model"
-
-
-def _term(rows: pd.DataFrame, treatment: str, term: str) -> str | None:
-    """The row the curve shows for one model: its treatment term, or the square of it."""
-    terms = [t for t in rows.term if base_variable(t) == treatment]
-    squares = [t for t in terms if parse(t).squared]
-    if term == "square" or (term == "auto" and squares):
-        return squares[0] if squares else None
-    return next((t for t in terms if not parse(t).squared), None)
 
 
 def _utest(tests: pd.DataFrame | None, model: str) -> dict[str, float]:
@@ -56,7 +46,7 @@ def _job_rows(record: JobRecord, axes: dict[str, list[str]], settings: dict[str,
     chosen = {axis_key(o): option_of(o) for o in record.overrides}
     rows = []
     for model, part in coefficients.groupby("model", sort=False):
-        term = _term(part, record.treatment, settings.get("term", "auto"))
+        term = curve_term(part.term, record.treatment, settings.get("term", "auto"))
         if term is None:
             continue
         row = part.set_index("term").loc[term]

@@ -29,8 +29,9 @@ import pandas as pd
 from eqexp.estimate import BLOCKS, Fit, Sample, Workspace
 from eqexp.inference.firm_moments import CHUNK_ENTRIES, FirmMoments
 from eqexp.models import Plan
+from eqexp.multiverse import curve_term
 from eqexp.spec import Spec, SpecError
-from eqexp.terms import base_variable, parse
+from eqexp.terms import base_variable
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # P(Poisson(1) ≤ k), k = 0..19: a uniform u becomes the count k with cdf[k-1] ≤ u < cdf[k]
@@ -76,18 +77,6 @@ def firm_weights(ids: np.ndarray, seed: int, draws: int) -> np.ndarray:
         known, counts = known[order], counts[:, order]
         _WEIGHTS[(seed, draws)] = (known, counts)
     return counts[:, np.searchsorted(known, hashes)]
-
-
-def curve_term(spec: Spec, fit: Fit) -> str:
-    """The regressor the curve shows for this model: the treatment (lagged as the model lags
-    it), or its square (`multiverse.term`; auto: the square when the model has one)."""
-    terms = treatment_terms(spec, fit)
-    squares = [t for t in terms if parse(t).squared]
-    if spec.multiverse.term == "square" or (spec.multiverse.term == "auto" and squares):
-        if not squares:
-            raise SpecError(f"Model {fit.model} has no squared treatment for multiverse.term=square.")
-        return squares[0]
-    return next(t for t in terms if not parse(t).squared)
 
 
 def treatment_terms(spec: Spec, fit: Fit) -> list[str]:
@@ -142,7 +131,9 @@ def null_draws(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list
     records = []
     for plan, fit in zip(planned, fits):
         start = time.perf_counter()
-        term = curve_term(spec, fit)
+        term = curve_term(fit.regressors, spec.model.treatment, spec.multiverse.term)
+        if term is None:
+            raise SpecError(f"Model {fit.model} has no term of the treatment '{spec.model.treatment}' for multiverse.term={spec.multiverse.term}.")
         estimates, reused = null_estimates(workspace, spec, plan, fit)
         draws = estimates[:, fit.regressors.index(term)]
         row = fit.tidy.set_index("term").loc[term]
