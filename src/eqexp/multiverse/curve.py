@@ -50,13 +50,13 @@ def _job_rows(record: JobRecord, axes: dict[str, list[str]], settings: dict[str,
         if term is None:
             continue
         row = part.set_index("term").loc[term]
+        drawn = draws.get(model, {}) if draws.get(model, {}).get("term") == term else {}  # the draws of this very term only
         rows.append({
             "job": record.num, "label": record.label, MODEL_AXIS: model, "group": row["sample"],
             **{axis: chosen.get(axis, "") for axis in axes},
             "term": term, "estimate": row.estimate, "se": row.std_error, "t": row.statistic, "p": row.p_value,
             "ci_low": row.conf_low, "ci_high": row.conf_high, "n_obs": int(row.n_obs),
-            **_utest(tests, model), "run_id": record.run_id or "", "draws": draws.get(model, {}).get("draws"),
-            "df_t": draws.get(model, {}).get("df_t", np.nan),
+            **_utest(tests, model), "run_id": record.run_id or "", "draws": drawn.get("draws"), "df_t": drawn.get("df_t", np.nan),
         })
     return rows
 
