@@ -126,7 +126,7 @@ def verdicts(tests: list[JointTest], n_specs: int, alpha: float) -> list[str]:
     """The joint test in words, one line per statistic."""
     named = {t.statistic: t for t in tests}
     if not named:
-        return ["No joint test: some specs have no draws under the null (multiverse.draws = 0, or a job failed)."]
+        return ["No joint test: some specs on the curve have no draws under the null of its term (multiverse.draws = 0)."]
     sign = "positive" if named["median"].dominant_sign > 0 else "negative"
     share = named["share_significant"]
     return [
