@@ -18,9 +18,13 @@ def composed(*overrides: str):
         return compose(config_name="config", overrides=list(overrides))
 
 
+# groups the defaults list does not name are appended: python run.py -m +multiverse=reference
+APPENDED = {"multiverse"}
+
+
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_config_file_composes(group, option):
-    spec = load_spec(composed(f"{group}={option}"))
+    spec = load_spec(composed(f"{'+' * (group in APPENDED)}{group}={option}"))
     if group == "hetero" and option != "none":
         assert len(spec.hetero.groups) >= 2
     if group == "lags" and option != "none":

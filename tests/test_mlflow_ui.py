@@ -1,4 +1,6 @@
-"""The MLflow UI, as a person uses it: a finished sweep, `mlflow ui` on a local port, headless Chromium.
+"""The MLflow UI, as a person uses it: a finished sweep, `mlflow ui` on a local port, headless Chromium:
+the sweep and its jobs, then every model of the sweep (runs nested under the jobs') in one view,
+filtered and sorted by a metric that means the same in every run.
 
 Needs Debian's Chromium (`apt-get install -y chromium`, at /usr/bin/chromium) and the
 `playwright` Python package (the `dev` extra); no browser is downloaded. `make test` installs
@@ -13,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -71,7 +74,7 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def test_mlflow_ui_shows_the_sweep_its_jobs_and_their_coefficients(tmp_path, chromium):
+def test_mlflow_ui_shows_the_sweep_its_jobs_and_every_model_sorted_in_one_view(tmp_path, chromium):
     from mlflow.tracking import MlflowClient
     from playwright.sync_api import sync_playwright
 
@@ -115,22 +118,39 @@ def test_mlflow_ui_shows_the_sweep_its_jobs_and_their_coefficients(tmp_path, chr
             assert parent.info.run_name in text
             assert all(child.info.run_name in text for child in children)
 
-            # each job's page lists its coefficients as metrics, with the values of its coefficients.csv
-            for child in children:
-                page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs/{child.info.run_id}")
-                name = "m1.market.estimate"
-                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
-                record = records[child.info.run_name]
-                coefs = pd.read_csv(Path(record.dir) / "coefficients.csv")
-                value = coefs[(coefs.model == "(1)") & (coefs.term == "market")].estimate.iloc[0]
-                assert child.data.metrics[name] == pytest.approx(value, rel=1e-12)
+            # every model of the sweep in one view: filtered to model runs, sorted by the uniform metric `estimate`
+            models = [r for r in runs if r.data.tags.get("eqexp.kind") == "model"]
+            assert len(models) == 2 + 2 + 3  # hetero=none: (1), (2); ownership: 2 groups; region: 3 groups
+            query = urllib.parse.urlencode({"searchFilter": "tags.`eqexp.kind` = 'model'", "orderByKey": "metrics.`estimate`",
+                                            "orderByAsc": "true"})
+            page = browser.new_page(viewport={"width": 1700, "height": 1000})  # a fresh page: the URL's view, not the last one
+            page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs?{query}")
+            page.get_by_text(models[0].info.run_name, exact=True).first.wait_for(timeout=60_000)
+            estimate = {m.info.run_name: m.data.metrics["estimate"] for m in models}
+            deadline = time.time() + 30
+            while True:  # the table fills, then sorts
+                shown = [t for t in page.locator("a[href*='/runs/']").all_inner_texts() if t in estimate]
+                if [estimate[n] for n in shown] == sorted(estimate.values()) or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            page.screenshot(path=str(tmp_path / "mlflow_models.png"), full_page=True)
+            assert sorted(shown) == sorted(estimate) and [estimate[n] for n in shown] == sorted(estimate.values()), shown
+
+            # a model's page lists its metrics under the same names as every other model's, with its coefficients.csv values
+            for model in models:
+                page.goto(f"{base}/#/experiments/{experiment.experiment_id}/runs/{model.info.run_id}")
+                page.get_by_text("estimate", exact=True).first.wait_for(timeout=60_000)
+                job = next(c for c in children if c.info.run_id == model.data.tags["mlflow.parentRunId"])
+                coefs = pd.read_csv(Path(records[job.info.run_name].dir) / "coefficients.csv")
+                value = coefs[(coefs.model == model.data.params["fit.column"]) & (coefs.term == "market")].estimate.iloc[0]
+                assert model.data.metrics["estimate"] == pytest.approx(value, rel=1e-12)
                 text = page.inner_text("body")
-                assert child.info.run_name in text and repr(float(value))[:8] in text
+                assert model.info.run_name in text and repr(float(value))[:8] in text
             page.screenshot(path=str(tmp_path / "mlflow_run.png"), full_page=True)
             browser.close()
     finally:
         stop(server)
     assert server.poll() is not None
-    for shot in ("mlflow_runs.png", "mlflow_run.png"):
+    for shot in ("mlflow_runs.png", "mlflow_models.png", "mlflow_run.png"):
         assert (tmp_path / shot).stat().st_size > 10_000
-    print(f"screenshots: {tmp_path / 'mlflow_runs.png'} {tmp_path / 'mlflow_run.png'}")
+    print(f"screenshots: {tmp_path / 'mlflow_runs.png'} {tmp_path / 'mlflow_models.png'} {tmp_path / 'mlflow_run.png'}")

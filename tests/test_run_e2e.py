@@ -34,11 +34,18 @@ def test_baseline_writes_contract_table_and_mlflow_run(tmp_path):
 
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     (experiment,) = [e for e in client.search_experiments() if e.name == "eqexp"]
-    (mlrun,) = client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id])
+    (mlrun,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert mlrun.info.status == "FINISHED"
+    # each model is a run nested under the job's, its metrics named alike in every run (not m2.market_sq.estimate)
+    models = {r.data.params["fit.column"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == mlrun.info.run_id}
+    assert sorted(models) == ["(1)", "(2)"] and all(r.info.status == "FINISHED" for r in models.values())
     row = coefs[(coefs.model == "(2)") & (coefs.term == "market_sq")].iloc[0]
-    assert mlrun.data.metrics["m2.market_sq.estimate"] == row.estimate
-    assert mlrun.data.metrics["m2.n_obs"] == row.n_obs
+    assert models["(2)"].data.metrics["estimate_sq"] == row.estimate
+    assert models["(2)"].data.metrics["n_obs"] == row.n_obs
+    assert models["(2)"].data.metrics["coef.scale"] == coefs[(coefs.model == "(2)") & (coefs.term == "scale")].estimate.iloc[0]
+    assert models["(1)"].data.params["choice.trim"] == "none" and "coef.scale" not in models["(1)"].data.metrics
+    assert not any(k.startswith("m2.") for k in mlrun.data.metrics)
     assert mlrun.data.params["model.treatment"] == "market"
     assert len(mlrun.data.tags["data_fingerprint"]) > 10 and "git_commit" in mlrun.data.tags
     artifacts = {a.path for a in client.list_artifacts(mlrun.info.run_id)}

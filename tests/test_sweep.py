@@ -266,6 +266,10 @@ def test_twelve_jobs_on_all_workers_every_run_param_metric_and_artifact_arrives(
     assert all(c.info.status == "FINISHED" for c in children)
     by_num = {r.num: r for r in records}
     n_metrics = 0
+    model_runs = {}  # job run -> its models' runs, by column
+    for r in runs:
+        if r.data.tags.get("eqexp.kind") == "model":
+            model_runs.setdefault(r.data.tags["mlflow.parentRunId"], {})[r.data.params["fit.column"]] = r
     for child in children:
         record = by_num[int(child.data.tags["eqexp.job_num"])]
         assert record.label == child.info.run_name and child.data.tags["job_key"] == record.job_key
@@ -274,12 +278,19 @@ def test_twelve_jobs_on_all_workers_every_run_param_metric_and_artifact_arrives(
         build = json.loads((job_dir / "build_log.json").read_text())["options"]
         assert child.data.params == flatten(OmegaConf.to_container(OmegaConf.structured(spec))) | flatten({"build": build})
         coefs = pd.read_csv(job_dir / "coefficients.csv")
-        for i, model in enumerate(dict.fromkeys(coefs.model), start=1):
+        # each model's coefficients in its own nested run, named alike in every run (no longer m<i>.<term>.<stat> in the job's)
+        assert sorted(model_runs[child.info.run_id]) == sorted(set(coefs.model))
+        for model, model_run in model_runs[child.info.run_id].items():
+            metrics = model_run.data.metrics
             for row in coefs[coefs.model == model].itertuples():
-                for column, short in (("estimate", "estimate"), ("std_error", "se"), ("statistic", "t"), ("p_value", "p")):
-                    assert child.data.metrics[f"m{i}.{row.term}.{short}"] == pytest.approx(getattr(row, column), rel=1e-12)
-                    n_metrics += 1
-            assert child.data.metrics[f"m{i}.n_obs"] == coefs[coefs.model == model].n_obs.iloc[0]
+                assert metrics[f"coef.{row.term}"] == pytest.approx(row.estimate, rel=1e-12)
+                assert metrics[f"se.{row.term}"] == pytest.approx(row.std_error, rel=1e-12)
+                n_metrics += 2
+            (treatment,) = coefs[(coefs.model == model) & coefs.term.isin(["market", "L1_market"])].itertuples()
+            for column, short in (("estimate", "estimate"), ("std_error", "se"), ("statistic", "t"), ("p_value", "p")):
+                assert metrics[short] == pytest.approx(getattr(treatment, column), rel=1e-12)
+            assert metrics["n_obs"] == coefs[coefs.model == model].n_obs.iloc[0]
+            assert model_run.data.params["choice.trim"] == spec.trim.name and model_run.data.params["choice.vcov"] == spec.vcov.name
         local = {str(p.relative_to(job_dir)) for p in job_dir.rglob("*") if p.is_file()} - {"job.json"}
         assert local <= artifact_files(client, child.info.run_id)
         assert {"coefficients.csv", "tables/table.md", "tables/table.tex"} <= local

@@ -31,11 +31,12 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         sweep.run_sweep_job(cfg, hydra_cfg, root)
         return
-    from eqexp.runner import run_job  # a sweep's parent never runs a job itself
+    from eqexp.model_runs import choices_of  # a sweep's parent never runs a job itself
+    from eqexp.runner import run_job
 
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg))
+        result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg), choices=choices_of(hydra_cfg))
     except (SpecError, DataValidationError, InferenceError) as err:  # bad input: the message is the help, not a traceback
         print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None

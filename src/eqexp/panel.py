@@ -6,10 +6,14 @@ changes rows says how many in a `Step` record, so nothing is dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+
 import numpy as np
 import pandas as pd
 
-from eqexp.spec import SampleSpec, SpecError, TrimSpec
+from eqexp.spec import SampleSpec, Spec, SpecError, TrimSpec
 from eqexp.steps import Step
 from eqexp.terms import lag_name, square_name
 
@@ -46,6 +50,15 @@ def add_province_lags(df: pd.DataFrame, variable: str, k: int, series: pd.DataFr
     """`L{k}_{v}` from the province-year series: present whenever the province has year t-k."""
     lagged = add_lags(series, [variable], k, unit="province", time=time)[["province", time, lag_name(variable, k)]]
     return df.merge(lagged, on=["province", time], how="left", validate="many_to_one")
+
+
+def add_interactions(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """A column for each interacted effect `a^b` (pyfixest's notation): one code per (a, b) cell,
+    missing where a part is missing, so that `region^year` works as a fixed effect or cluster."""
+    for name in (n for n in names if "^" in n and n not in df):
+        codes = df.groupby(name.split("^"), sort=True).ngroup()
+        df = df.assign(**{name: codes.where(codes >= 0)})
+    return df
 
 
 def add_square(df: pd.DataFrame, variable: str) -> pd.DataFrame:
@@ -96,3 +109,17 @@ def apply_sample(df: pd.DataFrame, spec: SampleSpec) -> tuple[pd.DataFrame, list
         return df, []
     kept = df.query(spec.query)
     return kept, [Step(f"sample: {spec.query}", len(df), len(kept), reason=f"not in sample '{spec.name}'")]
+
+
+def preparation_key(spec: Spec, fingerprint: str) -> str:
+    """What a prepared panel's content depends on: the data, the lags, the treatment's square,
+    the interacted effects, the sample and the trimming. Jobs with the same key share the
+    prepared panel (`eqexp.runner.prepared`) and its estimation samples' work
+    (`eqexp.estimate.BLOCKS`, a multiverse's draws)."""
+    from eqexp.models import lags_needed
+
+    interacted = sorted(n for n in [*spec.model.fixed_effects, *spec.vcov.cluster] if "^" in n)
+    parts = {"data": fingerprint, "id": spec.data.id, "time": spec.data.time, "lags": lags_needed(spec),
+             "lag_unit": spec.lags.unit, "treatment": spec.model.treatment, "square": spec.model.square, "interacted": interacted,
+             "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]

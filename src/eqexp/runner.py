@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -22,8 +20,11 @@ from eqexp import analyses, tracking
 from eqexp.data import load as data_load
 from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit
-from eqexp.models import lags_needed, treatment_terms
-from eqexp.panel import Step, add_lags, add_province_lags, add_square, apply_sample, apply_trim, province_series
+from eqexp.model_runs import model_runs
+from eqexp.models import lags_needed, plans, treatment_terms
+from eqexp.multiverse import NULL_DRAWS_FILE
+from eqexp.panel import (Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
+                         preparation_key, province_series)
 from eqexp.report.figures import save_figure
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, SpecError, check_variables, load_spec
@@ -43,6 +44,7 @@ class JobResult:
     data_key: str | None = None  # names the prepared panel's content (see `preparation_key`)
     run_id: str | None = None
     seconds: float = 0.0
+    null_draws: list[dict] = field(default_factory=list)  # a multiverse's (eqexp.multiverse.draws)
 
 
 def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Step]]:
@@ -58,32 +60,36 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
             for term in treatment_terms(spec, column.lags):
                 if squared(term) is not None and term not in df:
                     df = add_square(df, squared(term))
+    df = add_interactions(df, [*spec.model.fixed_effects, *spec.vcov.cluster])
     df, sample_steps = apply_sample(df, spec.sample)
     df, trim_steps = apply_trim(df, spec.trim)
     return df, sample_steps + trim_steps
 
 
 
-def preparation_key(spec: Spec, fingerprint: str) -> str:
-    """What the prepared panel's content depends on: the data and the lags, sample and trimming."""
-    parts = {"data": fingerprint, "id": spec.data.id, "time": spec.data.time, "lags": lags_needed(spec),
-             "lag_unit": spec.lags.unit, "square": spec.model.square,
-             "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+# The last prepared panel of this process: a sweep worker runs the specs that share it one
+# after another (eqexp.sweep.workers.chains); they only read it.
+_PREPARED: dict[str, tuple[pd.DataFrame, list[Step]]] = {}
 
 
-def _metrics(result: JobResult) -> dict[str, float]:
-    metrics: dict[str, float] = {}
-    names = {"estimate": "estimate", "std_error": "se", "statistic": "t", "p_value": "p"}
-    for i, f in enumerate(result.fits, start=1):
-        for row in f.tidy.itertuples():
-            for column, short in names.items():
-                metrics[f"m{i}.{row.term}.{short}"] = getattr(row, column)
-        metrics.update({f"m{i}.n_obs": f.n_obs, f"m{i}.r2": f.r2, f"m{i}.r2_within": f.r2_within})
+def prepared(loaded: data_load.Loaded, spec: Spec, key: str) -> tuple[pd.DataFrame, list[Step]]:
+    """`prepare` on the loaded panel, or the same preparation's result kept from the previous job."""
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        extra = loaded.directory / "province_year.parquet"
+        _PREPARED[key] = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
+    return _PREPARED[key]
+
+
+def _job_metrics(result: JobResult, steps: list[Step]) -> dict[str, float]:
+    """What means the same in every job: its own steps and its job-level tests (group
+    differences, mediation). Each model's numbers go to its nested run (`model_runs`)."""
+    columns = {f.model for f in result.fits}
+    metrics: dict[str, float] = {"n_models": len(result.fits)}
     for row in result.tests.itertuples():
-        if isinstance(row.value, (int, float)):
+        if isinstance(row.value, (int, float)) and row.model not in columns:
             metrics[f"{row.model}.{row.test}.{row.statistic}"] = float(row.value)
-    for step in result.steps:
+    for step in steps:
         metrics[f"rows_dropped.{step.step.split(':')[0]}"] = step.dropped
         if step.changed:
             metrics[f"rows_changed.{step.step}"] = step.changed
@@ -96,6 +102,8 @@ def write_outputs(result: JobResult) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if result.fits:
         coefficient_rows(result.fits).to_csv(out / "coefficients.csv", index=False)
+    if result.null_draws:  # read by the multiverse's curve (eqexp.multiverse.curve)
+        (out / NULL_DRAWS_FILE).write_text(json.dumps(result.null_draws))
     result.tests.to_csv(out / "tests.csv", index=False)
     pd.DataFrame([s.as_dict() for s in result.steps]).to_csv(out / "rows.csv", index=False)
     for name, table in result.tables.items():
@@ -111,9 +119,11 @@ def run_job(
     run_name: str = "job",
     tags: dict[str, str] | None = None,
     log: bool = True,
+    choices: dict[str, str] | None = None,
 ) -> JobResult:
-    """Run one job; write its files into `out_dir`, and its MLflow run (with extra `tags`):
-    logged now, or (`log=False`, a sweep's job) written to `run.json` for the sweep to log."""
+    """Run one job; write its files into `out_dir`, and its MLflow run (with extra `tags`) with
+    a nested run per model (params `choice.<group>` from Hydra's `choices`): logged now, or
+    (`log=False`, a sweep's job) written to `run.json` for the sweep to log."""
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
     spec = config if isinstance(config, Spec) else load_spec(config)
     artifacts = (root / spec.tracking.artifact_root).resolve()
@@ -122,13 +132,13 @@ def run_job(
                         "MLflow would copy the run into itself. Put it elsewhere, e.g. outputs/mlartifacts.")
     loaded = data_load.load(spec.data)
     check_variables(spec, loaded.panel.columns)
-    extra = loaded.directory / "province_year.parquet"
-    df, steps = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
     data_key = preparation_key(spec, loaded.fingerprint)
+    df, steps = prepared(loaded, spec, data_key)
     found = analyses.run(df, spec, data_key)
-    steps += [replace(s, step=f"{f.model} {s.step}") for f in found.fits for s in f.steps]
+    steps = steps + [replace(s, step=f"{f.model} {s.step}") for f in found.fits for s in f.steps]
     result = JobResult(out_dir=out_dir, spec=spec, fits=found.fits, tests=found.tests_frame(), tables=found.tables,
-                       figures=found.figures, steps=steps, fingerprint=loaded.fingerprint, data_key=data_key)
+                       figures=found.figures, null_draws=found.null_draws, steps=steps, fingerprint=loaded.fingerprint,
+                       data_key=data_key)
     write_outputs(result)
     for table in result.tables.values():
         print("\n" + to_text(table) + "\n", flush=True)
@@ -144,7 +154,8 @@ def run_job(
         params = tracking.flatten(OmegaConf.to_container(OmegaConf.structured(spec)))
         params |= tracking.flatten({"build": (loaded.build or {}).get("options", {})})
         all_tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis, **(tags or {})}
-        record = tracking.run_record(spec.tracking, root, run_name, params, _metrics(result), all_tags, out_dir, start_time=started_ms)
+        record = tracking.run_record(spec.tracking, root, run_name, params, _job_metrics(result, steps), all_tags, out_dir, start_time=started_ms)
+        record.children = model_runs(result, plans(spec), choices or {}, run_name)
         if log:
             result.run_id = tracking.log_run(record, root)
         else:

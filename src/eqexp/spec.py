@@ -168,6 +168,7 @@ class ReportSpec(_Sealable):
     digits: int = 4
     labels: dict[str, str] = field(default_factory=dict)
     descriptives: list[str] = field(default_factory=list)  # variables of Tables 2 and 3
+    figures: bool = True  # a job's own figures (a multiverse draws its curve instead)
 
 
 @dataclass
@@ -176,6 +177,17 @@ class TrackingSpec(_Sealable):
     uri: str = f"sqlite:///{OUTPUTS}/mlflow.db"
     experiment: str = "eqexp"
     artifact_root: str = f"{OUTPUTS}/mlartifacts"
+
+
+@dataclass
+class MultiverseSpec(_Sealable):
+    """A job's part in a multiverse (conf/multiverse/*.yaml; eqexp.multiverse). Outside one, draws = 0."""
+
+    name: str = "none"
+    term: str = "auto"  # the curve's coefficient: auto (the square of an inverted-U model, else the treatment) | treatment | square
+    draws: int = 0  # firm-cluster resampling draws under the null for the joint test (0: no joint test)
+    seed: int = 20240101
+    alpha: float = 0.05  # what counts as significant on the curve and in its joint test
 
 
 @dataclass
@@ -193,6 +205,7 @@ class Spec(_Sealable):
     mediator: MediatorSpec = field(default_factory=MediatorSpec)
     report: ReportSpec = field(default_factory=ReportSpec)
     tracking: TrackingSpec = field(default_factory=TrackingSpec)
+    multiverse: MultiverseSpec = field(default_factory=MultiverseSpec)
 
 
 CHOICES = {
@@ -203,6 +216,7 @@ CHOICES = {
     "trim.method": ("none", "trim", "winsor"),
     "lags.unit": ("firm", "province"),
     "report.stat": ("t", "se"),
+    "multiverse.term": ("auto", "treatment", "square"),
 }
 
 
@@ -270,6 +284,7 @@ def _check_model(spec: Spec) -> None:
     if spec.mediator.variable and spec.data.id not in model.fixed_effects:
         raise SpecError(f"The mediation bootstrap resamples whole units (data.id = '{spec.data.id}') and needs their fixed "
                         f"effect: add '{spec.data.id}' to model.fixed_effects ({model.fixed_effects}), or set data.id to one of them.")
+    _check_multiverse(spec)
     for where, lags in [("lags", spec.lags), *((f"model.columns[{i}].lags", c.lags) for i, c in enumerate(model.columns))]:
         if lags is None:
             continue
@@ -302,6 +317,19 @@ def _check_bootstrap(spec: Spec) -> None:
         problems.append("the wild cluster bootstrap is offered for models with fixed effects (model.fixed_effects is empty)")
     if problems:
         raise SpecError("Cannot run the wild bootstrap: " + "; ".join(problems) + ".")
+
+
+def _check_multiverse(spec: Spec) -> None:
+    """The joint test resamples whole units under the null: it needs their fixed effect, a square to show, draws ≥ 0."""
+    mv, model = spec.multiverse, spec.model
+    if mv.draws < 0 or not 0 < mv.alpha < 1:
+        raise SpecError(f"'multiverse.draws' must be 0 or more (got {mv.draws}) and 'multiverse.alpha' in (0, 1) (got {mv.alpha}).")
+    if mv.term == "square" and not model.square:
+        raise SpecError("'multiverse.term' is 'square' but the model has no squared treatment (model.square: false). "
+                        "Use multiverse.term=treatment or auto.")
+    if mv.draws and spec.data.id not in model.fixed_effects:
+        raise SpecError(f"The multiverse's joint test resamples whole units (data.id = '{spec.data.id}') and needs their fixed "
+                        f"effect: add '{spec.data.id}' to model.fixed_effects ({model.fixed_effects}), or set multiverse.draws=0.")
 
 
 def load_spec(cfg: DictConfig | dict) -> Spec:
@@ -339,6 +367,11 @@ def descriptive_variables(spec: Spec) -> list[str]:
 
 # --- variables -----------------------------------------------------------------------
 
+def interacted(names: Iterable[str]) -> list[str]:
+    """The panel columns behind fixed effects or clusters, `region^year` being region and year."""
+    return [part for name in names for part in name.split("^")]
+
+
 def named_variables(spec: Spec) -> dict[str, list[str]]:
     """Every panel column the spec refers to, keyed by the field that names it."""
     model = spec.model
@@ -348,8 +381,8 @@ def named_variables(spec: Spec) -> dict[str, list[str]]:
         "model.outcome": [model.outcome],
         "model.treatment": [model.treatment],
         "model.controls": list(model.controls),
-        "model.fixed_effects": list(model.fixed_effects),
-        "vcov.cluster": list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else [],
+        "model.fixed_effects": interacted(model.fixed_effects),
+        "vcov.cluster": interacted(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else [],
         "trim.variables": list(spec.trim.variables) if spec.trim.method != "none" else [],
         "trim.by": [spec.trim.by] if spec.trim.by else [],
         "mediator.variable": [spec.mediator.variable] if spec.mediator.variable else [],

@@ -21,7 +21,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -151,6 +151,7 @@ class RunRecord:
     status: str = "FINISHED"
     start_time: int | None = None  # ms since the epoch
     end_time: int | None = None
+    children: list[dict] = field(default_factory=list)  # nested runs (a job's models): name, params, metrics, tags
 
     FILE = "run.json"
 
@@ -172,8 +173,7 @@ def run_record(spec: TrackingSpec, root: Path, name: str, params: dict[str, str]
 
 
 def log_run(record: RunRecord, root: Path, parent_run_id: str | None = None) -> str:
-    """Log one run (a child of `parent_run_id` in a sweep); return its id."""
-    from mlflow.entities import Metric, Param
+    """Log one run (a child of `parent_run_id` in a sweep) and its nested runs; return its id."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(record.uri)
@@ -184,15 +184,26 @@ def log_run(record: RunRecord, root: Path, parent_run_id: str | None = None) -> 
     tags = {**environment_tags(root), **record.tags}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id, run_name=record.name, tags=tags, start_time=record.start_time)
-    run_id = run.info.run_id
-    now = int(time.time() * 1000)
-    metric_list = [Metric(k, float(v), now, 0) for k, v in record.metrics.items() if v is not None and math.isfinite(float(v))]
-    param_list = [Param(k[:250], v[:6000]) for k, v in record.params.items()]
-    for i in range(0, len(metric_list), _BATCH):
-        client.log_batch(run_id, metrics=metric_list[i : i + _BATCH])
-    for i in range(0, len(param_list), 100):
-        client.log_batch(run_id, params=param_list[i : i + 100])
+    run_id = _create_run(client, experiment_id, record.name, tags, record.params, record.metrics, record.start_time)
     client.log_artifacts(run_id, record.artifacts)
+    for child in record.children:
+        # not the job's own tags: a model run must never pass for a finished job (`job_key`, resume)
+        child_tags = {**environment_tags(root), **child["tags"], "mlflow.parentRunId": run_id}
+        child_id = _create_run(client, experiment_id, child["name"], child_tags, child["params"], child["metrics"], record.start_time)
+        client.set_terminated(child_id, status=record.status, end_time=record.end_time)
     client.set_terminated(run_id, status=record.status, end_time=record.end_time)
+    return run_id
+
+
+def _create_run(client, experiment_id: str, name: str, tags: dict[str, str], params: dict[str, str],
+                metrics: dict[str, float], start_time: int | None) -> str:
+    """A run with its params and metrics, logged in batches; still running."""
+    from mlflow.entities import Metric, Param
+
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags, start_time=start_time).info.run_id
+    now = int(time.time() * 1000)
+    metric_list = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
+    param_list = [Param(k[:250], v[:6000]) for k, v in params.items()]
+    for i in range(max(-(-len(metric_list) // _BATCH), -(-len(param_list) // 100))):  # both in one call while both fit
+        client.log_batch(run_id, metrics=metric_list[i * _BATCH : (i + 1) * _BATCH], params=param_list[i * 100 : (i + 1) * 100])
     return run_id

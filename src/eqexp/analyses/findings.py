@@ -20,10 +20,11 @@ class Findings:
     notes: list[str] = field(default_factory=list)  # written under the table
     tables: dict[str, Table] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # file name in figures/ -> matplotlib Figure
+    null_draws: list[dict[str, Any]] = field(default_factory=list)  # a multiverse spec's estimates on the shared null draws
 
     def __add__(self, other: Findings) -> Findings:
         return Findings([*self.fits, *other.fits], [*self.tests, *other.tests], [*self.notes, *other.notes],
-                        {**self.tables, **other.tables}, {**self.figures, **other.figures})
+                        {**self.tables, **other.tables}, {**self.figures, **other.figures}, [*self.null_draws, *other.null_draws])
 
     def tests_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.tests, columns=TEST_COLUMNS)

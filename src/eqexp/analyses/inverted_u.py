@@ -78,7 +78,7 @@ def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str
 
 
 def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> Findings:
-    """Lind–Mehlum's test and Simonsohn's two lines on every fit with a square: rows, notes and figures."""
+    """Lind–Mehlum's test and Simonsohn's two lines on every fit with a square: rows, notes and (report.figures) figures."""
     rows, notes, figures = [], [], {}
     queries = {p.model: p.query for p in planned}
     for f in fits:
@@ -88,11 +88,13 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         x, vcov, test = found
         rows += test_rows(f.model, "utest", test.to_dict())
         notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
-        values = workspace.array(x)[workspace.rows(queries.get(f.model))]
-        values = values[~np.isnan(values)]
+        if not spec.report.figures:
+            continue
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
         title = f"{f.model} {f.sample}: {name} and {outcome}"
-        figures[f"inverted_u_{metric_name(f.model)}.png"] = inverted_u_figure(test, vcov, values, name, title)
+        if spec.report.figures:
+            values = workspace.array(x)[workspace.rows(queries.get(f.model))]
+            figures[f"inverted_u_{metric_name(f.model)}.png"] = inverted_u_figure(test, vcov, values[~np.isnan(values)], name, title)
         if not spec.model.two_lines:
             continue
         if not fast_path_serves(spec.vcov):
@@ -102,5 +104,6 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         rows += test_rows(f.model, "two_lines", lines.to_dict())
         notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
                      f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
-        figures[f"two_lines_{metric_name(f.model)}.png"] = two_lines_figure(lines, curve, name, title)
+        if spec.report.figures:
+            figures[f"two_lines_{metric_name(f.model)}.png"] = two_lines_figure(lines, curve, name, title)
     return Findings(tests=rows, notes=notes, figures=figures)

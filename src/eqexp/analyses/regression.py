@@ -1,5 +1,5 @@
-"""Regression tables: the columns a spec plans, with the inverted-U test, and the group or
-mediation tests when the spec asks for them."""
+"""Regression tables: the columns a spec plans, with the inverted-U test, the group or
+mediation tests when the spec asks for them, and a multiverse's draws under the null."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from eqexp.analyses.wild import wild_tests
 from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
+from eqexp.multiverse.draws import null_draws
 from eqexp.report.regression import regression_table
 from eqexp.spec import Spec, SpecError
 from eqexp.terms import base_variable
@@ -48,6 +49,8 @@ def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Fin
         found += group_differences(workspace, spec)
     if spec.mediator.variable:
         found += mediation(workspace, spec, fits)
+    if spec.multiverse.draws:
+        found += Findings(null_draws=null_draws(workspace, spec, planned, fits))
     labels = [p.label for p in planned]
     table = regression_table(
         coefficient_rows(fits, fixed_effects=True),

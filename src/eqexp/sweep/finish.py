@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eqexp.multiverse.curve import finish_multiverse
 from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.job import key_results
@@ -130,10 +131,13 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     report = _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
     written = drawn + report
     print(summary_text(summary), flush=True)
+    curve_files, curve_metrics = finish_multiverse(sweep_dir, records, ctx.multiverse) if ctx is not None and ctx.multiverse else ([], {})
+    written = [*written, *curve_files]
     code = exit_code(summary)
     if tracked:
         counts = summary.status.value_counts()
         metrics = {"jobs_planned": len(summary), **{f"jobs_{s.replace(' ', '_')}": int(counts.get(s, 0)) for s in (FINISHED, SKIPPED, FAILED, NEVER)}}
+        metrics |= curve_metrics
         artifacts = [sweep_dir / "summary.csv", sweep_dir / "summary.md", sweep_dir / "jobs.json", sweep_dir / PLAN_FILE, *written]
         status = "FINISHED" if code == 0 else ("KILLED" if aborted else "FAILED")
         _mlflow("finish the MLflow parent run", runs.finish_parent_run, ctx, metrics, artifacts, status)

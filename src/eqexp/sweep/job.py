@@ -92,6 +92,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     """Run one job of a sweep and record its outcome; never raises for the job's own failure."""
     from eqexp import runner
     from eqexp.data import load as data_load
+    from eqexp.model_runs import choices_of
     from eqexp.spec import load_spec
 
     ctx = context_for(hydra_cfg)
@@ -124,7 +125,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
         else:
             tags = {"job_key": record.job_key, "eqexp.status": FINISHED, "eqexp.job_num": str(num), "eqexp.sweep_dir": str(sweep_dir)}
             t1 = time.perf_counter()
-            runner.run_job(spec, out_dir, root=root, run_name=label, tags=tags, log=False)
+            runner.run_job(spec, out_dir, root=root, run_name=label, tags=tags, log=False, choices=choices_of(hydra_cfg))
             record.timings["run_job"] = time.perf_counter() - t1
             record.status = FINISHED
     except Exception as err:  # a failing job is recorded and never stops the others

@@ -10,6 +10,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from eqexp.multiverse.axes import apply_exclusions
+from eqexp.spec import MultiverseSpec
+
 # Keys that never change a job's results: left out of its identity (`job_key`).
 _KEY_EXCLUDED = ("tracking", "force", "outputs")  # where results go is not what they are
 _KEY_EXCLUDED_DATA = ("cache_dir",)
@@ -37,7 +40,7 @@ def job_labels(job_overrides: list[list[str]]) -> list[str]:
 
 
 def planned_overrides(cfg: DictConfig, config_loader: Any = None) -> list[list[str]] | None:
-    """Hydra's job list, as the basic sweeper will build it; None for other sweepers."""
+    """Hydra's job list, as eqexp's basic sweeper will build it (exclusions left out); None for other sweepers."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -48,8 +51,9 @@ def planned_overrides(cfg: DictConfig, config_loader: Any = None) -> list[list[s
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
     parser = OverridesParser.create(config_loader=config_loader)
-    batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
-    return [list(job) for batch in batches for job in batch]
+    parsed = parser.parse_overrides(arguments)
+    jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return apply_exclusions(jobs, parsed, OmegaConf.select(cfg, "hydra.sweeper.exclude", default=None))
 
 
 def _is_sweep(override: str) -> bool:
@@ -72,8 +76,10 @@ def task_config(cfg: DictConfig) -> DictConfig:
 
 def job_key(spec: Any, fingerprint: str) -> str:
     """Identity of a job's results: the resolved spec (minus tracking/force/cache) and the data."""
-    tree = OmegaConf.to_container(OmegaConf.structured(spec)) if dataclasses.is_dataclass(spec) else dict(spec)
+    tree = dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec)  # as OmegaConf would give it, 100× sooner
     tree = {k: v for k, v in tree.items() if k not in _KEY_EXCLUDED}
+    if tree.get("multiverse") == dataclasses.asdict(MultiverseSpec()):  # outside a multiverse: the keys runs had before it existed
+        tree.pop("multiverse")
     tree["data"] = {k: v for k, v in tree.get("data", {}).items() if k not in _KEY_EXCLUDED_DATA}
     text = json.dumps({"spec": tree, "data": fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -97,3 +103,15 @@ def estimated_cost(spec: Any) -> float:
     if spec.mediator.variable:
         cost += spec.mediator.bootstrap.draws / 300
     return cost
+
+
+def share_key(spec: Any, fingerprint: str) -> tuple[str, int]:
+    """Which jobs share work, and how wide a job's models are: jobs with the same prepared panel
+    and fixed effects share estimation samples; the widest goes first, so that the moments a
+    multiverse's draws keep cover the narrower models after it."""
+    from eqexp.models import plans
+    from eqexp.panel import preparation_key
+
+    if spec.analysis != "regression":
+        return f"{spec.analysis}-{id(spec)}", 0
+    return f"{preparation_key(spec, fingerprint)}:{'+'.join(spec.model.fixed_effects)}", max(len(p.regressors) for p in plans(spec))

@@ -70,6 +70,7 @@ class SweepContext:
     n_planned: int | None = None
     job_keys: dict[int, str] = field(default_factory=dict)  # as planned by the parent
     earlier: dict[int, str] | None = None  # job -> its FINISHED run, looked up once by the parent (None: not looked up)
+    multiverse: dict | None = None  # a multiverse's settings (`multiverse:` of conf/multiverse/*.yaml): its curve at the end
 
     @classmethod
     def from_dict(cls, data: dict) -> "SweepContext":

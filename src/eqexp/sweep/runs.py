@@ -26,7 +26,7 @@ from typing import Any
 from eqexp.sweep.records import FAILED, NEVER, SKIPPED, JobRecord, SweepContext, _read_plan, job_records
 from eqexp.tracking import OWNER_TAG, owner
 
-_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables")
+_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables", "multiverse.json")
 
 
 def client(uri: str):

@@ -16,14 +16,16 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from eqexp.multiverse.axes import MultiverseError
 from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import set_job_context
-from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, task_config, treatment_of
+from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, share_key, task_config, treatment_of
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker, worker_env
 
@@ -120,11 +122,16 @@ def _compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], warmu
         return [compose_job(loader, cfg, o) for o in overrides]
     futures = [warmup.submit(compose_job, loader, cfg, list(o)) for o in overrides]
     composed = {}
-    for i in reversed(range(len(overrides))):
-        if not futures[i].cancel():  # a worker has it already, and every job before it
-            break
-        composed[i] = compose_job(loader, cfg, overrides[i])
-    return [composed[i] if i in composed else futures[i].result() for i in range(len(overrides))]
+    try:
+        for i in reversed(range(len(overrides))):
+            if not futures[i].cancel():  # a worker has it already, and every job before it
+                break
+            composed[i] = compose_job(loader, cfg, overrides[i])
+        return [composed[i] if i in composed else futures[i].result() for i in range(len(overrides))]
+    except BaseException:  # a job that cannot be composed: the workers stop composing the others
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str], warmup: Any = None) -> tuple[list[JobRecord], dict]:
@@ -146,6 +153,7 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
                 if data_key not in data_specs:
                     data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
                 record.fingerprint = data_specs[data_key][1]
+                local_workers.SHARES[tuple(job_overrides)] = share_key(spec, record.fingerprint)
                 record.job_key = job_key(spec, record.fingerprint)
                 record.force = spec.force
             except Exception as err:  # recorded: the job itself will fail with the same message
@@ -187,15 +195,24 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     # eqexp's launcher: the workers import eqexp and read the data while the jobs are planned here
     warmup = local_workers.Warmup(workers, worker_env(threads)) if _planned_launcher(cfg) and workers else None
     sweep_dir = _claim_sweep_dir(cfg)  # before composing: every job's config carries the directory
+    multiverse = OmegaConf.select(cfg, "multiverse", default=None)
     ctx = SweepContext(
         sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,
         workers=workers, n_planned=len(overrides) if overrides is not None else None,
+        multiverse=OmegaConf.to_container(multiverse, resolve=True) if multiverse is not None else None,
     )
     tspec = _tracking_spec(cfg)
     task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
     parent = _parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
-    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job runs.
-    records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
+    # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job
+    # runs; the parent run, already created, says so.
+    try:
+        records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
+    except ConfigCompositionException:
+        if parent is not None:
+            run_id = parent.run_id()  # first: MLflow is imported in its thread meanwhile
+            runs.client(parent.uri).set_terminated(run_id, status="FAILED")
+        raise
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
@@ -255,6 +272,9 @@ class SweepCallback(Callback):
             self.context = dataclasses.asdict(start_sweep(config))
         except SweepError as err:  # Hydra would only warn, and run every job without a plan
             print(f"[eqexp] {err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        except (MultiverseError, ConfigCompositionException) as err:  # a mistake in the sweep's YAML or an axis's
+            print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)  # option: said once, before anything runs
             raise SystemExit(2) from None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -7,7 +7,8 @@ eqexp launcher (`hydra_plugins.eqexp_sweeps`) uses the pool this module starts a
 beginning of the sweep: the workers import eqexp, compose the jobs beside the parent and
 read the sweep's data while it plans; each job then runs on the config composed once
 (`COMPOSED`), longest first (`COSTS`), so that no worker waits at the end for the other's
-long job.
+long job, and jobs on the same prepared panel one after another in the same worker
+(`SHARES`, `chains`), which keeps that panel's work.
 
 The lowest layer of the sweep package besides `records`: it imports none of the others.
 """
@@ -24,6 +25,7 @@ from typing import Any
 # Filled by the planning in the parent (`start._compose_jobs`), read by the launcher.
 COMPOSED: dict[tuple[str, ...], Any] = {}  # job overrides -> the job's composed config
 COSTS: dict[tuple[str, ...], float] = {}  # job overrides -> its estimated cost
+SHARES: dict[tuple[str, ...], tuple[str, int]] = {}  # job overrides -> (its prepared panel's key, its models' width)
 
 _POOL: dict[str, Any] = {}  # the sweep's executor, its size and its workers' environment
 
@@ -168,6 +170,22 @@ class Call:
         return self.function(*self.args)
 
 
-def dispatch_order(job_overrides: Sequence[Sequence[str]]) -> list[int]:
-    """Longest jobs first (unknown costs last, in Hydra's order)."""
-    return sorted(range(len(job_overrides)), key=lambda i: -COSTS.get(tuple(job_overrides[i]), 0.0))
+def chains(job_overrides: Sequence[Sequence[str]], n_workers: int) -> list[list[int]]:
+    """The jobs as chains that one worker runs in a row, longest chain first (unknown costs last).
+
+    Jobs on the same prepared panel (`SHARES`: a multiverse's control sets, vcov choices) form
+    a chain, widest model first, so that a worker prepares the panel, absorbs its columns and
+    draws its resampling moments once for all of them. A chain is at most 1/(2·workers) of
+    the jobs long, so that the workers still share the sweep evenly."""
+    keys = [SHARES.get(tuple(o), (f"job-{i}", 0)) for i, o in enumerate(job_overrides)]
+    groups: dict[str, list[int]] = {}
+    for i in sorted(range(len(job_overrides)), key=lambda i: -keys[i][1]):
+        groups.setdefault(keys[i][0], []).append(i)
+    longest = max(1, -(-len(job_overrides) // (2 * max(n_workers, 1))))
+    split = [g[j : j + longest] for g in groups.values() for j in range(0, len(g), longest)]
+    return sorted(split, key=lambda chain: -sum(COSTS.get(tuple(job_overrides[i]), 0.0) for i in chain))
+
+
+def run_chain(items: list[tuple[int, Any]], hydra_context: Any, task_function: Any, singleton_state: dict) -> list[Any]:
+    """In a worker: `run_composed` for each (index, config) of a chain, in order."""
+    return [run_composed(idx, config, hydra_context, task_function, singleton_state) for idx, config in items]

@@ -1,0 +1,98 @@
+"""One MLflow run per model, nested under its job's run, with the same metric names in every run.
+
+A table's column number means different things in different jobs ((1) is State-owned in one
+job and East in another), so no metric is named by it. Each model's run has:
+
+- metrics: `estimate`, `se`, `t`, `p`, `ci_low`, `ci_high` of the treatment's term (lagged or
+  not), `estimate_sq`, `se_sq`, `t_sq`, `p_sq` of its square, `n_obs`, `r2`, `r2_within`;
+  for an inverted U `turning_point`, `turning_point_se`, `utest_p`, `utest_t`, `slope_low`,
+  `slope_high`, `fieller_low`, `fieller_high` (when bounded), `inverted_u` (1/0);
+  `coef.<term>` and `se.<term>` of every regressor; `rows_dropped.missing_values`,
+  `rows_dropped.singletons`;
+- params: `choice.<group>` for every config group the job chose (`choice.trim` = `p5`) and
+  every other override that changes results (`choice.data.build.sigma` = `5`), and the
+  model's own `fit.column`, `fit.group` (the sample or group), `fit.equation` (a
+  mediation's equation, a column's label), `fit.outcome`, `fit.term`; the whole resolved
+  spec is in the params of the job's run, the model run's parent.
+
+So the MLflow run table can sort and filter every model of a sweep in one view.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from eqexp.estimate import Fit
+from eqexp.models import Plan
+from eqexp.terms import base_variable, parse
+
+if TYPE_CHECKING:
+    from eqexp.runner import JobResult
+
+_UTEST = {"turning_point": "turning_point", "turning_point_se": "turning_point_se", "p_value": "utest_p", "t_slm": "utest_t",
+          "slope_low": "slope_low", "slope_high": "slope_high", "fieller_low": "fieller_low", "fieller_high": "fieller_high",
+          "inverted_u": "inverted_u"}
+_STATS = {"estimate": "estimate", "std_error": "se", "statistic": "t", "p_value": "p"}
+
+
+def treatment_rows(fit: Fit, treatment: str) -> tuple[pd.Series | None, pd.Series | None]:
+    """The tidy rows of the treatment's term and of its square (None where the model has none)."""
+    rows = {parse(r.term).squared: r for r in fit.tidy.itertuples(index=False) if base_variable(r.term) == treatment}
+    as_series = lambda r: pd.Series(r._asdict()) if r is not None else None  # noqa: E731
+    return as_series(rows.get(False)), as_series(rows.get(True))
+
+
+def model_metrics(fit: Fit, treatment: str, tests: pd.DataFrame) -> dict[str, float]:
+    """The uniform metrics of one model (see the module docstring)."""
+    linear, square = treatment_rows(fit, treatment)
+    metrics: dict[str, float] = {"n_obs": fit.n_obs, "r2": fit.r2, "r2_within": fit.r2_within}
+    if linear is not None:
+        metrics |= {short: linear[column] for column, short in _STATS.items()}
+        metrics |= {"ci_low": linear.conf_low, "ci_high": linear.conf_high}
+    if square is not None:
+        metrics |= {f"{short}_sq": square[column] for column, short in _STATS.items()}
+    for row in fit.tidy.itertuples(index=False):
+        metrics |= {f"coef.{row.term}": row.estimate, f"se.{row.term}": row.std_error}
+    if not tests.empty:
+        utest = tests[(tests.model == fit.model) & (tests.test == "utest")]
+        metrics |= {_UTEST[s]: float(v) for s, v in zip(utest.statistic, utest.value) if s in _UTEST}
+    metrics |= {f"rows_dropped.{s.step.replace(' ', '_')}": s.dropped for s in fit.steps}
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+
+
+def model_params(fit: Fit, plan: Plan | None, treatment: str) -> dict[str, str]:
+    linear, _ = treatment_rows(fit, treatment)
+    return {"fit.column": fit.model, "fit.group": fit.sample, "fit.equation": plan.label if plan else "",
+            "fit.outcome": fit.outcome, "fit.term": linear.term if linear is not None else ""}
+
+
+_NOT_CHOICES = ("hydra", "tracking", "force", "data.cache_dir", "data.path")
+
+
+def choices_of(hydra_cfg: Any) -> dict[str, str]:
+    """The job's choices: each config group's option (`trim` = `p5`) and every other override
+    that changes results (`data.build.sigma` = `5`), from Hydra's runtime config."""
+    from eqexp.multiverse.axes import axis_key, option_of
+
+    groups = {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if v is not None and not k.startswith(_NOT_CHOICES)}
+    values = {axis_key(o): option_of(o) for o in hydra_cfg.overrides.task}
+    values = {k: v for k, v in values.items() if k not in groups and not k.startswith(_NOT_CHOICES)}
+    return groups | values
+
+
+def model_runs(result: JobResult, planned: list[Plan], choices: dict[str, str], run_name: str) -> list[dict[str, Any]]:
+    """The nested runs of a job's models: name, params, metrics and tags of each (the job's full
+    spec is in the job's run, their parent)."""
+    treatment = result.spec.model.treatment
+    by_model = {p.model: p for p in planned}
+    runs = []
+    for fit in result.fits:
+        plan = by_model.get(fit.model)
+        params = {**{f"choice.{k}": str(v) for k, v in choices.items()}, **model_params(fit, plan, treatment)}
+        name = " ".join(part for part in (run_name, fit.model, plan.label if plan else "") if part)
+        runs.append({"name": name, "params": params, "metrics": model_metrics(fit, treatment, result.tests),
+                     "tags": {"eqexp.kind": "model", "eqexp.model": fit.model}})
+    return runs
