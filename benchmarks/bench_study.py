@@ -17,6 +17,7 @@ Appends a section to benchmarks/results.md with the machine's core count.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import statistics
 import subprocess
@@ -74,8 +75,7 @@ def panel_of(data_overrides: list[str]) -> Path:
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         spec = load_spec(compose(config_name="config", overrides=["tracking=off", *data_overrides]))
-    spec.data.cache_dir = str(ROOT / spec.data.cache_dir)
-    return data_load.load(spec.data).directory / "panel.parquet"
+    return data_load.load(replace(spec.data, cache_dir=str(ROOT / spec.data.cache_dir))).directory / "panel.parquet"
 
 
 def sweep_args(tmp: Path, name: str, tracking: bool, extra: list[str]) -> list[str]:

@@ -78,7 +78,7 @@ def test_baseline_recovers_truth_and_inverted_u(cache, tmp_path):
 
 def test_the_true_inverted_u_is_confirmed_by_the_two_lines_test(cache, tmp_path):
     """Both slopes significant with opposite signs, the breakpoint near the true turning point."""
-    result = job(cache, tmp_path)
+    result = job(cache, tmp_path, "model.two_lines=true")
     truth = load(result.spec.data).truth
     tests = statistics_of(result)
     assert tests[("(2)", "two_lines", "confirmed")] and tests[("(2)", "utest", "inverted_u")]

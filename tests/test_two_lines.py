@@ -117,7 +117,7 @@ def test_a_monotone_world_fails_the_two_lines_test_where_the_quadratic_finds_cur
     """beta2 = 0: quality rises with integration everywhere (heterogeneous multipliers bend the pooled
     line, so the square is significant); both slopes are positive and the U is rejected. The default
     world's U is confirmed at full size (test_recovery)."""
-    result = job(tmp_path, "+data.params.beta2=0")
+    result = job(tmp_path, "+data.params.beta2=0", "model.two_lines=true")
     found = verdicts(result)
     assert found[("(2)", "utest.step1")] and not found[("(2)", "utest.inverted_u")]
     assert not found[("(2)", "two_lines.confirmed")]

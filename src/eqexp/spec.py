@@ -89,7 +89,7 @@ class ModelSpec(_Sealable):
     outcome: str = "quality"
     treatment: str = "market"
     square: bool = True
-    two_lines: bool = True  # with the square: Simonsohn's two-lines test next to Lind–Mehlum's
+    two_lines: bool = False  # with the square: Simonsohn's two-lines test next to Lind–Mehlum's (four more regressions)
     controls: list[str] = field(default_factory=list)
     fixed_effects: list[str] = field(default_factory=lambda: ["firm_id", "year"])
     columns: list[Column] = field(default_factory=lambda: [Column()])
