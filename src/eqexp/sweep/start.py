@@ -153,7 +153,8 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
                 if data_key not in data_specs:
                     data_specs[data_key] = (spec.data, data_load.fingerprint(spec.data))
                 record.fingerprint = data_specs[data_key][1]
-                local_workers.SHARES[tuple(job_overrides)] = share_key(spec, record.fingerprint)
+                if spec.multiverse.draws:  # many small jobs on few panels: chained (a study's few large jobs balance better alone)
+                    local_workers.SHARES[tuple(job_overrides)] = share_key(spec, record.fingerprint)
                 record.job_key = job_key(spec, record.fingerprint)
                 record.force = spec.force
             except Exception as err:  # recorded: the job itself will fail with the same message

@@ -173,7 +173,7 @@ class Call:
 def chains(job_overrides: Sequence[Sequence[str]], n_workers: int) -> list[list[int]]:
     """The jobs as chains that one worker runs in a row, longest chain first (unknown costs last).
 
-    Jobs on the same prepared panel (`SHARES`: a multiverse's control sets, vcov choices) form
+    Jobs of a multiverse on the same prepared panel (`SHARES`: its control sets, vcov choices) form
     a chain, widest model first, so that a worker prepares the panel, absorbs its columns and
     draws its resampling moments once for all of them. A chain is at most 1/(2·workers) of
     the jobs long, so that the workers still share the sweep evenly."""
