@@ -43,6 +43,6 @@ def world():
 @pytest.fixture(scope="session")
 def raw(world):
     """Its raw sources (customs, accounts, prices, education, R&D)."""
-    from eqexp.data.sources import generate_sources
+    from eqexp.data.synthetic import generate_sources
 
     return generate_sources(world)

@@ -15,6 +15,8 @@ from eqexp.build import PANEL_COLUMNS, BuildOptions, build, build_panel, log_fra
 from eqexp.data import sources as S
 from eqexp.data.load import fingerprint, load
 from eqexp.data.synthetic import WorldParams, generate_world
+from eqexp.data.synthetic.__main__ import main as write_template
+from eqexp.data.synthetic.catalogue import ODD_UNIT
 from conftest import SMALL_WORLD
 from eqexp.data.validate import DataValidationError
 from eqexp.spec import DataSpec, SpecError
@@ -93,7 +95,7 @@ def test_log_counts_every_row(built, raw):
     # the records of a flow reported in two months are summed back, no more
     c = raw.customs
     kept = (~c.firm_name.astype(str).str.contains("进出口|贸易|经贸|科贸|外经") & c.destination.notna() & (c.value_usd > 0)
-            & (c.quantity > 0) & (c.unit.astype(str) != S.ODD_UNIT))
+            & (c.quantity > 0) & (c.unit.astype(str) != ODD_UNIT))
     repeats = kept.sum() - len(c[kept].drop_duplicates(["firm_id", "hs6", "destination", "year"]))
     assert steps.loc["aggregate", "dropped"] == repeats > 0
     merge = steps.loc["merge_customs_accounts"]
@@ -196,7 +198,7 @@ def test_bad_build_option_fails_before_building(tmp_path):
 
 
 def test_exported_template_folder_builds_as_raw(tmp_path):
-    S.main([str(tmp_path / "raw"), "--n-firms", "300", "--n-obs", "1500", "--format", "csv"])
+    write_template([str(tmp_path / "raw"), "--n-firms", "300", "--n-obs", "1500", "--format", "csv"])
     assert {p.name for p in (tmp_path / "raw").iterdir()} == {f"{n}.csv" for n in S.FILES}
     loaded = load(DataSpec(name="template", source="raw", path=str(tmp_path / "raw"), cache_dir=str(tmp_path / "c")))
     assert 1490 <= len(loaded.panel) <= 1500 and tuple(loaded.panel.columns) == PANEL_COLUMNS

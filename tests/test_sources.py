@@ -10,6 +10,11 @@ import pytest
 from scipy.stats import spearmanr
 
 from eqexp.data import sources as S
+from eqexp.data.synthetic import SourceParams, generate_sources
+from eqexp.data.synthetic.accounts import REREGISTERED, SOE_REGISTRATION
+from eqexp.data.synthetic.catalogue import AGRI_CHAPTERS, ODD_UNIT
+from eqexp.data.synthetic.params import INTERMEDIARY_ID0, NONEXPORTER_ID0, UNMATCHED_ID0
+from eqexp.data.synthetic.price_index import CATEGORIES
 from eqexp.data.validate import DataValidationError
 from eqexp.measures import classify, controls, integration, mediators, quality
 
@@ -35,11 +40,11 @@ def test_customs_layout_and_noise(raw):
     keys = ["firm_id", "hs6", "destination", "year"]
     inter = c["firm_name"].astype(str).str.contains("|".join(quality.INTERMEDIARY_KEYWORDS))
     assert len(c[inter].drop_duplicates(keys)) == info["intermediary_flows"] > 0
-    assert (c.firm_id[inter] >= S.INTERMEDIARY_ID0).all()
+    assert (c.firm_id[inter] >= INTERMEDIARY_ID0).all()
     assert ((c.value_usd == 0) | (c.quantity == 0)).sum() == info["noise"]["zero"] > 0
     assert c.destination.isna().sum() == info["noise"]["missing_destination"] > 0
-    assert (c.unit.astype(str) == S.ODD_UNIT).sum() == info["noise"]["odd_unit"] > 0
-    agri = c.hs6.astype(str).str[:2].astype(int).isin(S.AGRI_CHAPTERS)
+    assert (c.unit.astype(str) == ODD_UNIT).sum() == info["noise"]["odd_unit"] > 0
+    agri = c.hs6.astype(str).str[:2].astype(int).isin(AGRI_CHAPTERS)
     assert len(c[agri].drop_duplicates(keys)) == info["agricultural_flows"] > 0
     assert len(c) - c[["firm_id", "hs6", "destination", "year"]].drop_duplicates().shape[0] >= info["split_flows"] > 0
 
@@ -85,16 +90,16 @@ def test_accounts_reproduce_the_controls(world, raw):
         np.testing.assert_allclose(m[f"{col}_b"], m[col], rtol=0, atol=1e-12, err_msg=col)
     bad = raw.info["accounts"]["bad_rows"]
     assert 0 < sum(s["dropped"] for s in log) == bad  # only the non-exporters' impossible rows go
-    assert (raw.accounts.total_assets[raw.accounts.firm_id < S.UNMATCHED_ID0] > 0).all()
+    assert (raw.accounts.total_assets[raw.accounts.firm_id < UNMATCHED_ID0] > 0).all()
 
 
 def test_registration_types_give_initial_soe_status(world, raw):
-    acc = raw.accounts[raw.accounts.firm_id < S.NONEXPORTER_ID0]
+    acc = raw.accounts[raw.accounts.firm_id < NONEXPORTER_ID0]
     soe = classify.soe(acc, "initial")
     np.testing.assert_array_equal(soe.to_numpy(int), keyed(world.panel).soe.reindex(pd.MultiIndex.from_frame(acc[["firm_id", "year"]])).to_numpy())
     current = classify.soe(acc, "current")
     assert (current != soe).sum() > 0  # some SOEs re-registered (159) after their first year
-    assert set(acc.registration_type[soe == 1]) <= {*S.SOE_REGISTRATION, S.REREGISTERED}
+    assert set(acc.registration_type[soe == 1]) <= {*SOE_REGISTRATION, REREGISTERED}
 
 
 # --------------------------------------------------------------------------- price indices
@@ -102,7 +107,7 @@ def test_registration_types_give_initial_soe_status(world, raw):
 
 def test_price_index_is_a_chain_index_of_ten_categories(raw, world):
     p = raw.price_index
-    assert set(p.category) == set(S.CATEGORIES) and len(S.CATEGORIES) == 10
+    assert set(p.category) == set(CATEGORIES) and len(CATEGORIES) == 10
     assert p.province.nunique() == 31 and p.year.min() == 2000 and p.year.max() == 2013
     assert p["index"].between(80, 125).all()
     assert len(p) == 31 * 14 * 10
@@ -158,7 +163,7 @@ def test_industry_rd_gives_the_world_rd(raw, world, transform):
 
 
 def test_same_world_same_sources(world, raw):
-    again = S.generate_sources(world)
+    again = generate_sources(world)
     for name, df in raw.tables().items():
         pd.testing.assert_frame_equal(df, again.tables()[name], obj=name)
 
@@ -199,4 +204,4 @@ def test_reader_errors_name_the_problem(tmp_path, raw):
 
 def test_source_params_are_checked():
     with pytest.raises(ValueError, match="unknown source parameter"):
-        S.SourceParams.of({"flows_per_prodcut": 10})
+        SourceParams.of({"flows_per_prodcut": 10})

@@ -1,4 +1,4 @@
-"""Validation of user-supplied raw files and panels, and the step log of dropped rows.
+"""Validation of user-supplied raw files and panels (a bottom module: it imports nothing of eqexp's).
 
 Every check raises `DataValidationError` with a message a user can act on: the file, the
 column, how many rows are bad, up to five of them, and how to fix it. Checks run on load,
@@ -15,9 +15,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.steps import Step
-
-StepLog = list[Step]
 Kind = Literal["numeric", "integer", "string", "code"]
 
 # Columns shown next to the offending one in examples, when present.
@@ -27,22 +24,6 @@ _MAX_EXAMPLES = 5
 
 class DataValidationError(ValueError):
     """Raised when user data cannot be used as given; the message says how to fix it."""
-
-
-# --------------------------------------------------------------------------- step log
-
-
-def drop_rows(df: pd.DataFrame, bad: pd.Series | np.ndarray, step: str, reason: str, log: StepLog | None) -> pd.DataFrame:
-    """Drop the rows flagged in `bad` and record the step in `log`."""
-    out = df[~np.asarray(bad, dtype=bool)]
-    record(log, step, len(df), len(out), reason)
-    return out
-
-
-def record(log: StepLog | None, step: str, rows_in: int, rows_out: int, reason: str) -> None:
-    """Append one step to the log; `log=None` means the caller does not keep one."""
-    if log is not None:
-        log.append(Step(step, rows_in, rows_out, reason=reason))
 
 
 # --------------------------------------------------------------------------- checks

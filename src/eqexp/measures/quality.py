@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.data.validate import FLOWS, DataValidationError, StepLog, drop_rows, record, require_columns, validate
+from eqexp.data.validate import FLOWS, DataValidationError, require_columns, validate
+from eqexp.steps import StepLog, drop_rows, record
 
 INTERMEDIARY_KEYWORDS = ("进出口", "经贸", "贸易", "科贸", "外经")  # Ahn, Khandelwal & Wei (2011)
 # Agricultural and resource products, precious metals, arms, art and special codes (§1.4 step 7).
