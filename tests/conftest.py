@@ -42,7 +42,18 @@ def world():
 
 @pytest.fixture(scope="session")
 def raw(world):
-    """Its raw sources (customs, accounts, prices, education, R&D)."""
+    """Its raw sources (customs, accounts, prices, education, R&D, ...), with every complication of the licensed files."""
     from eqexp.data.synthetic import generate_sources
 
     return generate_sources(world)
+
+
+TIDY = dict(hs_vintages=False, monthly=False, customs_ids=False, restructuring=False)
+
+
+@pytest.fixture(scope="session")
+def tidy(world):
+    """The same world's sources with every complication switched off: one id, one HS vintage, yearly records."""
+    from eqexp.data.synthetic import generate_sources
+
+    return generate_sources(world, TIDY)

@@ -20,12 +20,12 @@ def merge(fq: pd.DataFrame, accounts: pd.DataFrame, province_year: pd.DataFrame,
            rd_keys: list[str], opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
     steps: StepLog = []
     keys = ["firm_id", "year"]
-    accounts = accounts.assign(firm_id=accounts["firm_id"].astype("int64"), year=accounts["year"].astype("int64"))
-    fq = fq.assign(firm_id=fq["firm_id"].astype("int64"), year=fq["year"].astype("int64"))
+    accounts = accounts.assign(firm_id=firm_ids(accounts["firm_id"]), year=accounts["year"].astype("int64"))
+    fq = fq.assign(firm_id=firm_ids(fq["firm_id"]), year=fq["year"].astype("int64"))
     extra = [c for c in ("quality_high", "quality_other") if c in fq.columns]
     panel = fq[[*keys, "quality", *extra]].merge(accounts, on=keys, how="inner", validate="one_to_one")
     record(steps, "merge_customs_accounts", len(fq), len(panel),
-           "exporter firm-years with no accounts row (exporters outside the ASIF, or its cleaning)")
+           "matched exporter firm-years with no accounts row left (the ASIF cleaning removed it)")
     record(steps, "accounts_without_exports", len(accounts), len(panel),
            "accounts firm-years with no measured export quality (non-exporters, or all flows cleaned away)")
 
@@ -68,9 +68,17 @@ def _tidy(panel: pd.DataFrame) -> pd.DataFrame:
         s = panel[col]
         if col in ("region", "factor_intensity", "intensity2"):
             out[col] = s.astype("str") if s.notna().all() else s
-        elif col in ("firm_id", "year", "province", "city", "industry", "cic2", "soe"):
+        elif col == "firm_id":
+            out[col] = firm_ids(s)
+        elif col in ("year", "province", "city", "industry", "cic2", "soe"):
             num = pd.to_numeric(s, errors="coerce")
             out[col] = num.astype("int64") if num.notna().all() else num.astype("Int64")
         else:
             out[col] = pd.to_numeric(s, errors="coerce").astype("float64")
     return pd.DataFrame(out).sort_values(["firm_id", "year"], ignore_index=True)
+
+
+def firm_ids(ids: pd.Series) -> pd.Series:
+    """Firm ids as integers where they all are (the synthetic world's), else as text (legal-person codes like 60902712X)."""
+    number = pd.to_numeric(ids, errors="coerce")
+    return number.astype("int64") if number.notna().all() else ids.astype("string")

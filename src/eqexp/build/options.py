@@ -6,7 +6,8 @@ import difflib
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from eqexp.measures import integration, mediators, spillover
+from eqexp.data.validate import HS_VINTAGES
+from eqexp.measures import integration, linking, mediators, quality, spillover
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,19 @@ class BuildOptions:
     outlier_pct: tuple = (1.0, 99.0)  # unit-value percentiles dropped
     outlier_by: str = "hs6"  # hs6 | hs6_year
     min_obs_per_product: int = 100
+    # customs records (methods §1.4 steps 3, 5, 7, 9)
+    hs_target: int = 2002  # the HS vintage every code is converted to (the hs_concordance file's to_hs6)
+    hs_convert: bool = True  # with an hs_concordance file; false: codes of every vintage taken as they are
+    hs_one_to_many: str = "drop"  # a code with several targets: drop its records | first (the first listed target)
+    excluded_chapters: tuple = tuple(sorted(quality.EXCLUDED_CHAPTERS))  # not manufactured goods (step 7)
+    rauch: Any = None  # None | conservative | liberal: differentiated goods only (needs the rauch file)
+    match: str = "auto"  # customs → ASIF: auto (the match file if given, else yu) | yu (name, then zip + phone) | name | table
+    # the ASIF (methods §1.4 step 10)
+    link_firms: bool = True  # link codes across years (Brandt et al. 2012); false: a code is a firm
+    link_steps: tuple = linking.STEPS  # after the code: name, legal_person (+ city), phone (+ founding year, industry)
+    # A code that ended in t is linked to one that starts in t + 1, ..., t + this. Brandt et al. look at t + 1 and
+    # t + 2; firms missing longer (the 2008-10 threshold changes, the poor 2010 wave) need t + 3.
+    link_max_gap: int = 3
     # market integration (methods §2)
     pairs: str = "all"  # all | adjacent; the reference study pairs all provinces (seeds/003 §3.1)
     transform: str = "log_sqrt_inv"  # ln sqrt(1/seg): the study's "Market" scale; sqrt_inv | inv | neg | seg
@@ -67,9 +81,11 @@ class BuildOptions:
                 near = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
                 hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
                 raise ValueError(f"Unknown build option 'data.build.{name}'.{hint} Valid: {', '.join(valid)}.")
-        for name in ("outlier_pct", "exclude_provinces", "market_lags", "spill_scope"):
+        for name in ("outlier_pct", "exclude_provinces", "market_lags", "spill_scope", "link_steps"):
             if name in options and options[name] is not None:
                 options[name] = tuple(options[name])
+        if options.get("excluded_chapters") is not None:
+            options["excluded_chapters"] = tuple(sorted(f"{int(c):02d}" for c in options["excluded_chapters"]))
         if options.get("trade_modes") is not None:
             options["trade_modes"] = tuple(str(m) for m in options["trade_modes"])
         if isinstance(options.get("sigma"), (int, float)) and not isinstance(options.get("sigma"), bool):
@@ -86,13 +102,21 @@ class BuildOptions:
             "soe_status": ("initial", "current"), "region_scheme": ("three_belt", "four_region"),
             "peer_scale": spillover.PeerScale.__args__, "peer_diversity": spillover.ITEMS,
             "spill_density": ("share", "log_count"), "dest_weights": ("current", "lagged"), "spill_alone": ("zero", "missing"),
+            "hs_one_to_many": ("drop", "first"), "rauch": (None, "conservative", "liberal"),
+            "match": ("auto", "yu", "name", "table"), "hs_target": HS_VINTAGES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"data.build.{name} = {getattr(self, name)!r}; use one of {', '.join(allowed)}.")
+                raise ValueError(f"data.build.{name} = {getattr(self, name)!r}; use one of {', '.join(map(str, allowed))}.")
         if set(self.spill_scope) - set(spillover.SCOPES) or "industry" not in self.spill_scope:
             raise ValueError(f"data.build.spill_scope = {list(self.spill_scope)}; use some of {', '.join(spillover.SCOPES)}, "
                              "including industry (the headline spill_scale, spill_div).")
+        if set(self.link_steps) - set(linking.STEPS):
+            raise ValueError(f"data.build.link_steps = {list(self.link_steps)}; use some of {', '.join(linking.STEPS)}, "
+                             "in the order they should run.")
+        if isinstance(self.link_max_gap, bool) or not isinstance(self.link_max_gap, int) or self.link_max_gap < 1:
+            raise ValueError(f"data.build.link_max_gap = {self.link_max_gap!r}; use a whole number >= 1 (years between a "
+                             "code's last row and its successor's first).")
         if isinstance(self.spill_lag, bool) or not isinstance(self.spill_lag, int) or self.spill_lag < 0:
             raise ValueError(f"data.build.spill_lag = {self.spill_lag!r}; use a whole number >= 0 (1: last year's peers).")
         if not (self.sigma == "table" or (isinstance(self.sigma, float) and self.sigma > 1)):

@@ -1,10 +1,10 @@
 """Raw sources → measures → the analysis panel, with a log of every row dropped.
 
-    price_index ─relative-price method, lags on the province-year panel─▶ market ┐
-    accounts ─ASIF cleaning, controls, SOE (registration type)───────────────────┼─merge on firm-year─┐
-    customs ──clean, KSW residual, min–max, value weights──▶ firm-year quality ─┘                     │
-    education ─▶ humancapital (province-year);  industry_rd ─▶ rd (CIC2 [× province] × year) ─────────┤
-    region (province), factor intensity (CIC2) ─────────────────────────────────────────────────────┘
+    price_index ─relative-price method, lags on the province-year panel────────────────▶ market ┐
+    accounts ─codes linked into firms (Brandt et al.)─▶ ASIF cleaning, controls, SOE───────────┤
+    customs ─HS vintages → one─▶ clean, monthly records → yearly flows─▶ KSW, min–max─▶ flows    ├─merge on
+       parties ─matched to ASIF codes (name, zip + telephone) → firms─▶ value weights─▶ TQ ─────┤ firm-year
+    education ─▶ humancapital;  industry_rd ─▶ rd;  region (province), factor intensity (CIC2) ─┘
                                                           ▶ panel with the runner's columns (PANEL_COLUMNS)
 
 Every measure comes from its own module in `eqexp.measures`; this module only runs them in
@@ -22,11 +22,13 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from eqexp.build import stages
+from eqexp.build import asif, customs, stages
+from eqexp.build import exporters as exporters_stage
 from eqexp.build.merge import merge
 from eqexp.build.options import BuildOptions
 from eqexp.build.stages import info
 from eqexp.data.sources import Sources
+from eqexp.data.validate import DataValidationError
 from eqexp.measures import mediators
 from eqexp.steps import Step, StepLog
 
@@ -39,8 +41,11 @@ class Built:
     log: list[dict]
     options: BuildOptions
     province_year: pd.DataFrame  # province, year, seg, n_partners, market, L{k}_market, humancapital
-    firm_quality: pd.DataFrame  # firm_id, year, quality, export_value, n_flows (all measured exporters)
+    firm_quality: pd.DataFrame  # firm_id, year, quality, export_value, n_flows (matched exporters)
     seconds: dict[str, float] = field(default_factory=dict)
+    match: pd.DataFrame | None = None  # party_id, year, firm_id (the ASIF code), step
+    firm_of: pd.Series | None = None  # ASIF code → firm (its earliest linked code)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # match_rates, unmatched_exports, links
 
 
 def build_panel(sources: Sources, options: BuildOptions | dict | None = None) -> tuple[pd.DataFrame, list[dict]]:
@@ -64,25 +69,51 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
         if progress:
             print(f"[eqexp]   {name}: {seconds[name]:.1f}s", flush=True)
 
-    # The cheap measures first, so a bad file fails before the long quality step.
+    # The cheap stages first, so that a bad file fails before the long quality step.
     province_year, steps = stages.market_panel(sources.price_index, opts)
     stage("integration", steps)
-    accounts, steps = stages.accounts_controls(sources.accounts, opts)
+    firm_of, links, steps = asif.link(sources.accounts, opts)
+    stage("linking", steps)
+    accounts, steps = asif.firm_years(sources.accounts, firm_of, opts)
     stage("controls", steps)
+    province_year, rd, rd_keys, steps = _mediators(sources, province_year, opts)
+    stage("mediators", steps)
+    exporters, matched, rates, steps = exporters_stage.match(sources, firm_of, opts)
+    stage("match", steps)
+    records, steps = customs.records(sources, opts)
+    stage("customs", steps)
+    flows, steps = customs.quality_flows(records, sources, opts)
+    flows, unmatched = customs.to_firms(flows, exporters, steps)
+    fq = customs.firm_quality(flows, sources, opts, steps)
+    stage("quality", steps)
+    panel, steps = merge(fq, accounts, province_year, rd, rd_keys, opts)
+    stage("merge", steps)
+    if panel.empty:
+        raise DataValidationError(_why_empty(log))
+    if opts.spillover:
+        matched_records, _ = customs.to_firms(records, exporters, [])
+        panel, steps = stages.spillover_columns(panel, matched_records, accounts, opts)
+        stage("spillover", steps)
+    tables = {"match_rates": rates, "unmatched_exports": unmatched, "links": links}
+    return Built(panel, log, opts, province_year, fq, seconds, matched, firm_of, tables)
+
+
+def _mediators(sources: Sources, province_year: pd.DataFrame, opts: BuildOptions):
+    """Human capital on the province-year panel; R&D intensity by CIC2 (× province) × year."""
     hc = mediators.human_capital(sources.education, opts.humancapital, file="education")
     rd, rd_keys = stages.rd_cells(sources.industry_rd, opts)
     hc = hc.dropna(subset=["province"]).astype({"province": "int64", "year": "int64"})
     province_year = province_year.merge(hc[["province", "year", "humancapital"]], on=["province", "year"], how="left")
-    stage("mediators", [info("human_capital", len(hc), f"province-years, transform {opts.humancapital}"),
-                        info("rd_intensity", len(rd), f"{' × '.join(rd_keys)} cells, transform {opts.rd}")])
-    fq, steps = stages.export_quality(sources, opts)
-    stage("quality", steps)
-    panel, steps = merge(fq, accounts, province_year, rd, rd_keys, opts)
-    stage("merge", steps)
-    if opts.spillover:
-        panel, steps = stages.spillover_columns(panel, sources, accounts, opts)
-        stage("spillover", steps)
-    return Built(panel, log, opts, province_year, fq, seconds)
+    steps = [info("human_capital", len(hc), f"province-years, transform {opts.humancapital}"),
+             info("rd_intensity", len(rd), f"{' × '.join(rd_keys)} cells, transform {opts.rd}")]
+    return province_year, rd, rd_keys, steps
+
+
+def _why_empty(log: list[Step]) -> str:
+    first = next(s for s in log if s.rows_in and not s.rows_out)
+    return (f"The built panel is empty: step '{first.step}' ({first.stage}) left no rows: {first.reason}. If the customs "
+            "are keyed by firm_id, those ids must be the ASIF's (firm_id in accounts); the customs' own codes go in "
+            "party_id, matched by name and telephone (data.columns: {customs: {your_code_column: party_id}}).")
 
 
 def log_frame(log: list[Step]) -> pd.DataFrame:

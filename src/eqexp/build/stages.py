@@ -16,7 +16,7 @@ def info(step: str, rows: int, reason: str) -> Step:
     return Step(step, rows, rows, reason=reason)
 
 
-def _sigma(sources: Sources, opts: BuildOptions) -> float | dict[str, float]:
+def sigma_of(sources: Sources, opts: BuildOptions) -> float | dict[str, float]:
     if opts.sigma != "table":
         return float(opts.sigma)
     table = sources.sigma
@@ -36,49 +36,14 @@ def _zfill(codes: pd.Series, width: int) -> pd.Series:
     return codes.astype("string").str.strip().str.zfill(width)
 
 
-def export_quality(sources: Sources, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
-    if not opts.quality_by_income:
-        fq, steps = quality.ksw_quality(
-            sources.customs, sigma=_sigma(sources, opts), sigma_fallback=opts.sigma_fallback,
-            divide_by_sigma=opts.divide_by_sigma, normalise_by=opts.normalise_by,
-            min_obs_per_product=opts.min_obs_per_product, trade_modes=opts.trade_modes,
-            intermediaries=opts.intermediaries, min_value=opts.min_value, min_quantity=opts.min_quantity,
-            outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by)
-        steps.append(info("firm_year_quality", len(fq), "value-weighted mean of r_quality per firm-year (TQ)"))
-        return fq, steps
-    # The same steps as quality.ksw_quality, keeping the flows so that TQ can also be taken over
-    # the flows to high-income destinations and to the rest (methods §7 heterogeneity): one
-    # quality estimation, three value-weighted means.
-    steps: StepLog = []
-    clean = quality.clean_flows(
-        sources.customs, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries, min_value=opts.min_value,
-        min_quantity=opts.min_quantity, outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by,
-        min_obs_per_product=opts.min_obs_per_product, log=steps)
-    flows = quality.flow_quality(clean, sigma=_sigma(sources, opts), sigma_fallback=opts.sigma_fallback,
-                                 divide_by_sigma=opts.divide_by_sigma, normalise_by=opts.normalise_by, log=steps)
-    fq = quality.firm_year_quality(flows)
-    steps.append(info("firm_year_quality", len(fq), "value-weighted mean of r_quality per firm-year (TQ)"))
-    if sources.destinations is None or "income_group" not in sources.destinations.columns:
-        raise DataValidationError("data.build.quality_by_income needs the destinations file (destination, income_group: "
-                                  "high / other, World Bank classification) in the raw sources folder.")
-    dest = sources.destinations.assign(destination=sources.destinations["destination"].astype(str))
-    high_codes = set(dest.loc[dest["income_group"].astype(str).str.lower().eq("high"), "destination"])
-    high = flows["destination"].astype(str).isin(high_codes).to_numpy()
-    for name, rows in (("quality_high", high), ("quality_other", ~high)):
-        part = quality.firm_year_quality(flows[rows])[["firm_id", "year", "quality"]].rename(columns={"quality": name})
-        fq = fq.merge(part, on=["firm_id", "year"], how="left")
-        steps.append(info(name, len(part), f"TQ over the flows to {'high-income' if name == 'quality_high' else 'other'} "
-                           "destinations (missing where the firm-year has none)"))
-    return fq, steps
-
-
-def spillover_columns(panel: pd.DataFrame, sources: Sources, accounts: pd.DataFrame,
-                opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
-    """Spillover measures from the raw flows and cleaned accounts, merged on the panel's firm-years, plus
-    size_large (ln assets above the CIC4-year median) and the density interactions (methods §7)."""
-    acc = accounts[["firm_id", "year", "industry", "city"]].astype({"firm_id": "int64", "year": "int64"})
+def spillover_columns(panel: pd.DataFrame, records: pd.DataFrame, accounts: pd.DataFrame,
+                      opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
+    """Spillover measures from the customs records of matched exporters (firm_id: their firm) and the cleaned
+    accounts, merged on the panel's firm-years, plus size_large (ln assets above the CIC4-year median) and
+    the density interactions (methods §7)."""
+    acc = accounts[["firm_id", "year", "industry", "city"]].astype({"year": "int64"})
     table, steps = spillover.spillover_measures(
-        sources.customs, acc, lag=opts.spill_lag, scope=tuple(opts.spill_scope), peer_scale=opts.peer_scale,
+        records, acc, lag=opts.spill_lag, scope=tuple(opts.spill_scope), peer_scale=opts.peer_scale,
         peer_diversity=opts.peer_diversity, density=opts.spill_density, dest_weights=opts.dest_weights,
         alone=opts.spill_alone, trade_modes=opts.trade_modes)
     out = panel.merge(table, on=["firm_id", "year"], how="left", validate="one_to_one")

@@ -15,8 +15,10 @@ code, the parameters and build options, or the user's file bytes and column mapp
 sweep builds the panel once and every job loads the same Parquet file; a changed config,
 file or measure gets a new entry. A built entry holds panel.parquet, build_log.json (the
 options chosen, every step's rows in / dropped / why / out, timings) and build_log.csv,
-province_year.parquet (market integration with its lags, human capital); a synthetic one
-also latent.parquet and truth.json.
+province_year.parquet (market integration with its lags, human capital), match.parquet (each customs
+party-year's ASIF code and the step that matched it); a synthetic one also latent.parquet and
+truth.json, and in build_log.json the match's precision and recall and the firm links' recall
+against the world's true keys ("truth_scores").
 """
 
 from __future__ import annotations
@@ -134,9 +136,14 @@ def _write_atomically(directory: Path, files: dict[str, object]) -> None:
 
 
 def _built_files(built: build_mod.Built, extra: dict) -> dict[str, object]:
-    log = {"options": built.options.to_dict(), "steps": [s.as_dict() for s in built.log], "seconds": built.seconds, **extra}
-    return {"panel.parquet": built.panel, "build_log.json": log, "build_log.csv": build_mod.log_frame(built.log),
-            "province_year.parquet": built.province_year}
+    tables = {name: json.loads(t.to_json(orient="records")) for name, t in built.tables.items()}
+    log = {"options": built.options.to_dict(), "steps": [s.as_dict() for s in built.log], "seconds": built.seconds,
+           **tables, **extra}
+    files = {"panel.parquet": built.panel, "build_log.json": log, "build_log.csv": build_mod.log_frame(built.log),
+             "province_year.parquet": built.province_year}
+    if built.match is not None:
+        files["match.parquet"] = built.match.astype({"party_id": "string", "firm_id": "string"})
+    return files
 
 
 def _build(spec: DataSpec) -> dict[str, object]:
@@ -155,7 +162,8 @@ def _build(spec: DataSpec) -> dict[str, object]:
               f"{', '.join(f'{k} {v:,}' for k, v in sources.describe(raw).items())} rows", flush=True)
         built = build_mod.build(raw, options, progress=True)
         built.seconds = {"world": round(generated - start, 3), "sources": round(done - generated, 3), **built.seconds}
-        extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info}
+        extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info,
+                 "truth_scores": synthetic.scores(raw.truth, built.match, built.firm_of)}
         return {**_built_files(built, extra), "latent.parquet": world.latent, "truth.json": world.truth}
     if spec.source == "raw":
         options = build_options(spec)

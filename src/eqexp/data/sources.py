@@ -6,13 +6,21 @@ writes the same layout (`eqexp.data.synthetic`, `python -m eqexp.data.synthetic 
 =============  ==========================================================================
 file           one row per ... (columns)
 =============  ==========================================================================
-customs        export record: firm × HS6 × destination × year, some split in two
-               "monthly" records (firm_id, firm_name, hs6, destination, year, trade_mode,
-               unit, quantity, value_usd)
-accounts       firm-year of the industrial-enterprise database, thousand RMB (firm_id,
-               year, province, city, industry, registration_type, founding_year,
-               employment, total_assets, liabilities, profit, inventory, sales,
-               net_fixed_assets)
+customs        export record: party × HS6 × destination × year (× month) (party_id,
+               firm_name, zip, phone, hs6, hs_vintage, destination, year, month, trade_mode,
+               unit, quantity, value_usd). party_id is the customs' own 10-digit code, matched
+               to the ASIF by name, then zip and telephone; a file already keyed by the ASIF id
+               has firm_id instead (no match). Optional: zip, phone (the second match step),
+               hs_vintage (else the year's: HS2002 for 2002-06, HS2007 for 2007-11, ...),
+               month (monthly records, summed to the year).
+accounts       firm-year of the industrial-enterprise database, thousand RMB (firm_id (the
+               legal-person code, new after a restructuring), year, firm_name, legal_person,
+               zip, phone, province, city, industry, registration_type, founding_year,
+               employment, total_assets, current_assets, net_fixed_assets,
+               accumulated_depreciation, current_depreciation, liabilities, profit,
+               inventory, sales, output). The identifying columns serve the match and the
+               firm linking, the accounting ones the ASIF cleaning: each step or rule runs on
+               the columns present.
 price_index    province × year × retail category, chain index, previous year = 100
                (province, year, category, index)
 education      province-year shares of the employed by education level, in percent
@@ -21,6 +29,12 @@ industry_rd    CIC2 industry × province × year, 10k RMB (industry, province, y
                rd_expenditure, output)
 sigma          Broda–Weinstein-style import elasticities by HS3 code (hs3, sigma); optional
 destinations   destination, name, income_group (high / other); optional
+hs_concordance HS conversion to the target vintage, e.g. UNSD's tables stacked (from_vintage,
+               from_hs6, to_hs6); optional, needed when codes of several vintages are present
+rauch          Rauch (1999) classification by HS6 of the target vintage (hs6, con, lib: n
+               differentiated, r reference priced, w exchange traded); optional
+match          your own customs–ASIF match (party_id, year, firm_id); optional, used instead
+               of matching by name and telephone
 =============  ==========================================================================
 
 Columns are checked (names, types, keys, impossible values) by `eqexp.data.validate`'s
@@ -37,8 +51,9 @@ import pandas as pd
 
 from eqexp.data.validate import DataValidationError
 
-FILES = ("customs", "accounts", "price_index", "education", "industry_rd", "sigma", "destinations")
-OPTIONAL_FILES = ("sigma", "destinations")
+FILES = ("customs", "accounts", "price_index", "education", "industry_rd", "sigma", "destinations", "hs_concordance",
+         "rauch", "match")
+OPTIONAL_FILES = ("sigma", "destinations", "hs_concordance", "rauch", "match")
 READ_SUFFIXES = (".parquet", ".csv", ".dta")
 
 
@@ -53,7 +68,11 @@ class Sources:
     industry_rd: pd.DataFrame
     sigma: pd.DataFrame | None = None
     destinations: pd.DataFrame | None = None
+    hs_concordance: pd.DataFrame | None = None
+    rauch: pd.DataFrame | None = None
+    match: pd.DataFrame | None = None
     info: dict = field(default_factory=dict)  # how the synthetic sources were made (checks, counts)
+    truth: dict = field(default_factory=dict)  # the synthetic world's true keys (never written): see eqexp.data.synthetic
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in FILES if getattr(self, name) is not None}
@@ -81,7 +100,7 @@ def source_files(directory: str | Path) -> dict[str, Path]:
     if not directory.is_dir():
         raise DataValidationError(
             f"data.path '{directory}' is not a folder. For source: raw, point data.path at a folder holding "
-            f"{', '.join(f'{n}.parquet|csv|dta' for n in FILES[:5])} (and optionally sigma, destinations).")
+            f"{', '.join(f'{n}.parquet|csv|dta' for n in FILES[:5])} (and optionally {', '.join(OPTIONAL_FILES)}).")
     found: dict[str, Path] = {}
     for name in FILES:
         for suffix in READ_SUFFIXES:

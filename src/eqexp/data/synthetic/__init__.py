@@ -6,8 +6,9 @@ destinations; layout in `eqexp.data.sources`), from which `eqexp.build` measures
 `python -m eqexp.data.synthetic DIR` writes them to a folder, as a template for your own files.
 """
 
+from eqexp.data.synthetic.evaluate import scores
 from eqexp.data.synthetic.params import SourceParams
 from eqexp.data.synthetic.sources import generate_sources
 from eqexp.data.synthetic.world import World, WorldParams, generate_world
 
-__all__ = ["SourceParams", "World", "WorldParams", "generate_sources", "generate_world"]
+__all__ = ["SourceParams", "World", "WorldParams", "generate_sources", "generate_world", "scores"]

@@ -4,7 +4,9 @@ total assets = exp(scale), profit = roa × assets, liabilities = rdebt × assets
 invint × assets, founding year from age: the controls built from them are the world's to
 rounding. Registration type from ownership (SOE codes 110, 141, 143, 151; some SOEs
 re-register as 159 later, so their initial status stays SOE). Non-exporting firms (unmatched
-in the merge) carry a few impossible rows for the ASIF cleaning.
+in the merge) carry impossible rows for the ASIF cleaning, one rule each (Cai & Liu 2009):
+`accounting_columns` adds output, current assets and depreciation, consistent for every other
+row, and breaks each remaining rule on its own non-exporter rows, so every rule's count is known.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def accounts(rng: np.random.Generator, panel: pd.DataFrame, years: np.ndarray, p
         "net_fixed_assets": assets * rng.beta(2 + 2 * capital, 4, n),
     })
     extra = _nonexporters(rng, table, years, p)
-    info = {"exporter_rows": n, "nonexporter_rows": int(len(extra)),
-            "bad_rows": int(extra.attrs.get("bad_rows", 0))}
+    info = {"exporter_rows": n, "nonexporter_rows": int(len(extra)), "bad_rows": int(extra.attrs.get("bad_rows", 0)),
+            "zero_assets": int(extra.attrs.get("zero_assets", 0))}
     return pd.concat([table, extra], ignore_index=True), info
 
 
@@ -76,5 +78,34 @@ def _nonexporters(rng: np.random.Generator, exporters: pd.DataFrame, years: np.n
     donor.loc[kinds[0], "employment"] = rng.integers(1, 8, kinds[0].size)
     donor.loc[kinds[1], "total_assets"] = 0.0
     donor.loc[kinds[2], "founding_year"] = donor.loc[kinds[2], "year"] + rng.integers(1, 5, kinds[2].size)
-    donor.attrs["bad_rows"] = int(bad.size)
+    donor.attrs.update(bad_rows=int(bad.size), zero_assets=int(kinds[1].size))
     return donor
+
+
+BROKEN_RULES = ("sales", "output", "net_fixed_assets", "current_assets", "fixed_above_total", "depreciation")
+
+
+def accounting_columns(rng: np.random.Generator, accounts: pd.DataFrame, p: SourceParams) -> tuple[pd.DataFrame, dict]:
+    """Output, current assets, accumulated and current depreciation; one more broken rule per kind of bad row."""
+    n = len(accounts)
+    assets, fixed = accounts["total_assets"].to_numpy(), accounts["net_fixed_assets"].to_numpy()
+    current_dep = fixed * rng.uniform(0.05, 0.12, n)
+    out = accounts.assign(
+        output=accounts["sales"].to_numpy() * np.exp(rng.normal(0, 0.1, n)),
+        current_assets=(assets - fixed) * rng.uniform(0.6, 0.95, n),
+        accumulated_depreciation=current_dep * (1 + rng.gamma(2.0, 2.0, n)),
+        current_depreciation=current_dep,
+    )
+    ok = (out["firm_id"].to_numpy() >= NONEXPORTER_ID0) & (out["employment"].to_numpy() >= 8) & (assets > 0) \
+        & (out["founding_year"].to_numpy() <= out["year"].to_numpy())
+    pool = rng.permutation(np.flatnonzero(ok))
+    each = int(round(p.bad_account_share * (out["firm_id"].to_numpy() >= NONEXPORTER_ID0).sum() / 3))
+    kinds = dict(zip(BROKEN_RULES, np.split(pool[: each * len(BROKEN_RULES)], len(BROKEN_RULES))))
+    out.loc[kinds["sales"], "sales"] = 0.0
+    out.loc[kinds["output"], "output"] = np.nan
+    out.loc[kinds["net_fixed_assets"], "net_fixed_assets"] = 0.0
+    out.loc[kinds["current_assets"], "current_assets"] = out.loc[kinds["current_assets"], "total_assets"] * 1.1
+    out.loc[kinds["fixed_above_total"], "net_fixed_assets"] = out.loc[kinds["fixed_above_total"], "total_assets"] * 1.2
+    dep = kinds["depreciation"]
+    out.loc[dep, "accumulated_depreciation"] = out.loc[dep, "current_depreciation"] * 0.5
+    return out, {kind: int(rows.size) for kind, rows in kinds.items()}

@@ -7,8 +7,9 @@ from dataclasses import dataclass, fields
 SOURCES_STREAM = 0x534F5552  # "SOUR": the sources' random streams, apart from the world's
 SPILL_STREAM = 0x5350494C  # "SPIL": the exogenous-value draws (the reference world's draws stay as they were)
 
-# Firm-id ranges of the firms that are not in the world's panel.
+# Firm-id ranges of the firms that are not in the world's panel, and the ASIF ids of restructured firms.
 UNMATCHED_ID0, FRONTIER_ID0, INTERMEDIARY_ID0, NONEXPORTER_ID0 = 10_000_000, 15_000_000, 20_000_000, 30_000_000
+RESTRUCTURED_ID0 = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,25 @@ class SourceParams:
     value_industry_sd: float = 0.4  # ... plus a CIC4 × year AR(1) shock (ρ 0.5): variation in peers' scale
     value_noise_sd: float = 0.5  # ... plus flow noise
     explore_max: float = 0.4  # share of a CIC4-year's flows sent to any product of the CIC2, ~ U(0, this): peers' diversity
+    # The complications of the licensed files (methods §1.4 steps 3, 5, 9, 10), each with its own random
+    # stream: switched off, the sources are those of a world without it, draw for draw.
+    hs_vintages: bool = True  # customs codes in their year's HS vintage, and a conversion table to HS2002
+    vintage_renumber_share: float = 0.04  # per HS revision: codes renumbered
+    vintage_split_share: float = 0.02  # ... split in two (many-to-one back)
+    vintage_merge_share: float = 0.02  # ... merged in pairs (one-to-many back)
+    monthly: bool = True  # customs as monthly transaction records (a month column)
+    months_extra_mean: float = 0.8  # months a flow is shipped in = 1 + Poisson(this), at most 12
+    customs_ids: bool = True  # customs names firms by a 10-digit customs code and their name, not by the ASIF id
+    name_variant_share: float = 0.4  # customs names written with other widths, brackets, spaces or suffix variants
+    name_changed_share: float = 0.03  # customs names no normalisation recovers (abbreviated)
+    phone_changed_share: float = 0.3  # ... of those, another telephone too: unmatchable
+    phone_missing_share: float = 0.05  # customs parties without a telephone
+    switchboard_share: float = 0.01  # exporters outside the ASIF sharing zip and telephone with an ASIF firm
+    restructuring: bool = True  # firms re-IDed in the ASIF on restructuring
+    restructured_share: float = 0.05  # of the firms seen in two years or more
+    rename_share: float = 0.4  # of the restructured: a new name
+    new_legal_person_share: float = 0.3  # ... a new legal representative
+    new_phone_share: float = 0.2  # ... a new telephone number
 
     @classmethod
     def of(cls, params: SourceParams | dict | None) -> SourceParams:
