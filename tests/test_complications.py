@@ -80,3 +80,21 @@ def test_an_empty_panel_says_why(raw):
     wrong = raw.customs.rename(columns={"party_id": "firm_id"})  # customs codes taken for ASIF ids
     with pytest.raises(DataValidationError, match="The built panel is empty: step 'unmatched_exports'"):
         build(Sources(**{**raw.tables(), "customs": wrong}))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: {"customs": s.customs.drop(columns="party_id")}, "customs: no exporter column. Name it party_id"),
+    (lambda s: {"customs": s.customs.assign(month=s.customs["month"].where(s.customs.index > 0, 13))},
+     r"customs: column 'month' has 1 row\(s\) with values outside \[1, 12\]"),
+    (lambda s: {"customs": s.customs.assign(hs_vintage=2005)}, "column 'hs_vintage' has .* values not in"),
+    (lambda s: {"hs_concordance": s.hs_concordance.drop(columns="from_vintage")},
+     r"hs_concordance: missing required column\(s\): from_vintage"),
+    (lambda s: {"rauch": s.rauch.assign(lib="x")}, "rauch: column 'lib' has .* values not in {n, r, w}"),
+    (lambda s: {"rauch": None}, "data.build.rauch = liberal needs the rauch file"),
+    (lambda s: {"match": s.truth["parties"].drop(columns="firm_id")}, r"match: missing required column\(s\): firm_id"),
+])
+def test_new_inputs_fail_with_named_errors_before_any_stage(raw, change, message):
+    from eqexp.data.sources import Sources
+
+    with pytest.raises(DataValidationError, match=message):
+        build(Sources(**{**raw.tables(), **change(raw)}), {"rauch": "liberal"})

@@ -45,6 +45,14 @@ def test_first_rule_keeps_the_first_listed_target():
     assert hs.convert(records(), reordered, one_to_many="first").loc[2, "hs6"] == "850450"
 
 
+def test_family_rule_makes_linked_codes_one_product_in_every_year():
+    assert hs.families(TABLE).to_dict() == {"850440": "850440", "850450": "850440"}
+    rec = pd.concat([records(), pd.DataFrame({"hs6": ["850450"], "year": [2004]})], ignore_index=True)
+    out = hs.convert(rec, TABLE, one_to_many="family")
+    assert out.loc[2, "hs6"] == "850440" and out.loc[7, "hs6"] == "850440"  # HS2007 and HS2002 alike
+    assert len(out) == len(rec) - 1  # only the code missing from the table goes
+
+
 def test_an_explicit_vintage_column_wins_and_uncovered_vintages_are_dropped():
     rec = records().assign(hs_vintage=[2007, 2007, 2007, 2007, 2002, 2002, 2007])
     out = hs.convert(rec, TABLE)

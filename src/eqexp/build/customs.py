@@ -12,7 +12,7 @@ import pandas as pd
 from eqexp.build.options import BuildOptions
 from eqexp.build.stages import info, sigma_of
 from eqexp.data.sources import Sources
-from eqexp.data.validate import CUSTOMS, RAUCH, DataValidationError, validate
+from eqexp.data.validate import CUSTOMS, MATCH, RAUCH, DataValidationError, validate
 from eqexp.measures import hs, quality
 from eqexp.steps import StepLog, drop_rows
 
@@ -32,11 +32,29 @@ def exporter_column(customs: pd.DataFrame) -> str:
         f"{{customs: {{your_column: party_id}}}}. Columns found: {', '.join(map(str, customs.columns))}.")
 
 
-def records(sources: Sources, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
-    """Customs records checked, keyed by `firm_id` (the exporter), codes in the target vintage."""
+def check(sources: Sources, opts: BuildOptions) -> None:
+    """Named errors for the customs-side files (customs, hs_concordance, rauch, match) before any long work."""
+    exporter_column(sources.customs)
+    validate(sources.customs, CUSTOMS, "customs")
+    if sources.hs_concordance is not None and opts.hs_convert:
+        hs.check_table(sources.hs_concordance)
+    if opts.rauch is not None:
+        if sources.rauch is None:
+            raise DataValidationError(f"data.build.rauch = {opts.rauch} needs the rauch file (hs6, con, lib: Rauch's 1999 "
+                                      "classification by HS6 code of the target vintage) in the raw sources folder.")
+        validate(sources.rauch, RAUCH, "rauch")
+    if opts.match == "table" and sources.match is None:
+        raise DataValidationError("data.build.match = table needs the match file (party_id, year, firm_id: your "
+                                  "customs–ASIF match) in the raw sources folder; or use match: yu.")
+    if sources.match is not None and opts.match in ("auto", "table"):
+        validate(sources.match, MATCH, "match")
+
+
+def records(sources: Sources, opts: BuildOptions, one_to_many: str | None = None) -> tuple[pd.DataFrame, StepLog]:
+    """Customs records (checked by `check`) keyed by `firm_id` (the exporter), codes in the target vintage
+    (one-to-many codes by `one_to_many`, else data.build.hs_one_to_many)."""
     customs = sources.customs
     key = exporter_column(customs)
-    validate(customs, CUSTOMS, "customs")
     out = customs.rename(columns={key: "firm_id"})[[c for c in KEPT if c in customs.columns or c == "firm_id"]]
     if key == "party_id":  # text codes, as the match table has them
         out = out.assign(firm_id=exporter_codes(out["firm_id"]))
@@ -47,20 +65,15 @@ def records(sources: Sources, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog
         why = "no hs_concordance file" if table is None else "data.build.hs_convert is false"
         steps.append(info("hs_as_given", len(out), f"{why}: codes taken as they are, whatever their vintage"))
         return out, steps
-    out = hs.convert(out, hs.check_table(table), target=opts.hs_target, one_to_many=opts.hs_one_to_many, log=steps)
+    out = hs.convert(out, hs.check_table(table), target=opts.hs_target, one_to_many=one_to_many or opts.hs_one_to_many,
+                     log=steps)
     return out, steps
 
 
 def quality_flows(records: pd.DataFrame, sources: Sources, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
     """Cleaned firm × hs6 × destination × year flows with their r_quality (exporters as in `records`)."""
     steps: StepLog = []
-    rauch = None
-    if opts.rauch is not None:
-        if sources.rauch is None:
-            raise DataValidationError(f"data.build.rauch = {opts.rauch} needs the rauch file (hs6, con, lib: Rauch's 1999 "
-                                      "classification by HS6 code of the target vintage) in the raw sources folder.")
-        validate(sources.rauch, RAUCH, "rauch")
-        rauch = sources.rauch
+    rauch = sources.rauch if opts.rauch is not None else None
     clean = quality.clean_flows(
         records, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries, min_value=opts.min_value,
         min_quantity=opts.min_quantity, outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by,
@@ -84,6 +97,16 @@ def to_firms(flows: pd.DataFrame, exporters: pd.DataFrame, log: StepLog) -> tupl
     out = drop_rows(flows.assign(firm_id=at.to_numpy()), unmatched, "unmatched_exports",
                     f"flows of exporters matched to no ASIF firm ({share:.1%} of the export value)", log)
     return out.astype({"firm_id": exporters["panel_id"].dtype}), table
+
+
+def peer_records(sources: Sources, exporters: pd.DataFrame, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
+    """The spillovers' peers' exports: records of matched exporters keyed by their firm, trade intermediaries out,
+    products time-consistent (one-to-many codes as families in every year, so that product counts do not jump
+    at an HS revision)."""
+    out, steps = records(sources, opts, one_to_many="family")
+    if opts.intermediaries:
+        out = quality.drop_intermediaries(out, log=steps)
+    return to_firms(out, exporters, steps)[0], steps
 
 
 def firm_quality(flows: pd.DataFrame, sources: Sources, opts: BuildOptions, log: StepLog) -> pd.DataFrame:

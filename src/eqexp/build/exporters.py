@@ -13,7 +13,6 @@ from eqexp.build.options import BuildOptions
 from eqexp.build.customs import exporter_codes, exporter_column
 from eqexp.build.stages import info
 from eqexp.data.sources import Sources
-from eqexp.data.validate import MATCH, DataValidationError, validate
 from eqexp.measures import matching
 from eqexp.steps import StepLog
 
@@ -47,12 +46,8 @@ def match(sources: Sources, firm_of: pd.Series, opts: BuildOptions) -> tuple[pd.
     return exporters, found, rates, steps
 
 
-def _given(records: pd.DataFrame, table: pd.DataFrame | None, log: StepLog) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The user's match file, checked; its rates by year against the customs parties."""
-    if table is None:
-        raise DataValidationError("data.build.match = table needs the match file (party_id, year, firm_id: your "
-                                  "customs–ASIF match) in the raw sources folder; or use match: yu.")
-    validate(table, MATCH, "match")
+def _given(records: pd.DataFrame, table: pd.DataFrame, log: StepLog) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The user's match file (checked by `build.customs.check`); its rates by year against the customs parties."""
     found = table.assign(party_id=table["party_id"].astype("string").str.strip(), step="table")
     parties = records[["firm_id", "year"]].drop_duplicates()
     n = parties.groupby("year").size()

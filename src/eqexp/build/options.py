@@ -29,7 +29,9 @@ class BuildOptions:
     # customs records (methods §1.4 steps 3, 5, 7, 9)
     hs_target: int = 2002  # the HS vintage every code is converted to (the hs_concordance file's to_hs6)
     hs_convert: bool = True  # with an hs_concordance file; false: codes of every vintage taken as they are
-    hs_one_to_many: str = "drop"  # a code with several targets: drop its records | first (the first listed target)
+    # A code with several targets: drop its records | first (the first listed target) | family (its targets as one
+    # product in every year). The spillovers always count products on families: time-consistent products.
+    hs_one_to_many: str = "drop"
     excluded_chapters: tuple = tuple(sorted(quality.EXCLUDED_CHAPTERS))  # not manufactured goods (step 7)
     rauch: Any = None  # None | conservative | liberal: differentiated goods only (needs the rauch file)
     match: str = "auto"  # customs → ASIF: auto (the match file if given, else yu) | yu (name, then zip + phone) | name | table
@@ -102,7 +104,7 @@ class BuildOptions:
             "soe_status": ("initial", "current"), "region_scheme": ("three_belt", "four_region"),
             "peer_scale": spillover.PeerScale.__args__, "peer_diversity": spillover.ITEMS,
             "spill_density": ("share", "log_count"), "dest_weights": ("current", "lagged"), "spill_alone": ("zero", "missing"),
-            "hs_one_to_many": ("drop", "first"), "rauch": (None, "conservative", "liberal"),
+            "hs_one_to_many": ("drop", "first", "family"), "rauch": (None, "conservative", "liberal"),
             "match": ("auto", "yu", "name", "table"), "hs_target": HS_VINTAGES,
         }
         for name, allowed in choices.items():

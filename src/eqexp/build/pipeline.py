@@ -69,7 +69,8 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
         if progress:
             print(f"[eqexp]   {name}: {seconds[name]:.1f}s", flush=True)
 
-    # The cheap stages first, so that a bad file fails before the long quality step.
+    # Every customs-side file checked, then the cheap stages, so that a bad file fails before the long quality step.
+    customs.check(sources, opts)
     province_year, steps = stages.market_panel(sources.price_index, opts)
     stage("integration", steps)
     firm_of, links, steps = asif.link(sources.accounts, opts)
@@ -91,9 +92,9 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     if panel.empty:
         raise DataValidationError(_why_empty(log))
     if opts.spillover:
-        matched_records, _ = customs.to_firms(records, exporters, [])
-        panel, steps = stages.spillover_columns(panel, matched_records, accounts, opts)
-        stage("spillover", steps)
+        peers, steps = customs.peer_records(sources, exporters, opts)
+        panel, spill_steps = stages.spillover_columns(panel, peers, accounts, opts)
+        stage("spillover", steps + spill_steps)
     tables = {"match_rates": rates, "unmatched_exports": unmatched, "links": links}
     return Built(panel, log, opts, province_year, fq, seconds, matched, firm_of, tables)
 

@@ -7,8 +7,10 @@ stacked, maps each code of another vintage to the target's. A code of the target
 kept as it is; a code of another vintage missing from the table is dropped, and so is a record
 whose vintage the table does not cover. A code the table maps to several target codes
 (one-to-many) follows the declared rule: "first", the first listed mapping (as the public
-replication code's `duplicates drop`), or "drop", the records are dropped. Every rule is
-counted in the log.
+replication code's `duplicates drop`); "drop", the records are dropped; or "family", the target
+codes such a code links become one product in every year, known by the smallest code (Pierce &
+Schott's 2012 time-consistent codes: right for counting products over the years, wrong for
+KSW quality, which would pool products of different price levels). Every rule is counted in the log.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from eqexp.data.validate import HS_CONCORDANCE, HS_VINTAGES, validate
 from eqexp.measures.quality import categorical, hs6_text
 from eqexp.steps import StepLog, drop_rows, record
 
-OneToMany = Literal["first", "drop"]
+OneToMany = Literal["first", "drop", "family"]
 
 
 def vintage_of_year(year: np.ndarray | pd.Series) -> np.ndarray:
@@ -34,14 +36,38 @@ def vintage_of_year(year: np.ndarray | pd.Series) -> np.ndarray:
 def conversion(table: pd.DataFrame, one_to_many: OneToMany = "drop") -> tuple[pd.Series, pd.Index]:
     """The table as a map (from_vintage, from_hs6) → to_hs6, one target per code, and the one-to-many codes.
 
-    "first" keeps each code's first listed target; "drop" leaves the one-to-many codes out of the map.
+    "first" keeps each code's first listed target; "drop" leaves the one-to-many codes out of the
+    map; "family" maps every code to its targets' family (`families`).
     """
     key = ["from_vintage", "from_hs6"]
     rows = table.drop_duplicates([*key, "to_hs6"])
     many = rows.duplicated(key, keep=False)
     ambiguous = pd.MultiIndex.from_frame(rows.loc[many, key].drop_duplicates())
-    kept = rows.drop_duplicates(key) if one_to_many == "first" else rows[~many]
-    return kept.set_index(key)["to_hs6"], ambiguous
+    kept = rows[~many] if one_to_many == "drop" else rows.drop_duplicates(key)
+    mapping = kept.set_index(key)["to_hs6"]
+    if one_to_many == "family":
+        mapping = mapping.replace(families(table).to_dict())
+    return mapping, ambiguous
+
+
+def families(table: pd.DataFrame) -> pd.Series:
+    """Each target code that a one-to-many code links to another, mapped to its family's smallest code."""
+    key = ["from_vintage", "from_hs6"]
+    rows = table.drop_duplicates([*key, "to_hs6"])
+    linked = rows[rows.duplicated(key, keep=False)]
+    parent: dict[str, str] = {}
+
+    def root(code: str) -> str:
+        while parent.get(code, code) != code:
+            code = parent[code]
+        return code
+
+    for _, targets in linked.groupby(key)["to_hs6"]:
+        roots = sorted({root(t) for t in targets})
+        for r in roots[1:]:  # the smaller root wins, so a family's root is its smallest code
+            parent[r] = roots[0]
+    codes = linked["to_hs6"].unique()
+    return pd.Series([root(c) for c in codes], index=codes, dtype="string")
 
 
 def convert(records: pd.DataFrame, table: pd.DataFrame, *, target: int = 2002, one_to_many: OneToMany = "drop",
@@ -63,13 +89,17 @@ def convert(records: pd.DataFrame, table: pd.DataFrame, *, target: int = 2002, o
     other = pairs.get_level_values(0).to_numpy() != target
     mapping, ambiguous = conversion(table, one_to_many)
     to = pd.Series(mapping.reindex(pairs).to_numpy(), dtype="string")
-    to = to.where(other, pd.Series(pairs.get_level_values(1), dtype="string")).replace("", pd.NA)
+    same = pd.Series(pairs.get_level_values(1), dtype="string").replace("", pd.NA)
+    if one_to_many == "family":  # the target vintage's own codes join their family too
+        same = same.replace(families(table).to_dict())
+    to = to.where(other, same)
     is_ambiguous = other & pairs.isin(ambiguous)
     record(log, "hs_converted", len(records), len(records),
            f"records of another vintage given their HS{target} code: {int(other[pair].sum())}")
-    if one_to_many == "first":
-        record(log, "hs_one_to_many_first", len(records), len(records),
-               f"records whose code maps to several HS{target} codes, given the first: {int(is_ambiguous[pair].sum())}")
+    if one_to_many != "drop":
+        given = "the first" if one_to_many == "first" else "their family, in every year"
+        record(log, f"hs_one_to_many_{one_to_many}", len(records), len(records),
+               f"records whose code maps to several HS{target} codes, given {given}: {int(is_ambiguous[pair].sum())}")
     else:
         records = drop_rows(records, is_ambiguous[pair], "hs_one_to_many_dropped",
                             f"code maps to several HS{target} codes (one_to_many: drop)", log)

@@ -57,7 +57,7 @@ class SourceParams:
     name_changed_share: float = 0.03  # customs names no normalisation recovers (abbreviated)
     phone_changed_share: float = 0.3  # ... of those, another telephone too: unmatchable
     phone_missing_share: float = 0.05  # customs parties without a telephone
-    switchboard_share: float = 0.01  # exporters outside the ASIF sharing zip and telephone with an ASIF firm
+    switchboard_share: float = 0.3  # trade intermediaries that are a manufacturer's export arm (its zip and telephone)
     restructuring: bool = True  # firms re-IDed in the ASIF on restructuring
     restructured_share: float = 0.05  # of the firms seen in two years or more
     rename_share: float = 0.4  # of the restructured: a new name

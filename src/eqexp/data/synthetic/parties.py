@@ -4,9 +4,9 @@ The world's firms' customs names are their ASIF names of that year, written in t
 style: most as in the ASIF; some with full-width characters, brackets around the province, spaces
 or a suffix variant (有限责任公司 / 有限公司, 股份有限公司 / 股份公司), which name normalisation
 undoes; a few abbreviated (no province, no suffix), which it cannot. Telephones are written
-"057186912345", "(0571)86912345" or "86912345", or missing. Some exporters outside the ASIF share
-a zip code and telephone with an ASIF firm (a switchboard): a zip-and-telephone match picks them
-wrongly. The truth: each party-year's ASIF id (none for firms outside the ASIF).
+"057186912345", "(0571)86912345" or "86912345", or missing. Some trade intermediaries are a
+manufacturer's export arm and share its zip code and telephone (a switchboard): a zip-and-telephone
+match gives them to the manufacturer, wrongly (the cleaning drops their flows as an intermediary's). The truth: each party-year's ASIF id (none for firms outside the ASIF).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eqexp.data.synthetic.params import UNMATCHED_ID0, SourceParams
+from eqexp.data.synthetic.params import INTERMEDIARY_ID0, NONEXPORTER_ID0, UNMATCHED_ID0, SourceParams
 
 HALF_TO_FULL = str.maketrans({"(": "（", ")": "）", " ": "　"})
 
@@ -127,17 +127,17 @@ def _phone(local: np.ndarray, area: np.ndarray, style: pd.DataFrame) -> np.ndarr
 
 def _switchboards(rng: np.random.Generator, years: pd.DataFrame, accounts: pd.DataFrame, zip_code: np.ndarray,
                   phone: np.ndarray, p: SourceParams) -> tuple[np.ndarray, np.ndarray, int]:
-    """Give some exporters outside the ASIF the zip and telephone of an ASIF firm of that year."""
-    outside = np.flatnonzero(years["firm_id"].to_numpy() >= UNMATCHED_ID0)
-    hit = outside[rng.random(outside.size) < p.switchboard_share]
+    """Some trade intermediaries are a manufacturer's export arm: its zip and telephone, in the years it is in the ASIF."""
+    firm = years["firm_id"].to_numpy()
+    arms = np.unique(firm[(firm >= INTERMEDIARY_ID0) & (firm < NONEXPORTER_ID0)])
+    arms = arms[rng.random(arms.size) < p.switchboard_share]
     asif = accounts[accounts["world_firm"] < UNMATCHED_ID0]
-    by_year = asif.groupby("year").indices
-    rows = np.array([by_year[y][rng.integers(0, by_year[y].size)] if y in by_year else -1
-                     for y in years["year"].to_numpy()[hit]], dtype=np.int64)
-    hit, rows = hit[rows >= 0], rows[rows >= 0]
-    donor = asif.iloc[rows]
+    makers = np.unique(asif["world_firm"].to_numpy())
+    maker_of = pd.Series(rng.choice(makers, arms.size), index=arms)
+    rows = pd.DataFrame({"world_firm": maker_of.reindex(firm).to_numpy(), "year": years["year"].to_numpy()})
+    donor = rows.merge(asif[["world_firm", "year", "zip", "phone"]], on=["world_firm", "year"], how="left")
+    hit = donor["zip"].notna().to_numpy()
     zip_code, phone = zip_code.copy(), phone.copy()
-    zip_code[hit] = donor["zip"].to_numpy()
-    phone[hit] = donor["phone"].astype(str).str.replace(r"^0\d+-", "", regex=True).to_numpy()
-    return zip_code, phone, int(hit.size)
-
+    zip_code[hit] = donor.loc[hit, "zip"].to_numpy()
+    phone[hit] = donor.loc[hit, "phone"].astype(str).str.replace(r"^0\d+-", "", regex=True).to_numpy()
+    return zip_code, phone, int(hit.sum())
