@@ -57,3 +57,11 @@ def tidy(world):
     from eqexp.data.synthetic import generate_sources
 
     return generate_sources(world, TIDY)
+
+
+@pytest.fixture(scope="session")
+def built(raw):
+    """The panel built from the small world's sources, every complication on."""
+    from eqexp.build import build
+
+    return build(raw)

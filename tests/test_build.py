@@ -25,12 +25,6 @@ SMALL = SMALL_WORLD  # the world and raw fixtures are session-scoped, in conftes
 
 
 @pytest.fixture(scope="module")
-def built(raw):
-    """The panel built from the sources with every complication of the licensed files."""
-    return build(raw)
-
-
-@pytest.fixture(scope="module")
 def built_tidy(tidy):
     """The same world's panel from its tidy sources (one id, one vintage, yearly records)."""
     return build(tidy)
@@ -284,5 +278,5 @@ def test_baseline_on_built_panel_recovers_the_inverted_u(tmp_path):
     turning = -est.estimate["market"] / (2 * est.estimate["market_sq"])
     assert df.market.min() < turning < df.market.max()
     assert abs(turning - (-target["market"] / (2 * target["market_sq"]))) < 0.1
-    assert len(df) > 594_000
+    assert len(df) > 570_000  # 97 %: unmatched customs parties, firm-years whose every flow had a one-to-many HS code
     assert np.corrcoef(df.quality, df.quality_latent)[0, 1] >= 0.9

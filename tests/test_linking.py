@@ -3,7 +3,6 @@ recall against the synthetic world's restructurings (issue 13: ≥ 0.95)."""
 
 import pandas as pd
 
-from eqexp.build import build
 from eqexp.data.synthetic import scores
 from eqexp.measures.linking import link_firms
 
@@ -48,8 +47,7 @@ def test_a_missing_column_skips_its_step():
     assert firm[3] == 1 and links.set_index(["gap", "step"])["links"][(1, "phone")] == 1  # the telephone links 2 → 3
 
 
-def test_the_synthetic_restructurings_are_linked(raw):
-    built = build(raw)
+def test_the_synthetic_restructurings_are_linked(raw, built):
     s = scores(raw.truth, built.match, built.firm_of)
     assert s["link_recall_re_ided"] >= 0.95, s  # measured 0.974: 2.4 % change name, legal person and phone at once
     assert s["link_recall"] >= 0.99 and s["link_precision"] >= 0.99, s

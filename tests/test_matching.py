@@ -56,8 +56,7 @@ def test_a_step_without_its_columns_is_skipped_and_said():
     assert found["firm_id"].tolist() == [1] and "skipped: no zip, phone column" in log[-1]["reason"]
 
 
-def test_the_synthetic_match_meets_precision_and_recall(raw):
-    built = build(raw)
+def test_the_synthetic_match_meets_precision_and_recall(raw, built):
     s = scores(raw.truth, built.match, built.firm_of)
     assert s["match_precision"] >= 0.97 and s["match_recall"] >= 0.97, s  # measured 0.997 and 0.986
     rates = built.tables["match_rates"]

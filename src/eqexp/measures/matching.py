@@ -48,8 +48,9 @@ def digits(values: pd.Series) -> pd.Series:
     """The digits of each value (codes read as numbers keep theirs), NA where there are none."""
     if pd.api.types.is_float_dtype(values):
         values = values.astype("Int64")
-    text = values.astype("string").str.replace(r"\D", "", regex=True)
-    return text.mask(text.eq(""))
+    codes, uniques = pd.factorize(values)  # each distinct value once
+    text = pd.Series(uniques).astype("string").str.replace(r"\D", "", regex=True)
+    return text.mask(text.eq("")).reindex(codes).set_axis(values.index)
 
 
 def phone_key(zip_code: pd.Series, phone: pd.Series) -> pd.Series:
@@ -107,10 +108,12 @@ _WHAT = {"name": "normalised name and year", "zip_phone": "zip code + last 7 dig
 
 def _match_step(parties: pd.DataFrame, asif: pd.DataFrame, step: str) -> pd.DataFrame:
     """party_id, year, firm_id matched on one key: ASIF keys unique in their year, one firm per party-year."""
+    key = pd.factorize(pd.concat([keys(parties, step), keys(asif, step)], ignore_index=True))[0]  # merge on integers
     left = pd.DataFrame({"party_id": parties["party_id"].to_numpy(), "year": parties["year"].to_numpy(),
-                         "key": keys(parties, step).to_numpy()}).dropna(subset=["key"])
+                         "key": key[: len(parties)]})
     right = pd.DataFrame({"firm_id": asif["firm_id"].to_numpy(), "year": asif["year"].to_numpy(),
-                          "key": keys(asif, step).to_numpy()}).dropna(subset=["key"])
+                          "key": key[len(parties):]})
+    left, right = left[left["key"] >= 0], right[right["key"] >= 0]  # no key: no match
     right = right.drop_duplicates().drop_duplicates(["year", "key"], keep=False)  # a shared key matches nobody
     hits = left.merge(right, on=["year", "key"]).drop_duplicates(["party_id", "year", "firm_id"])
     one = hits.groupby(["party_id", "year"], observed=True)["firm_id"].transform("size").eq(1).to_numpy()

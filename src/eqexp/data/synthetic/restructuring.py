@@ -42,12 +42,12 @@ def restructure(rng: np.random.Generator, accounts: pd.DataFrame, taken: np.ndar
 
 
 def _set(column: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series:
-    """`column` with `values` in `rows`, new categories added to a categorical."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.cat.add_categories(pd.Index(values).unique().difference(column.cat.categories))
-    column = column.copy()
-    column[rows] = values
-    return column
+    """The categorical `column` with `values` in `rows` (new values become new categories)."""
+    categories = column.cat.categories
+    categories = categories.append(pd.Index(values).unique().difference(categories))
+    codes = column.cat.codes.to_numpy().copy()
+    codes[rows] = categories.get_indexer(values)
+    return pd.Series(pd.Categorical.from_codes(codes, categories), index=column.index, name=column.name)
 
 
 def _plan(rng: np.random.Generator, accounts: pd.DataFrame, taken: np.ndarray, p: SourceParams) -> pd.DataFrame:
