@@ -32,6 +32,15 @@ def exporter_column(customs: pd.DataFrame) -> str:
         f"{{customs: {{your_column: party_id}}}}. Columns found: {', '.join(map(str, customs.columns))}.")
 
 
+def keyed(customs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The customs with `firm_id` = the exporter (party codes as categorical text), and the column it came from."""
+    key = exporter_column(customs)
+    if key == "firm_id":
+        return customs, key
+    out = customs.drop(columns="firm_id", errors="ignore").rename(columns={key: "firm_id"})
+    return out.assign(firm_id=exporter_codes(out["firm_id"])), key
+
+
 def check(sources: Sources, opts: BuildOptions) -> None:
     """Named errors for the customs-side files (customs, hs_concordance, rauch, match) before any long work."""
     exporter_column(sources.customs)
@@ -53,11 +62,8 @@ def check(sources: Sources, opts: BuildOptions) -> None:
 def records(sources: Sources, opts: BuildOptions, one_to_many: str | None = None) -> tuple[pd.DataFrame, StepLog]:
     """Customs records (checked by `check`) keyed by `firm_id` (the exporter), codes in the target vintage
     (one-to-many codes by `one_to_many`, else data.build.hs_one_to_many)."""
-    customs = sources.customs
-    key = exporter_column(customs)
-    out = customs.rename(columns={key: "firm_id"})[[c for c in KEPT if c in customs.columns or c == "firm_id"]]
-    if key == "party_id":  # text codes, as the match table has them
-        out = out.assign(firm_id=exporter_codes(out["firm_id"]))
+    out, _ = keyed(sources.customs)
+    out = out[[c for c in KEPT if c in out.columns]]
     steps: StepLog = []
     out = out.assign(hs6=quality.hs6_text(out["hs6"]))
     table = sources.hs_concordance

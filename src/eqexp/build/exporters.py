@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from eqexp.build.options import BuildOptions
-from eqexp.build.customs import exporter_codes, exporter_column
+from eqexp.build.customs import keyed
 from eqexp.build.stages import info
 from eqexp.data.sources import Sources
 from eqexp.measures import matching
@@ -25,10 +25,8 @@ def match(sources: Sources, firm_of: pd.Series, opts: BuildOptions) -> tuple[pd.
     record is cleaned away."""
     steps: StepLog = []
     asif = sources.accounts
-    keyed_by = exporter_column(sources.customs)
-    records = sources.customs.rename(columns={keyed_by: "firm_id"}).dropna(subset=["firm_id", "year"])
-    if keyed_by == "party_id":
-        records = records.assign(firm_id=exporter_codes(records["firm_id"]))
+    records, keyed_by = keyed(sources.customs)
+    records = records.dropna(subset=["firm_id", "year"])
     if keyed_by == "firm_id":
         found = records[["firm_id", "year"]].drop_duplicates().astype({"year": "int64"})
         found = found.assign(party_id=found["firm_id"], step="ids")[["party_id", "year", "firm_id", "step"]]

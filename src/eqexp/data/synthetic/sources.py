@@ -50,16 +50,16 @@ def generate_sources(world: World, params: SourceParams | dict | None = None) ->
     firms, ainfo = accounts(rng["accounts"], world.panel, years, p)
     firms, ainfo["broken_rules"] = accounting_columns(rng["accounting"], firms, p)
     prices, pinfo = price_index(rng["price_index"], world.province_year)
-    flows, firms, truth, xinfo = _complications(rng, flows, firms, world.panel, p)
-    hs_table = truth.pop("hs_concordance", None)
+    flows, firms, hs_table, truth, xinfo = _complications(rng, flows, firms, world.panel, p)
     info = {"params": asdict(p), "customs": cinfo, "accounts": ainfo, "price_index": pinfo, **xinfo}
     return Sources(flows, firms, prices, education(rng["education"], world.province_year), industry_rd(world.rd_cells),
                    sigma, dest.drop(columns="weight"), hs_table, rauch(rng["rauch"], products), info=info, truth=truth)
 
 
 def _complications(rng: dict, flows: pd.DataFrame, firms: pd.DataFrame, panel: pd.DataFrame,
-                   p: SourceParams) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
-    """Customs and accounts with the complications switched on, the truth they hide, and what they did."""
+                   p: SourceParams) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, dict, dict]:
+    """Customs and accounts with the complications switched on, the HS concordance (with vintages), the truth they
+    hide, and what they did."""
     ident = identities(rng["identity"], firms_of_sources(panel, firms, flows, rng["identity"]))
     firms = with_identity(rng["identity"], firms, ident).assign(world_firm=firms["firm_id"])
     info: dict = {}
@@ -73,8 +73,9 @@ def _complications(rng: dict, flows: pd.DataFrame, firms: pd.DataFrame, panel: p
         key = pd.MultiIndex.from_arrays([flows["firm_id"].to_numpy(), flows["year"].to_numpy()])
         own = asif.reindex(key).to_numpy()
         flows = flows.assign(firm_id=np.where(np.isnan(own), flows["firm_id"].to_numpy(), own).astype(np.int64))
+    table = None
     if p.hs_vintages:
-        flows, truth["hs_concordance"], info["vintages"] = with_vintages(rng["vintages"], flows, p)
+        flows, table, info["vintages"] = with_vintages(rng["vintages"], flows, p)
     if p.monthly:
         flows, info["months"] = monthly(rng["months"], flows, p)
-    return flows, firms.drop(columns="world_firm"), truth, info
+    return flows, firms.drop(columns="world_firm"), table, truth, info
