@@ -4,8 +4,8 @@
   correct matches / party-years whose firm is in the ASIF that year.
 - Linking: over consecutive rows of one true firm (its years in order), recall = pairs the build
   put in one firm; `recall_re_ided` the same over the pairs whose ASIF code changed (the
-  restructurings: the hard cases); precision = consecutive rows of one built firm that are one
-  true firm.
+  restructurings: the hard cases); precision = the links made (codes joined to an earlier code)
+  that join one true firm.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ def match_scores(truth: pd.DataFrame, match: pd.DataFrame) -> dict[str, float | 
 
 
 def link_scores(truth: pd.DataFrame, firm_of: pd.Series) -> dict[str, float | int]:
-    """`truth`: firm_id (the ASIF code), year, world_firm; `firm_of`: code → built firm."""
+    """`truth`: firm_id (the ASIF code), year, world_firm; `firm_of`: code → built firm (its earliest linked code)."""
     rows = truth.assign(built=truth["firm_id"].map(firm_of)).sort_values(["world_firm", "year"])
     same_true = rows["world_firm"].eq(rows["world_firm"].shift())
     same_built = rows["built"].eq(rows["built"].shift())
     re_ided = same_true & rows["firm_id"].ne(rows["firm_id"].shift())
-    by_built = rows.sort_values(["built", "year"])
-    pairs_built = by_built["built"].eq(by_built["built"].shift())
-    right = by_built["world_firm"].eq(by_built["world_firm"].shift())
+    world = truth.drop_duplicates("firm_id").set_index("firm_id")["world_firm"]
+    linked = firm_of[firm_of.index != firm_of.to_numpy()]  # codes joined to an earlier code
+    right = world.reindex(linked.index).to_numpy() == world.reindex(linked.to_numpy()).to_numpy()
     return {"link_recall": float((same_built & same_true).sum() / max(same_true.sum(), 1)),
             "link_recall_re_ided": float((same_built & re_ided).sum() / max(re_ided.sum(), 1)),
-            "link_precision": float((pairs_built & right).sum() / max(pairs_built.sum(), 1)),
-            "re_ided_pairs": int(re_ided.sum()), "true_pairs": int(same_true.sum())}
+            "link_precision": float(right.mean()) if len(linked) else 1.0,
+            "links": len(linked), "re_ided_pairs": int(re_ided.sum()), "true_pairs": int(same_true.sum())}
 
 
 def scores(truth: dict[str, pd.DataFrame], match: pd.DataFrame | None, firm_of: pd.Series | None) -> dict:

@@ -20,7 +20,7 @@ from eqexp.data.synthetic.params import INTERMEDIARY_ID0, NONEXPORTER_ID0, UNMAT
 
 TRADE_CHARS = "宏达昌盛华兴隆泰丰源鑫荣富康永安新联合金利通恒瑞德天明光祥和顺佳美诚信鼎益海正中东南北万宝龙凯博远星汇创亿骏豪腾飞宇晨辉阳欣锦绣川岳峰林森雅俊威"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文斌志峰辉波宁鹏飞春"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文斌志峰辉波宁鹏飞春林海云浩宇轩涵博鑫晨阳俊帅宏亮凯东旭洁琳雪梅婷慧颖佳欣悦嘉瑞晓鸿德福庆龙虎凤燕鹰雁松柏竹菊荷莲桃杏枫桦杨柳泉江河湖溪潮源清澄洪淑贤良恭俭仁义礼智信忠孝诚勤朴毅坚韧敢健康乐安定思远立新永胜利振兴学成少小秋冬夏雨露霜雷电光彩虹星月日"
 INDUSTRY_WORD = {
     13: "食品", 14: "食品", 15: "饮料", 16: "烟草", 17: "纺织", 18: "服装", 19: "皮革", 20: "木业", 21: "家具", 22: "纸业",
     23: "印刷", 24: "文体用品", 25: "石化", 26: "化工", 27: "制药", 28: "化纤", 29: "橡胶", 30: "塑料", 31: "建材", 32: "钢铁",
@@ -52,11 +52,11 @@ def trade_names(code: np.ndarray) -> np.ndarray:
 
 
 def people(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Legal representatives' names: a surname and one or two given characters (common names repeat)."""
+    """Legal representatives' names: a surname and one or (mostly) two given characters; common names repeat."""
     surname = np.array(list(SURNAMES), dtype=object)[rng.integers(0, len(SURNAMES), n)]
     given = np.array(list(GIVEN), dtype=object)
     first = given[rng.integers(0, len(GIVEN), n)]
-    second = np.where(rng.random(n) < 0.7, given[rng.integers(0, len(GIVEN), n)], "")
+    second = np.where(rng.random(n) < 0.85, given[rng.integers(0, len(GIVEN), n)], "")
     return surname + first + second
 
 
