@@ -7,7 +7,8 @@ sources generated (customs flows included), every measure run and the entry writ
 Cached: a second process loads the same entry; the load itself is timed inside the process
 (what every job of a sweep pays), and the whole process too. Peak memory is the resident
 set of each process, sampled every 0.1 s. Appends a section to benchmarks/results.md with
-the machine's core count, the stage times and the rows dropped per build step.
+the machine's core count, the stage times, the build's scores against the world's truth (match,
+firm linking, quality) and the rows dropped per build step.
 """
 
 from __future__ import annotations
@@ -49,6 +50,30 @@ def child(data: str, cache: Path, out: Path) -> dict:
     return json.loads(out.read_text()) | {"wall": wall, "peak_mib": max(peaks.values(), default=float("nan"))}
 
 
+def _quality_r(entry: Path) -> float | None:
+    """Correlation of the built quality with the world's latent quality, where the entry has it."""
+    import numpy as np
+    import pandas as pd
+
+    if not (entry / "latent.parquet").exists():
+        return None
+    m = pd.read_parquet(entry / "panel.parquet").merge(pd.read_parquet(entry / "latent.parquet"), on=["firm_id", "year"])
+    return float(np.corrcoef(m["quality"], m["quality_latent"])[0, 1])
+
+
+def _truth_line(scores: dict, quality_r: float | None) -> str:
+    """The build against the synthetic world's truth (issue 13's criteria)."""
+    if not scores:
+        return ""
+    parts = [f"match precision {scores['match_precision']:.4f}, recall {scores['match_recall']:.4f}"] if "match_recall" in scores else []
+    if "link_recall" in scores:
+        parts.append(f"firm linking recall {scores['link_recall']:.4f} (over re-IDed firms' years "
+                     f"{scores['link_recall_re_ided']:.4f}), precision {scores['link_precision']:.4f}")
+    if quality_r is not None:
+        parts.append(f"quality's correlation with the latent quality {quality_r:.4f}")
+    return "Against the world's truth (`truth_scores` in build_log.json): " + "; ".join(parts) + "."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="synthetic")
@@ -61,6 +86,7 @@ def main() -> None:
         entry = Path(cold["directory"])
         log = json.loads((entry / "build_log.json").read_text())
         size_mib = sum(f.stat().st_size for f in entry.iterdir()) / 2**20
+        quality_r = _quality_r(entry)
 
     stages = log.get("seconds", {})
     lines = [
@@ -76,6 +102,7 @@ def main() -> None:
         f"| cached load, whole process (interpreter, imports, config) | {cached['wall']:.1f} s | |",
         f"| peak RSS, cold build | {cold['peak_mib']:,.0f} MiB | |",
         f"| peak RSS, cached load | {cached['peak_mib']:,.0f} MiB | |",
+        "", _truth_line(log.get("truth_scores", {}), quality_r),
         "", "Stages of the cold build (seconds): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
         + f"; writing and the rest {cold['load_seconds'] - sum(stages.values()):.1f}.", "",
         "Rows dropped per build step (steps that dropped nothing are left out):", "",

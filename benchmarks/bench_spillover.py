@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASURES = """
 import json, sys, time, yaml
 from eqexp.data.synthetic import WorldParams, generate_world
-from eqexp.data.sources import generate_sources
+from eqexp.data.synthetic import generate_sources
 from eqexp.measures.spillover import spillover_measures
 params = yaml.safe_load(open("conf/data/{data}.yaml"))["params"]
 raw = generate_sources(generate_world(WorldParams(**params)))

@@ -51,8 +51,8 @@ def world():
 
 @pytest.fixture(scope="session")
 def raw(world):
-    """Its raw sources (customs, accounts, prices, education, R&D)."""
-    from eqexp.data.sources import generate_sources
+    """Its raw sources (customs, accounts, prices, education, R&D, ...), with every complication of the licensed files."""
+    from eqexp.data.synthetic import generate_sources
 
     return generate_sources(world)
 
@@ -106,3 +106,22 @@ def hand_made_run(path: Path, root: Path) -> Path:
     (path / "panel.parquet").write_bytes(b"PAR1 not really")  # data that must never reach a package
     environment.write(path, root)
     return path
+
+
+TIDY = dict(hs_vintages=False, monthly=False, customs_ids=False, restructuring=False)
+
+
+@pytest.fixture(scope="session")
+def tidy(world):
+    """The same world's sources with every complication switched off: one id, one HS vintage, yearly records."""
+    from eqexp.data.synthetic import generate_sources
+
+    return generate_sources(world, TIDY)
+
+
+@pytest.fixture(scope="session")
+def built(raw):
+    """The panel built from the small world's sources, every complication on."""
+    from eqexp.build import build
+
+    return build(raw)

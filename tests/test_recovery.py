@@ -73,7 +73,7 @@ def test_baseline_recovers_truth_and_inverted_u(cache, tmp_path):
     turning_point = -target["market"] / (2 * target["market_sq"])
     assert tests[("(2)", "fieller_low")] <= turning_point <= tests[("(2)", "fieller_high")]
     assert abs(turning_point - truth["turning_point"]) < 0.3  # heterogeneity moves the pooled estimand a little
-    assert result.fits[1].n_obs > 580_000
+    assert result.fits[1].n_obs > 550_000  # the built panel keeps 97 % of the world's firm-years (build_log.json)
 
 
 def test_the_true_inverted_u_is_confirmed_by_the_two_lines_test(cache, tmp_path):

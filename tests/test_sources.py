@@ -10,6 +10,11 @@ import pytest
 from scipy.stats import spearmanr
 
 from eqexp.data import sources as S
+from eqexp.data.synthetic import SourceParams, generate_sources
+from eqexp.data.synthetic.accounts import REREGISTERED, SOE_REGISTRATION
+from eqexp.data.synthetic.catalogue import AGRI_CHAPTERS, ODD_UNIT
+from eqexp.data.synthetic.params import INTERMEDIARY_ID0, NONEXPORTER_ID0, UNMATCHED_ID0
+from eqexp.data.synthetic.price_index import CATEGORIES
 from eqexp.data.validate import DataValidationError
 from eqexp.measures import classify, controls, integration, mediators, quality
 
@@ -22,30 +27,32 @@ def keyed(df, keys=("firm_id", "year")):
 # --------------------------------------------------------------------------- customs
 
 
-def test_customs_layout_and_noise(raw):
-    c = raw.customs
+def test_customs_layout_and_noise(tidy, raw):
+    assert list(raw.customs.columns) == ["party_id", "firm_name", "zip", "phone", "hs6", "hs_vintage", "destination", "year",
+                                         "month", "trade_mode", "unit", "quantity", "value_usd"]
+    c = tidy.customs  # the noise is laid on the tidy records; the complications come after
     assert list(c.columns) == ["firm_id", "firm_name", "hs6", "destination", "year", "trade_mode", "unit", "quantity",
                                "value_usd"]
     hs6 = c["hs6"].astype(str)
     assert hs6.str.fullmatch(r"\d{6}").all() and hs6.str.startswith("0").any()  # leading zeros kept (chapters 02-09)
     assert set(c["trade_mode"].astype(str)) == {"10", "14", "15"}
-    assert set(raw.destinations.income_group) == {"high", "other"}
-    assert len(c) < 3_000_000 / 24  # the full world stays under ~3 million records (this is 1/25 of it)
-    info = raw.info["customs"]
+    assert set(tidy.destinations.income_group) == {"high", "other"}
+    assert len(c) < 3_000_000 / 24  # the full world stays under ~3 million yearly records (this is 1/25 of it)
+    info = tidy.info["customs"]
     keys = ["firm_id", "hs6", "destination", "year"]
     inter = c["firm_name"].astype(str).str.contains("|".join(quality.INTERMEDIARY_KEYWORDS))
     assert len(c[inter].drop_duplicates(keys)) == info["intermediary_flows"] > 0
-    assert (c.firm_id[inter] >= S.INTERMEDIARY_ID0).all()
+    assert (c.firm_id[inter] >= INTERMEDIARY_ID0).all()
     assert ((c.value_usd == 0) | (c.quantity == 0)).sum() == info["noise"]["zero"] > 0
     assert c.destination.isna().sum() == info["noise"]["missing_destination"] > 0
-    assert (c.unit.astype(str) == S.ODD_UNIT).sum() == info["noise"]["odd_unit"] > 0
-    agri = c.hs6.astype(str).str[:2].astype(int).isin(S.AGRI_CHAPTERS)
+    assert (c.unit.astype(str) == ODD_UNIT).sum() == info["noise"]["odd_unit"] > 0
+    agri = c.hs6.astype(str).str[:2].astype(int).isin(AGRI_CHAPTERS)
     assert len(c[agri].drop_duplicates(keys)) == info["agricultural_flows"] > 0
     assert len(c) - c[["firm_id", "hs6", "destination", "year"]].drop_duplicates().shape[0] >= info["split_flows"] > 0
 
 
-def test_every_world_firm_year_exports_at_least_two_flows(world, raw):
-    n = raw.customs.groupby(["firm_id", "year"]).size()
+def test_every_world_firm_year_exports_at_least_two_flows(world, tidy):
+    n = tidy.customs.groupby(["firm_id", "year"]).size()
     per_fy = n.reindex(pd.MultiIndex.from_frame(world.panel[["firm_id", "year"]]))
     assert per_fy.notna().all() and per_fy.min() >= 2
 
@@ -59,9 +66,9 @@ def test_sigma_table_is_broda_weinstein_like(raw):
     assert 0 < missing.mean() < 0.5
 
 
-def test_flow_quality_tracks_the_world(world, raw):
+def test_flow_quality_tracks_the_world(world, tidy):
     """Cleaning + KSW on the customs alone: firm-year TQ correlates with latent quality ≥ 0.9."""
-    tq, log = quality.ksw_quality(raw.customs, sigma=dict(zip(raw.sigma.hs3, raw.sigma.sigma)))
+    tq, log = quality.ksw_quality(tidy.customs, sigma=dict(zip(tidy.sigma.hs3, tidy.sigma.sigma)))
     m = keyed(tq).join(keyed(world.latent), how="inner")
     assert len(m) >= 0.999 * len(world.panel)
     r = np.corrcoef(m.quality, m.quality_latent)[0, 1]
@@ -77,24 +84,39 @@ def test_flow_quality_tracks_the_world(world, raw):
 # --------------------------------------------------------------------------- accounts
 
 
-def test_accounts_reproduce_the_controls(world, raw):
-    out, log = controls.build_controls(raw.accounts)
+def test_accounts_reproduce_the_controls(world, tidy):
+    out, log = controls.build_controls(tidy.accounts)
     m = keyed(world.panel).join(keyed(out), rsuffix="_b", how="inner")
     assert len(m) == len(world.panel)
     for col in ("scale", "age", "roa", "rdebt", "invint", "fic"):
         np.testing.assert_allclose(m[f"{col}_b"], m[col], rtol=0, atol=1e-12, err_msg=col)
-    bad = raw.info["accounts"]["bad_rows"]
+    info = tidy.info["accounts"]
+    bad = info["bad_rows"] + sum(info["broken_rules"].values())
     assert 0 < sum(s["dropped"] for s in log) == bad  # only the non-exporters' impossible rows go
-    assert (raw.accounts.total_assets[raw.accounts.firm_id < S.UNMATCHED_ID0] > 0).all()
+    assert (tidy.accounts.total_assets[tidy.accounts.firm_id < UNMATCHED_ID0] > 0).all()
 
 
-def test_registration_types_give_initial_soe_status(world, raw):
-    acc = raw.accounts[raw.accounts.firm_id < S.NONEXPORTER_ID0]
+def test_every_accounting_rule_removes_its_planted_rows(tidy):
+    """Each Cai–Liu rule is broken on its own non-exporter rows; the cleaning counts exactly those."""
+    _, log = controls.build_controls(tidy.accounts)
+    dropped = {s["step"]: s["dropped"] for s in log}
+    planted = tidy.info["accounts"]["broken_rules"]
+    assert min(planted.values()) > 0
+    for step, kind in (("sales_nonpositive", "sales"), ("output_nonpositive", "output"),
+                       ("net_fixed_assets_nonpositive", "net_fixed_assets"), ("assets_below_current_assets", "current_assets"),
+                       ("depreciation", "depreciation")):
+        assert dropped[step] == planted[kind], step
+    # net fixed assets above total assets: its own rows, plus those with zero total assets (net fixed assets > 0)
+    assert dropped["assets_below_net_fixed_assets"] == planted["fixed_above_total"] + tidy.info["accounts"]["zero_assets"]
+
+
+def test_registration_types_give_initial_soe_status(world, tidy):
+    acc = tidy.accounts[tidy.accounts.firm_id < NONEXPORTER_ID0]
     soe = classify.soe(acc, "initial")
     np.testing.assert_array_equal(soe.to_numpy(int), keyed(world.panel).soe.reindex(pd.MultiIndex.from_frame(acc[["firm_id", "year"]])).to_numpy())
     current = classify.soe(acc, "current")
     assert (current != soe).sum() > 0  # some SOEs re-registered (159) after their first year
-    assert set(acc.registration_type[soe == 1]) <= {*S.SOE_REGISTRATION, S.REREGISTERED}
+    assert set(acc.registration_type[soe == 1]) <= {*SOE_REGISTRATION, REREGISTERED}
 
 
 # --------------------------------------------------------------------------- price indices
@@ -102,7 +124,7 @@ def test_registration_types_give_initial_soe_status(world, raw):
 
 def test_price_index_is_a_chain_index_of_ten_categories(raw, world):
     p = raw.price_index
-    assert set(p.category) == set(S.CATEGORIES) and len(S.CATEGORIES) == 10
+    assert set(p.category) == set(CATEGORIES) and len(CATEGORIES) == 10
     assert p.province.nunique() == 31 and p.year.min() == 2000 and p.year.max() == 2013
     assert p["index"].between(80, 125).all()
     assert len(p) == 31 * 14 * 10
@@ -158,17 +180,17 @@ def test_industry_rd_gives_the_world_rd(raw, world, transform):
 
 
 def test_same_world_same_sources(world, raw):
-    again = S.generate_sources(world)
+    again = generate_sources(world)
     for name, df in raw.tables().items():
         pd.testing.assert_frame_equal(df, again.tables()[name], obj=name)
 
 
 def test_write_and_read_round_trip(tmp_path, raw):
     small = S.Sources(raw.customs.head(500), raw.accounts.head(300), raw.price_index, raw.education, raw.industry_rd,
-                      raw.sigma, None)
+                      raw.sigma, None, raw.hs_concordance, raw.rauch)
     small.write(tmp_path)
     back = S.read_sources(tmp_path)
-    assert back.destinations is None and set(back.tables()) == set(S.FILES) - {"destinations"}
+    assert back.destinations is None and set(back.tables()) == set(S.FILES) - {"destinations", "match"}
     for name, df in small.tables().items():
         pd.testing.assert_frame_equal(back.tables()[name], df.reset_index(drop=True), obj=name)
 
@@ -193,10 +215,10 @@ def test_reader_errors_name_the_problem(tmp_path, raw):
     with pytest.raises(DataValidationError, match="unknown source"):
         S.read_sources(tmp_path, {"custom": {"a": "firm_id"}})
     S.Sources(raw.customs.head(10), raw.accounts.head(10), raw.price_index, raw.education, raw.industry_rd).write(tmp_path)
-    with pytest.raises(DataValidationError, match="maps 'party_id', which the file does not have"):
-        S.read_sources(tmp_path, {"customs": {"party_id": "firm_id"}})
+    with pytest.raises(DataValidationError, match="maps 'exporter', which the file does not have"):
+        S.read_sources(tmp_path, {"customs": {"exporter": "party_id"}})
 
 
 def test_source_params_are_checked():
     with pytest.raises(ValueError, match="unknown source parameter"):
-        S.SourceParams.of({"flows_per_prodcut": 10})
+        SourceParams.of({"flows_per_prodcut": 10})

@@ -72,7 +72,7 @@ def test_destination_income_columns_differ(cache, tmp_path):
 def test_reference_world_is_unchanged_by_default():
     """No spillover unless asked: the reference world draws no exogenous values."""
     from eqexp.data.synthetic import WorldParams, generate_world
-    from eqexp.data.sources import generate_sources
+    from eqexp.data.synthetic import generate_sources
 
     world = generate_world(WorldParams(n_firms=300, n_obs=1500))
     assert world.truth["spillover"]["gamma"] == {"spill_scale": 0.0, "spill_div": 0.0}

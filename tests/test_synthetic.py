@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eqexp.data import geography, world
-from eqexp.data.synthetic import CONTROLS, World, WorldParams, generate_world, multiplier, sa_fic
+from eqexp.data import geography
+from eqexp.data.synthetic.latent import INTENSITY_OF
+from eqexp.data.synthetic.world import CONTROLS, World, WorldParams, generate_world, multiplier, sa_fic
 
 # One fifth of the reference size: descriptives and shares settle, generation takes < 1 s.
 MEDIUM = WorldParams(n_firms=20_000, n_obs=118_919)
@@ -98,7 +99,7 @@ def test_ownership_and_factor_intensity(medium):
     assert 0.03 <= panel.soe.mean() <= 0.05
     assert panel.groupby("firm_id").soe.nunique().max() == 1  # initial status, fixed
     assert set(panel.cic2) <= set(range(13, 43)) - {38}
-    assert (panel.factor_intensity == panel.cic2.map(world.INTENSITY_OF)).all()
+    assert (panel.factor_intensity == panel.cic2.map(INTENSITY_OF)).all()
     assert ((panel.intensity2 == "labour") == (panel.factor_intensity == "labour")).all()
     assert abs((panel.intensity2 == "labour").mean() - 262_095 / 594_596) < 0.02
 

@@ -4,6 +4,7 @@ import pytest
 
 from eqexp.data import validate as V
 from eqexp.data.validate import DataValidationError
+from eqexp.steps import drop_rows
 
 
 def panel(n=8) -> pd.DataFrame:
@@ -87,7 +88,7 @@ def test_price_index_rules():
 
 def test_drop_rows_records_the_step():
     log = []
-    out = V.drop_rows(panel(), panel()["quality"] > 0.5, "demo", "quality above one half", log)
+    out = drop_rows(panel(), panel()["quality"] > 0.5, "demo", "quality above one half", log)
     assert len(out) == 4
     assert log == [{"step": "demo", "rows_in": 8, "dropped": 4, "reason": "quality above one half", "rows_out": 4}]
-    V.drop_rows(panel(), np.zeros(8, bool), "demo", "nothing", None)  # no log kept: no error
+    drop_rows(panel(), np.zeros(8, bool), "demo", "nothing", None)  # no log kept: no error

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Step:
@@ -46,3 +48,19 @@ class Step:
 
 
 DEFAULTS = {"changed": 0, "stage": ""}
+
+
+StepLog = list[Step]
+
+
+def drop_rows(df: Any, bad: Any, step: str, reason: str, log: StepLog | None) -> Any:
+    """Drop the rows of a DataFrame flagged in `bad` and record the step in `log`."""
+    out = df[~np.asarray(bad, dtype=bool)]
+    record(log, step, len(df), len(out), reason)
+    return out
+
+
+def record(log: StepLog | None, step: str, rows_in: int, rows_out: int, reason: str) -> None:
+    """Append one step to the log; `log=None` means the caller does not keep one."""
+    if log is not None:
+        log.append(Step(step, rows_in, rows_out, reason=reason))

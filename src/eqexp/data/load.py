@@ -2,7 +2,7 @@
 
 Sources (`data.source`):
 
-- ``synthetic``: the synthetic world → its raw sources (`eqexp.data.sources`) → the panel
+- ``synthetic``: the synthetic world → its raw sources (`eqexp.data.synthetic`) → the panel
   built from them by the measures (`eqexp.build`), with the options in ``data.build``;
 - ``world``: the synthetic world's own panel, its variables as drawn (no measurement);
 - ``raw``: the user's raw sources, a folder (``data.path``) laid out as
@@ -15,15 +15,16 @@ code, the parameters and build options, or the user's file bytes and column mapp
 sweep builds the panel once and every job loads the same Parquet file; a changed config,
 file or measure gets a new entry. A built entry holds panel.parquet, build_log.json (the
 options chosen, every step's rows in / dropped / why / out, timings) and build_log.csv,
-province_year.parquet (market integration with its lags, human capital); a synthetic one
-also latent.parquet and truth.json.
+province_year.parquet (market integration with its lags, human capital), match.parquet (each customs
+party-year's ASIF code and the step that matched it); a synthetic one also latent.parquet and
+truth.json, and in build_log.json the match's precision and recall and the firm links' recall
+against the world's true keys ("truth_scores").
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import json
 import os
 import tempfile
@@ -34,12 +35,12 @@ from pathlib import Path
 import pandas as pd
 
 from eqexp import build as build_mod
-from eqexp.data import geography, sources, synthetic, user, validate, world
-from eqexp.measures import classify, controls, integration, mediators, quality
+from eqexp import measures, steps
+from eqexp.data import geography, sources, synthetic, user, validate
 from eqexp.spec import DataSpec, SpecError
 
-WORLD_CODE = (synthetic, world, geography)
-BUILD_CODE = (*WORLD_CODE, sources, build_mod, quality, integration, controls, mediators, classify, validate, user)
+WORLD_CODE = (synthetic.world, synthetic.latent, geography)
+BUILD_CODE = (synthetic, geography, sources, build_mod, measures, validate, user, steps)  # packages: all their modules
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,12 @@ def _digest(*parts: bytes | str) -> str:
 
 @functools.cache
 def _code(modules: tuple) -> str:
-    """The source of the modules a cache entry depends on (read once per process)."""
-    return _digest(*(inspect.getsource(m) for m in modules))
+    """The source of the modules (every module of a package) a cache entry depends on, read once per process."""
+    files: list[Path] = []
+    for module in modules:
+        path = Path(module.__file__)
+        files += sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+    return _digest(*(f.read_bytes() for f in files))
 
 
 @functools.cache
@@ -95,7 +100,7 @@ def fingerprint(spec: DataSpec) -> str:
     if spec.source == "synthetic":
         options = json.dumps(build_options(spec).to_dict(), sort_keys=True)
         try:
-            sources.SourceParams.of(_split_params(spec.params)[1])
+            synthetic.SourceParams.of(_split_params(spec.params)[1])
         except (TypeError, ValueError) as err:
             raise SpecError(f"data.params.sources: {err}") from None
         return "synthetic-" + _digest(_code(BUILD_CODE), json.dumps(spec.params, sort_keys=True, default=str), options)
@@ -131,9 +136,14 @@ def _write_atomically(directory: Path, files: dict[str, object]) -> None:
 
 
 def _built_files(built: build_mod.Built, extra: dict) -> dict[str, object]:
-    log = {"options": built.options.to_dict(), "steps": [s.as_dict() for s in built.log], "seconds": built.seconds, **extra}
-    return {"panel.parquet": built.panel, "build_log.json": log, "build_log.csv": build_mod.log_frame(built.log),
-            "province_year.parquet": built.province_year}
+    tables = {name: json.loads(t.to_json(orient="records")) for name, t in built.tables.items()}
+    log = {"options": built.options.to_dict(), "steps": [s.as_dict() for s in built.log], "seconds": built.seconds,
+           **tables, **extra}
+    files = {"panel.parquet": built.panel, "build_log.json": log, "build_log.csv": build_mod.log_frame(built.log),
+             "province_year.parquet": built.province_year}
+    if built.match is not None:
+        files["match.parquet"] = built.match.astype({"party_id": "string", "firm_id": "string"})
+    return files
 
 
 def _build(spec: DataSpec) -> dict[str, object]:
@@ -146,13 +156,14 @@ def _build(spec: DataSpec) -> dict[str, object]:
         start = time.perf_counter()
         world = synthetic.generate_world(synthetic.WorldParams(**world_params))
         generated = time.perf_counter()
-        raw = sources.generate_sources(world, source_params)
+        raw = synthetic.generate_sources(world, source_params)
         done = time.perf_counter()
         print(f"[eqexp]   world {generated - start:.1f}s, raw sources {done - generated:.1f}s: "
               f"{', '.join(f'{k} {v:,}' for k, v in sources.describe(raw).items())} rows", flush=True)
         built = build_mod.build(raw, options, progress=True)
         built.seconds = {"world": round(generated - start, 3), "sources": round(done - generated, 3), **built.seconds}
-        extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info}
+        extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info,
+                 "truth_scores": synthetic.scores(raw.truth, built.match, built.firm_of)}
         return {**_built_files(built, extra), "latent.parquet": world.latent, "truth.json": world.truth}
     if spec.source == "raw":
         options = build_options(spec)

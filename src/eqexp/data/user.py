@@ -1,4 +1,4 @@
-"""Users' own files: read Parquet, CSV or Stata .dta, rename their columns to ours, validate."""
+"""Users' ready panels: one file (Parquet, CSV or Stata .dta), columns renamed to ours, validated."""
 
 from __future__ import annotations
 
@@ -7,26 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from eqexp.data.sources import read_file
 from eqexp.data.validate import SCHEMAS, DataValidationError, check_ranges, check_types, check_unique_keys, user_rules, validate
 from eqexp.spec import DataSpec
 from eqexp.steps import Step
-
-READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".dta": pd.read_stata}
-
-
-def read_file(path: Path, columns: dict[str, str]) -> pd.DataFrame:
-    """Read one file and rename `columns` (their name -> ours); unknown extensions are an error."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DataValidationError(f"{path}: unsupported file type '{path.suffix}'. Use one of {', '.join(READERS)}.")
-    df = reader(path)
-    absent = [theirs for theirs in columns if theirs not in df.columns]
-    if absent:
-        raise DataValidationError(
-            f"{path}: data.columns maps {', '.join(map(repr, absent))}, which the file does not have. "
-            f"Its columns are: {', '.join(map(str, df.columns))}."
-        )
-    return df.rename(columns=columns)
 
 
 def read_panel(spec: DataSpec) -> tuple[pd.DataFrame, list[Step]]:

@@ -1,4 +1,4 @@
-"""Validation of user-supplied raw files and panels, and the step log of dropped rows.
+"""Validation of user-supplied raw files and panels (a bottom module: it imports nothing of eqexp's).
 
 Every check raises `DataValidationError` with a message a user can act on: the file, the
 column, how many rows are bad, up to five of them, and how to fix it. Checks run on load,
@@ -15,9 +15,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.steps import Step
-
-StepLog = list[Step]
 Kind = Literal["numeric", "integer", "string", "code"]
 
 # Columns shown next to the offending one in examples, when present.
@@ -27,22 +24,6 @@ _MAX_EXAMPLES = 5
 
 class DataValidationError(ValueError):
     """Raised when user data cannot be used as given; the message says how to fix it."""
-
-
-# --------------------------------------------------------------------------- step log
-
-
-def drop_rows(df: pd.DataFrame, bad: pd.Series | np.ndarray, step: str, reason: str, log: StepLog | None) -> pd.DataFrame:
-    """Drop the rows flagged in `bad` and record the step in `log`."""
-    out = df[~np.asarray(bad, dtype=bool)]
-    record(log, step, len(df), len(out), reason)
-    return out
-
-
-def record(log: StepLog | None, step: str, rows_in: int, rows_out: int, reason: str) -> None:
-    """Append one step to the log; `log=None` means the caller does not keep one."""
-    if log is not None:
-        log.append(Step(step, rows_in, rows_out, reason=reason))
 
 
 # --------------------------------------------------------------------------- checks
@@ -78,8 +59,10 @@ def _bad_for_kind(s: pd.Series, kind: Kind) -> pd.Series:
     if kind == "code":  # an identifier written with digits, as text or as an integer
         if pd.api.types.is_integer_dtype(s):
             return s < 0
-        text = s.astype("string").str.strip()
-        return (text.ne("") & ~text.str.fullmatch(r"\d+")).fillna(False).astype(bool)
+        codes, uniques = pd.factorize(s)  # millions of records, a few thousand codes: check each once
+        text = pd.Series(uniques).astype("string").str.strip()
+        bad = (text.ne("") & ~text.str.fullmatch(r"\d+")).fillna(False).to_numpy(bool)
+        return pd.Series(bad[codes] & (codes >= 0), index=s.index)
     num = pd.to_numeric(s, errors="coerce")
     if kind == "numeric":
         return present & num.isna()
@@ -153,6 +136,17 @@ def between(col: str, lo: float, hi: float, fix: str = "") -> Rule:
                 fix or f"'{col}' must lie in [{lo}, {hi}]")
 
 
+def one_of(col: str, values: Sequence, fix: str = "") -> Rule:
+    """Values (compared as text) in `values`; missing values pass."""
+    allowed = {str(v) for v in values}
+
+    def bad(d: pd.DataFrame) -> pd.Series:
+        s = d[col]
+        text = (s.astype("Int64") if pd.api.types.is_float_dtype(s) else s).astype("string").str.strip()
+        return s.notna() & ~text.isin(allowed)
+    return Rule((col,), bad, f"values not in {{{', '.join(sorted(allowed))}}}", fix or f"'{col}' must be one of {sorted(allowed)}")
+
+
 def not_after(col: str, other: str, fix: str = "") -> Rule:
     return Rule((col, other), lambda d: _num(d, col) > _num(d, other), f"'{col}' after '{other}'",
                 fix or f"'{col}' cannot be later than '{other}'")
@@ -176,10 +170,39 @@ def check_ranges(df: pd.DataFrame, rules: Iterable[Rule], file: str) -> None:
 
 # --------------------------------------------------------------------------- schemas of the raw sources
 
+HS_VINTAGES = (1992, 1996, 2002, 2007, 2012, 2017, 2022)  # the HS revisions, by the year they took effect
 FLOWS = {
     "columns": ("firm_id", "hs6", "destination", "year", "value_usd", "quantity", "unit"),
     "types": {"hs6": "code", "year": "integer", "value_usd": "numeric", "quantity": "numeric"},
     "rules": (),  # bad flows are cleaned and logged by measures.quality, not rejected
+}
+# The customs file as received: FLOWS keyed by the customs' party_id (or an ASIF firm_id), transaction months allowed.
+CUSTOMS = {
+    "columns": ("hs6", "destination", "year", "value_usd", "quantity", "unit"),
+    "types": {"hs6": "code", "year": "integer", "value_usd": "numeric", "quantity": "numeric", "month": "integer",
+              "hs_vintage": "integer"},
+    "rules": (
+        between("month", 1, 12, "month is the calendar month of a transaction record, 1-12; leave it out for yearly records"),
+        one_of("hs_vintage", HS_VINTAGES, "hs_vintage is the year of the HS revision the code follows (2002 for HS2002); "
+               "leave the column out to take each year's vintage"),
+    ),
+}
+HS_CONCORDANCE = {
+    "columns": ("from_vintage", "from_hs6", "to_hs6"),
+    "types": {"from_vintage": "integer", "from_hs6": "code", "to_hs6": "code"},
+    "rules": (one_of("from_vintage", HS_VINTAGES, "from_vintage is the year of the code's HS revision (2007 for HS2007)"),),
+}
+RAUCH = {
+    "columns": ("hs6", "con", "lib"),
+    "types": {"hs6": "code"},
+    "keys": ("hs6",),
+    "rules": tuple(one_of(c, ("n", "r", "w"), f"'{c}' is Rauch's class: n differentiated, r reference priced, w exchange "
+                          "traded") for c in ("con", "lib")),
+}
+MATCH = {
+    "columns": ("party_id", "year", "firm_id"),
+    "types": {"year": "integer"},
+    "keys": ("party_id", "year"),
 }
 ACCOUNTS = {
     "columns": ("firm_id", "year", "total_assets", "liabilities", "profit", "inventory", "employment",
@@ -244,7 +267,8 @@ def user_rules(rules: Mapping[str, Mapping[str, float]]) -> tuple[Rule, ...]:
 
 
 def validate(df: pd.DataFrame, schema: Mapping, file: str) -> None:
-    """Run the checks of one schema (FLOWS, ACCOUNTS, PRICE_INDEX, PANEL) in order of cheapness."""
+    """Run the checks of one schema (CUSTOMS, FLOWS, ACCOUNTS, PRICE_INDEX, HS_CONCORDANCE, RAUCH, MATCH, PANEL) in
+    order of cheapness."""
     require_columns(df, schema["columns"], file)
     check_types(df, schema.get("types", {}), file)
     if "keys" in schema:

@@ -11,7 +11,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.data.validate import ACCOUNTS, DataValidationError, StepLog, drop_rows, validate
+from eqexp.data.validate import ACCOUNTS, DataValidationError, validate
+from eqexp.steps import StepLog, drop_rows
 
 SA_SIZE_CAP = np.log(4500)  # Hadlock–Pierce cap ln($4.5bn in $ million), applied on the RMB-million scale
 SA_AGE_CAP = 37

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from eqexp.data.geography import adjacent_pairs
-from eqexp.data.validate import PRICE_INDEX, StepLog, drop_rows, record, validate
+from eqexp.data.validate import PRICE_INDEX, validate
+from eqexp.steps import StepLog, drop_rows, record
 from eqexp.measures.classify import province_code
 
 PairSet = Literal["adjacent", "all"]

@@ -16,7 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.data.validate import FLOWS, DataValidationError, StepLog, drop_rows, record, require_columns, validate
+from eqexp.data.validate import FLOWS, DataValidationError, require_columns, validate
+from eqexp.steps import StepLog, drop_rows, record
 
 INTERMEDIARY_KEYWORDS = ("进出口", "经贸", "贸易", "科贸", "外经")  # Ahn, Khandelwal & Wei (2011)
 # Agricultural and resource products, precious metals, arms, art and special codes (§1.4 step 7).
@@ -25,6 +26,7 @@ RANGE_TOL = 1e-8  # λ̂ ranges below this are max == min: residuals are only ac
 
 Sigma = float | Mapping[str, float] | pd.Series
 NormaliseBy = Literal["hs6", "hs6_dest_year"]
+RauchClass = Literal["conservative", "liberal"]
 
 
 # --------------------------------------------------------------------------- cleaning (§1.4)
@@ -38,15 +40,21 @@ def per_value(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Ser
 
 
 def hs6_text(hs6: pd.Series) -> pd.Series:
-    """HS6 codes as 6-character text, restoring leading zeros lost to integer storage; blanks become NA."""
+    """HS6 codes as 6-character text, restoring leading zeros lost to integer storage; blanks become NA.
+
+    Categorical: millions of records share a few thousand codes."""
     if pd.api.types.is_numeric_dtype(hs6):
         hs6 = hs6.astype("Int64")
+    codes, uniques = pd.factorize(hs6)
+    stripped = pd.Series(uniques).astype("string").str.strip()
+    return pd.Series(categorical(codes, stripped.mask(stripped.eq("")).str.zfill(6)), index=hs6.index)
 
-    def text(codes: pd.Series) -> pd.Series:
-        stripped = codes.astype("string").str.strip()
-        return stripped.mask(stripped.eq("")).str.zfill(6)
 
-    return per_value(hs6, text).astype("string")
+def categorical(codes: np.ndarray, labels: pd.Series) -> pd.Categorical:
+    """Rows given as codes into `labels` (−1: missing), as a Categorical; equal labels become one category."""
+    inverse, categories = pd.factorize(labels)
+    rows = np.where(codes >= 0, inverse[np.maximum(codes, 0)], -1) if len(labels) else codes
+    return pd.Categorical.from_codes(rows, categories=categories)
 
 
 def drop_missing(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
@@ -104,7 +112,8 @@ def aggregate_flows(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataF
     """Sum value and quantity to firm × hs6 × destination × year (one unit per product by now)."""
     out = flows.groupby(["firm_id", "hs6", "destination", "year"], as_index=False, sort=False).agg(
         value_usd=("value_usd", "sum"), quantity=("quantity", "sum"))
-    record(log, "aggregate", len(flows), len(out), "records summed to firm × hs6 × destination × year")
+    record(log, "aggregate", len(flows), len(out), "records (monthly transactions, split flows) summed to firm × hs6 × "
+           "destination × year")
     return out
 
 
@@ -155,7 +164,29 @@ def drop_excluded_chapters(
     flows: pd.DataFrame, chapters: Collection[str] = EXCLUDED_CHAPTERS, log: StepLog | None = None
 ) -> pd.DataFrame:
     bad = flows["hs6"].str[:2].isin(chapters)
-    return drop_rows(flows, bad, "excluded_chapters", "HS chapters 01–27, 71, 93, 97–99 (not manufactured goods)", log)
+    return drop_rows(flows, bad, "excluded_chapters", f"HS chapters {chapter_ranges(chapters)} (not manufactured goods)", log)
+
+
+def chapter_ranges(chapters: Collection[str]) -> str:
+    """'01–27, 71, 93, 97–99' for the chapters listed."""
+    numbers = sorted(int(c) for c in chapters)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]:02d}–{r[-1]:02d}" if len(r) > 1 else f"{r[0]:02d}" for r in runs)
+
+
+def keep_differentiated(flows: pd.DataFrame, rauch: pd.DataFrame, classification: RauchClass = "liberal",
+                        log: StepLog | None = None) -> pd.DataFrame:
+    """Keep differentiated goods (n) of Rauch's (1999) conservative or liberal classification (a table hs6, con, lib)."""
+    column = {"conservative": "con", "liberal": "lib"}[classification]
+    kind = pd.Series(rauch[column].astype(str).str.strip().to_numpy(), index=hs6_text(rauch["hs6"]).to_numpy())
+    differentiated = per_value(flows["hs6"], lambda codes: codes.map(kind).eq("n")).fillna(False).astype(bool)
+    return drop_rows(flows, ~differentiated, "not_differentiated",
+                     f"not a differentiated good (n) in Rauch's {classification} classification, or not in it", log)
 
 
 def clean_flows(
@@ -168,11 +199,15 @@ def clean_flows(
     outlier_pct: tuple[float, float] = (1, 99),
     outlier_by: Literal["hs6", "hs6_year"] = "hs6",
     min_obs_per_product: int = 100,
+    chapters: Collection[str] = EXCLUDED_CHAPTERS,
+    rauch: pd.DataFrame | None = None,
+    rauch_class: RauchClass = "liberal",
     log: StepLog | None = None,
 ) -> pd.DataFrame:
     """The cleaning steps of methods §1.4 that apply to a flows table, in order; returns firm×hs6×dest×year flows.
 
-    HS vintage harmonisation (step 3) is not done here: pass codes already converted to one vintage.
+    Records may be monthly (summed to the year after the units rule). HS vintages (step 3) are
+    harmonised before, by `measures.hs.convert`. `rauch` (hs6, con, lib) keeps differentiated goods only.
     """
     validate(flows, FLOWS, "customs flows")
     flows = flows.assign(hs6=hs6_text(flows["hs6"]))
@@ -186,7 +221,10 @@ def clean_flows(
     flows = drop_small_flows(flows, min_value, min_quantity, log)
     flows = drop_unit_value_outliers(flows, outlier_pct, outlier_by, log)
     flows = drop_thin_products(flows, min_obs_per_product, log)
-    return drop_excluded_chapters(flows, log=log).reset_index(drop=True)
+    flows = drop_excluded_chapters(flows, chapters, log=log)
+    if rauch is not None:
+        flows = keep_differentiated(flows, rauch, rauch_class, log)
+    return flows.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- estimation (§1.1, §1.5)

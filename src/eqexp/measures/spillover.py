@@ -78,10 +78,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eqexp.data.validate import (DataValidationError, StepLog, check_types, check_unique_keys, drop_rows, record,
-                                 require_columns)
+from eqexp.data.validate import DataValidationError, check_types, check_unique_keys, require_columns
 from eqexp.measures.classify import cic2
 from eqexp.measures.quality import hs6_text, keep_trade_modes
+from eqexp.steps import StepLog, drop_rows, record
 
 SCOPES = ("industry", "city", "city_industry", "cross")
 PREFIX = {"industry": "spill", "city": "spill_city", "city_industry": "spill_cityind", "cross": "cross"}

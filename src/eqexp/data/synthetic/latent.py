@@ -4,7 +4,7 @@ Everything here is a primitive that raw sources can later be generated from:
 the province-year segmentation path (chain CPIs), schooling years (education
 shares), CIC2×province×year R&D intensity (R&D and output), firm accounts
 (total assets, profit, liabilities, inventory, founding year). The quality
-equation and the observable panel live in `eqexp.data.synthetic`.
+equation and the observable panel live in `eqexp.data.synthetic.world`.
 
 Calibration targets are the reference study's Table 2 (seeds/003); the
 constants below are the result of matching them at the default size.

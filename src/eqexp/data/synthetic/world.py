@@ -3,7 +3,7 @@
 Shaped like the reference study (seeds/003): 594,596 firm-years of 100,000
 exporting manufacturers in 31 provinces, 2004-2013, unbalanced with gaps. The
 latent primitives (provincial segmentation path, schooling, R&D intensity,
-firm accounts) come from `eqexp.data.world`.
+firm accounts) come from `eqexp.data.synthetic.latent`.
 
 Data-generating process for export quality (firm i, year t, province p, CIC2 j):
 
@@ -27,7 +27,7 @@ Data-generating process for export quality (firm i, year t, province p, CIC2 j):
   firm's quality, SOEs' included: the indirect effect a_h b_h + a_r b_r is
   linear in market and small (0.0018).
 - The mediators' own shocks u are made orthogonal, in the sample, to market and
-  market² within region × period (see `world.orthogonal_shock`); they are the
+  market² within region × period (see `eqexp.data.synthetic.latent.orthogonal_shock`); they are the
   only cell-level terms in quality, so firm-clustered standard errors stay
   valid for the market terms whether or not the mediators are controlled for.
 - α_i = q_i − (firm mean of the systematic part), q_i drawn from a bounded,
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from eqexp.data import world
+from eqexp.data.synthetic.latent import CIC2_CODES, HC_NOISE_SD, INTENSITY_OF, RD_NOISE_SD, Latent, draw_latent
 from eqexp.data.geography import PROVINCE_CODES, REGION_OF, REGIONS
 
 CONTROLS = ("scale", "age", "roa", "rdebt", "fic")
@@ -91,7 +91,7 @@ class WorldParams:
     late_mult: float = 0.8
     sigma_eps: float = 0.025
     # Information spillover (0: none, the reference study's world). It acts on the quality of
-    # the customs flows (eqexp.data.sources), not on `panel.quality`: flow quality gets
+    # the customs flows (eqexp.data.synthetic.spillover), not on `panel.quality`: flow quality gets
     # mult · (spill_scale · S̃ + spill_div · D̃), S̃, D̃ = the firm's lagged leave-one-out CIC4
     # peers' ln(1 + total exports) and ln(1 + distinct HS6), centred at their CIC4 means.
     spill_scale: float = 0.0
@@ -124,7 +124,7 @@ def generate_world(params: WorldParams) -> World:
     rng = np.random.default_rng(noise_seed)
     years = np.arange(p.first_year, p.last_year + 1)
     hist = np.arange(p.history_start, p.last_year + 1)
-    lat = world.draw_latent(
+    lat = draw_latent(
         world_seed, p.n_firms, p.n_obs, years, hist, p.period_break, p.a_h, p.a_r
     )
 
@@ -155,7 +155,7 @@ def _validate(p: WorldParams) -> None:
 
 
 def _observables(
-    lat: world.Latent, i: np.ndarray, j: np.ndarray, years: np.ndarray, offset: int
+    lat: Latent, i: np.ndarray, j: np.ndarray, years: np.ndarray, offset: int
 ) -> pd.DataFrame:
     """The firm-year rows (i, j) of the grid; `offset` maps sample to history years."""
     firms, acc = lat.firms, lat.accounts
@@ -165,7 +165,7 @@ def _observables(
     h = j + offset
     age_years = year - lat.founding[i]
     scale = acc["scale"][i, j]
-    intensity = pd.Series(cic2).map(world.INTENSITY_OF).to_numpy()
+    intensity = pd.Series(cic2).map(INTENSITY_OF).to_numpy()
     return pd.DataFrame(
         {
             "firm_id": (i + 1).astype(np.int64),
@@ -186,7 +186,7 @@ def _observables(
             "fic": sa_fic(scale, age_years),
             "invint": acc["invint"][i, j],
             "humancapital": lat.humancapital[prov, h],
-            "rd": lat.rd[np.searchsorted(world.CIC2_CODES, cic2), prov, h],
+            "rd": lat.rd[np.searchsorted(CIC2_CODES, cic2), prov, h],
         }
     )
 
@@ -263,7 +263,7 @@ def _truth(p: WorldParams, years: np.ndarray, gamma: np.ndarray) -> dict:
             "period": {early: p.early_mult, f"{p.period_break}-{p.last_year}": p.late_mult},
         },
         "year_effects": {str(y): float(g) for y, g in zip(years, gamma)},
-        "mediator_shock_sd": {"humancapital": world.HC_NOISE_SD, "rd": world.RD_NOISE_SD},
+        "mediator_shock_sd": {"humancapital": HC_NOISE_SD, "rd": RD_NOISE_SD},
         "spillover": spillover_truth(p),
     }
 
@@ -274,7 +274,7 @@ def has_spillover(p: WorldParams | dict) -> bool:
 
 
 def spillover_truth(p: WorldParams) -> dict:
-    """The true information-spillover effect (truth["spillover"]); see `eqexp.data.sources`."""
+    """The true information-spillover effect (truth["spillover"]); see `eqexp.data.synthetic.spillover`."""
     m = p.spill_mult
     return {
         "gamma": {"spill_scale": p.spill_scale, "spill_div": p.spill_div},
@@ -291,7 +291,7 @@ def spillover_truth(p: WorldParams) -> dict:
     }
 
 
-def _paths(hist: np.ndarray, lat: world.Latent) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _paths(hist: np.ndarray, lat: Latent) -> tuple[pd.DataFrame, pd.DataFrame]:
     n_prov, n_hist = lat.market.shape
     province_year = pd.DataFrame(
         {
@@ -302,7 +302,7 @@ def _paths(hist: np.ndarray, lat: world.Latent) -> tuple[pd.DataFrame, pd.DataFr
             "humancapital": lat.humancapital.ravel(),
         }
     )
-    cic2, prov, year = np.meshgrid(world.CIC2_CODES, PROVINCE_CODES, hist, indexing="ij")
+    cic2, prov, year = np.meshgrid(CIC2_CODES, PROVINCE_CODES, hist, indexing="ij")
     rd_cells = pd.DataFrame(
         {"cic2": cic2.ravel(), "province": prov.ravel(), "year": year.ravel(), "rd": lat.rd.ravel()}
     )
