@@ -99,4 +99,4 @@ def test_a_stopped_sweep_leaves_no_run_running(tmp_path, cache, signum, to_group
     children = {int(r.data.tags["eqexp.job_num"]): r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert {n: c.info.status for n, c in children.items()} == {n: "FINISHED" if n in finished else "KILLED" for n in range(3)}
     for n in finished:
-        assert children[n].data.metrics["m1.n_obs"] > 0
+        assert children[n].data.metrics["n_models"] > 0

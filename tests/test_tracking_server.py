@@ -198,11 +198,14 @@ def assert_run_matches_its_job(client, run, uri: str) -> None:
     assert {k: v for k, v in params.items() if not k.startswith("tracking.")} == {k: v for k, v in expected.items() if not k.startswith("tracking.")}
     assert params["tracking.uri"] == uri  # the parent's store, whatever the worker's environment said
     coefs = pd.read_csv(directory / "coefficients.csv")
-    for i, model in enumerate(dict.fromkeys(coefs.model), start=1):
+    nested = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    models = {r.data.params["fit.column"]: r.data.metrics for r in nested if r.data.tags.get("eqexp.kind") == "model"}
+    assert sorted(models) == sorted(set(coefs.model))  # each model's numbers in its nested run
+    for model, metrics in models.items():
         for row in coefs[coefs.model == model].itertuples():
-            for column, short in (("estimate", "estimate"), ("std_error", "se"), ("statistic", "t"), ("p_value", "p")):
-                assert run.data.metrics[f"m{i}.{row.term}.{short}"] == pytest.approx(getattr(row, column), rel=1e-12)
-        assert run.data.metrics[f"m{i}.n_obs"] == coefs[coefs.model == model].n_obs.iloc[0]
+            assert metrics[f"coef.{row.term}"] == pytest.approx(row.estimate, rel=1e-12)
+            assert metrics[f"se.{row.term}"] == pytest.approx(row.std_error, rel=1e-12)
+        assert metrics["n_obs"] == coefs[coefs.model == model].n_obs.iloc[0]
     local = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()} - {"job.json"}
     assert {"coefficients.csv", "tables/table.md", "run.json"} <= local <= artifact_files(client, run.info.run_id)
 
