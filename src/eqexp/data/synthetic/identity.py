@@ -87,17 +87,17 @@ def identities(rng: np.random.Generator, firms: pd.DataFrame) -> pd.DataFrame:
     digits = np.where(np.isin(cities // 100, MUNICIPALITIES), 2, 3)
     area = {c: "0" + str(rng.integers(10**(d - 1), 10**d)) for c, d in zip(cities, digits)}
     zone = np.array([ZIP_ZONE[int(c)] for c in province], dtype=object)
-    return pd.DataFrame({
-        "firm_id": firms["firm_id"].to_numpy(),
-        "city": city,
+    text = {  # kept as Python strings: the generator indexes them millions of times
         "firm_name": firm_names,
-        "trade_code": code,
         "legal_person": people(rng, n),
         "zip": zone + np.char.zfill((city % 100).astype(str), 2).astype(object)
         + np.char.zfill(rng.integers(0, 100, n).astype(str), 2).astype(object),
         "area_code": np.array([area[c] for c in city], dtype=object),
         "local_phone": rng.integers(20_000_000, 90_000_000, n).astype(str).astype(object),
-    })
+    }
+    columns = {"firm_id": firms["firm_id"].to_numpy(), "city": city, "trade_code": code}
+    return pd.DataFrame(columns | {k: pd.Series(v, dtype=object) for k, v in text.items()})[
+        ["firm_id", "city", "firm_name", "trade_code", "legal_person", "zip", "area_code", "local_phone"]]
 
 
 def firms_of_sources(panel: pd.DataFrame, accounts: pd.DataFrame, customs: pd.DataFrame,
@@ -129,5 +129,5 @@ def with_identity(rng: np.random.Generator, accounts: pd.DataFrame, ident: pd.Da
     ids = {"firm_id": accounts["firm_id"], "year": accounts["year"]}
     for name, values in columns.items():
         codes, uniques = pd.factorize(values)
-        ids[name] = pd.Categorical.from_codes(codes[row], uniques)
+        ids[name] = pd.Categorical.from_codes(codes[row], uniques.astype("str"))
     return pd.concat([pd.DataFrame(ids, index=accounts.index), accounts.drop(columns=["firm_id", "year"])], axis=1)

@@ -36,14 +36,13 @@ def with_party_ids(rng: np.random.Generator, customs: pd.DataFrame, accounts: pd
     style["new_phone"] = style["changed"] & (rng.random(base.size) < p.phone_changed_share)
     style["other_phone"] = rng.integers(20_000_000, 90_000_000, base.size).astype(str)
     years = customs[["firm_id", "year"]].drop_duplicates()
-    asif = accounts[accounts["world_firm"] < UNMATCHED_ID0].set_index(["world_firm", "year"])
-    key = pd.MultiIndex.from_frame(years)
-    inside = key.isin(asif.index)
+    asif = accounts[accounts["world_firm"] < UNMATCHED_ID0]
+    row = _position(asif["world_firm"].to_numpy(), asif["year"].to_numpy(), years["firm_id"].to_numpy(),
+                    years["year"].to_numpy())
+    inside = row >= 0
     own = ident.set_index("firm_id").reindex(years["firm_id"].to_numpy())
-    row = asif.reindex(key)
-    name = np.where(inside, row["firm_name"].to_numpy(), own["firm_name"].to_numpy())
-    phone = np.where(inside, row["phone"].astype(str).str.replace(r"^0\d+-", "", regex=True).to_numpy(),
-                     own["local_phone"].to_numpy())
+    name = np.where(inside, asif["firm_name"].to_numpy()[row], own["firm_name"].to_numpy())
+    phone = np.where(inside, _local(asif["phone"])[row], own["local_phone"].to_numpy())
     st = style.reindex(years["firm_id"].to_numpy())
     phone = np.where(st["new_phone"].to_numpy(), st["other_phone"].to_numpy(), phone)
     zip_code, phone, board = _switchboards(rng, years, accounts, own["zip"].to_numpy(), phone, p)
@@ -52,8 +51,9 @@ def with_party_ids(rng: np.random.Generator, customs: pd.DataFrame, accounts: pd
         firm_name=_written(name, st),
         zip=zip_code,
         phone=_phone(phone, own["area_code"].to_numpy(), st),
-        asif_id=np.where(inside, row["firm_id"].to_numpy(), -1))
-    at = _rows_of(table, customs)
+        asif_id=np.where(inside, asif["firm_id"].to_numpy()[row], -1))
+    at = _position(table["firm_id"].to_numpy(), table["year"].to_numpy(), customs["firm_id"].to_numpy(),
+                   customs["year"].to_numpy())
     ids = {col: pd.Categorical.from_codes(*_factorized(table[col], at)) for col in ("party_id", "firm_name", "zip", "phone")}
     out = pd.concat([pd.DataFrame(ids), customs.drop(columns=["firm_id", "firm_name"])], axis=1)
     truth = table.loc[table["asif_id"] >= 0, ["party_id", "year", "asif_id"]].rename(columns={"asif_id": "firm_id"})
@@ -63,12 +63,19 @@ def with_party_ids(rng: np.random.Generator, customs: pd.DataFrame, accounts: pd
     return out, truth.reset_index(drop=True), info
 
 
-def _rows_of(table: pd.DataFrame, customs: pd.DataFrame) -> np.ndarray:
-    """The row of `table` (one per firm-year) that each customs record belongs to."""
-    key = table["firm_id"].to_numpy(np.int64) * 10_000 + table["year"].to_numpy(np.int64)
+def _position(firm: np.ndarray, year: np.ndarray, of_firm: np.ndarray, of_year: np.ndarray) -> np.ndarray:
+    """The row of each (of_firm, of_year) among the rows (firm, year), −1 where it is not one of them."""
+    key = firm.astype(np.int64) * 10_000 + year
     order = np.argsort(key)
-    wanted = customs["firm_id"].to_numpy(np.int64) * 10_000 + customs["year"].to_numpy(np.int64)
-    return order[np.searchsorted(key[order], wanted)]
+    wanted = of_firm.astype(np.int64) * 10_000 + of_year
+    at = np.minimum(np.searchsorted(key[order], wanted), len(key) - 1)
+    return np.where(key[order][at] == wanted, order[at], -1)
+
+
+def _local(phones: pd.Series) -> np.ndarray:
+    """The local number of each telephone written with or without its area code ("0571-86912345")."""
+    codes, uniques = pd.factorize(phones)
+    return pd.Series(uniques).astype(str).str.replace(r"^0\d+-", "", regex=True).to_numpy(object)[codes]
 
 
 def _factorized(values: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, pd.Index]:
@@ -139,5 +146,5 @@ def _switchboards(rng: np.random.Generator, years: pd.DataFrame, accounts: pd.Da
     hit = donor["zip"].notna().to_numpy()
     zip_code, phone = zip_code.copy(), phone.copy()
     zip_code[hit] = donor.loc[hit, "zip"].to_numpy()
-    phone[hit] = donor.loc[hit, "phone"].astype(str).str.replace(r"^0\d+-", "", regex=True).to_numpy()
+    phone[hit] = _local(donor.loc[hit, "phone"])
     return zip_code, phone, int(hit.sum())
