@@ -98,3 +98,18 @@ def test_robustness_reports_the_wild_cluster_bootstrap(cache, tmp_path):
         assert 0 <= float(wild[model, "joint.p"]) <= 1
     notes = result.tables["table"].notes
     assert sum(n.startswith("Wild cluster bootstrap") for n in notes) == 2
+
+
+def test_robustness_tests_reach_each_models_mlflow_metrics_under_uniform_names(cache, tmp_path):
+    """The wild bootstrap's and the two-lines test's numbers go to the model's run, named alike for any treatment term."""
+    from eqexp.model_runs import model_metrics
+
+    result = run(cache, tmp_path, "robust_drop2010_province")
+    rows = result.tests.set_index(["model", "test", "statistic"]).value
+    for f in result.fits:
+        metrics = model_metrics(f, "market", result.tests)
+        assert metrics["wild_p"] == float(rows[f.model, "wild", "market.p"])
+        assert metrics["wild_ci_high_sq"] == float(rows[f.model, "wild", "market_sq.ci_high"])
+        assert metrics["wild_joint_p"] == float(rows[f.model, "wild", "joint.p"])
+        assert metrics["two_lines_breakpoint"] == float(rows[f.model, "two_lines", "breakpoint"])
+        assert metrics["two_lines_confirmed"] == float(bool(rows[f.model, "two_lines", "confirmed"]))

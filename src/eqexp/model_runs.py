@@ -6,7 +6,10 @@ job and East in another), so no metric is named by it. Each model's run has:
 - metrics: `estimate`, `se`, `t`, `p`, `ci_low`, `ci_high` of the treatment's term (lagged or
   not), `estimate_sq`, `se_sq`, `t_sq`, `p_sq` of its square, `n_obs`, `r2`, `r2_within`;
   for an inverted U `turning_point`, `turning_point_se`, `utest_p`, `utest_t`, `slope_low`,
-  `slope_high`, `fieller_low`, `fieller_high` (when bounded), `inverted_u` (1/0);
+  `slope_high`, `fieller_low`, `fieller_high` (when bounded), `inverted_u` (1/0); with the
+  two-lines test `two_lines_confirmed` (1/0), `two_lines_breakpoint`, `two_lines_slope1`,
+  `two_lines_p1`, `two_lines_slope2`, `two_lines_p2`; with the wild bootstrap `wild_p`,
+  `wild_ci_low`, `wild_ci_high` of the treatment's term (`…_sq` of its square), `wild_joint_p`;
   `coef.<term>` and `se.<term>` of every regressor; `rows_dropped.missing_values`,
   `rows_dropped.singletons`;
 - params: `choice.<group>` for every config group the job chose (`choice.trim` = `p5`) and
@@ -36,6 +39,17 @@ _UTEST = {"turning_point": "turning_point", "turning_point_se": "turning_point_s
           "slope_low": "slope_low", "slope_high": "slope_high", "fieller_low": "fieller_low", "fieller_high": "fieller_high",
           "inverted_u": "inverted_u"}
 _STATS = {"estimate": "estimate", "std_error": "se", "statistic": "t", "p_value": "p"}
+_TWO_LINES = {"confirmed": "two_lines_confirmed", "breakpoint": "two_lines_breakpoint", "first.slope": "two_lines_slope1",
+              "first.p": "two_lines_p1", "second.slope": "two_lines_slope2", "second.p": "two_lines_p2"}
+
+
+def _wild_names(linear: pd.Series | None, square: pd.Series | None) -> dict[str, str]:
+    """tests.csv's `<term>.p` of the wild bootstrap -> `wild_p` (`wild_p_sq` for the square), whatever the term's name."""
+    names = {"joint.p": "wild_joint_p"}
+    for row, suffix in ((linear, ""), (square, "_sq")):
+        if row is not None:
+            names |= {f"{row.term}.{stat}": f"wild_{stat}{suffix}" for stat in ("p", "ci_low", "ci_high")}
+    return names
 
 
 def treatment_rows(fit: Fit, treatment: str) -> tuple[pd.Series | None, pd.Series | None]:
@@ -57,8 +71,10 @@ def model_metrics(fit: Fit, treatment: str, tests: pd.DataFrame) -> dict[str, fl
     for row in fit.tidy.itertuples(index=False):
         metrics |= {f"coef.{row.term}": row.estimate, f"se.{row.term}": row.std_error}
     if not tests.empty:
-        utest = tests[(tests.model == fit.model) & (tests.test == "utest")]
-        metrics |= {_UTEST[s]: float(v) for s, v in zip(utest.statistic, utest.value) if s in _UTEST}
+        own = tests[tests.model == fit.model]
+        for test, names in (("utest", _UTEST), ("two_lines", _TWO_LINES), ("wild", _wild_names(linear, square))):
+            rows = own[own.test == test]
+            metrics |= {names[s]: float(v) for s, v in zip(rows.statistic, rows.value) if s in names}
     metrics |= {f"rows_dropped.{s.step.replace(' ', '_')}": s.dropped for s in fit.steps}
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 

@@ -57,21 +57,21 @@ def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str
     yhat, se = predict(distinct)
     flat = tl.flat_region(values, yhat[inverse], se[inverse], shape)
 
-    def lines(breakpoint: float) -> tuple[tl.Line, tl.Line]:
-        """b1 (x_low of line 1) and b2 (x_high of line 2); one regression when no x sits on the breakpoint."""
-        tied = bool(np.any(values == breakpoint))
-        found = []
-        for line, slope in ((1, 0), (2, 1)) if tied else ((1, 0),):
-            result = least_squares_of(workspace, sample, fit.outcome, controls, vcov, tl.segments(values, breakpoint, line))
-            found.append(tl.Line(float(result.coef[slope]), float(result.statistic[slope]), float(result.p_value[slope])))
-            if not tied:
-                found.append(tl.Line(float(result.coef[1]), float(result.statistic[1]), float(result.p_value[1])))
-        return found[0], found[1]
+    def slopes(breakpoint: float, line: int) -> tuple[tl.Line, tl.Line]:
+        """Both slopes (x_low, x_high) of the interrupted regression whose segment `line` holds the breakpoint."""
+        result = least_squares_of(workspace, sample, fit.outcome, controls, vcov, tl.segments(values, breakpoint, line))
+        return tuple(tl.Line(float(result.coef[j]), float(result.statistic[j]), float(result.p_value[j])) for j in (0, 1))
 
-    first, second = lines(float(np.median(flat)))
+    def lines(breakpoint: float) -> tuple[tl.Line, tl.Line]:
+        """b1 from line 1, b2 from line 2: one regression when no x sits on the breakpoint (the two lines are the same)."""
+        first, second = slopes(breakpoint, 1)
+        return (first, slopes(breakpoint, 2)[1]) if np.any(values == breakpoint) else (first, second)
+
+    middle = float(np.median(flat))
+    first, second = lines(middle)
     breakpoint = tl.robin_hood(flat, first.t, second.t)
     first, second = lines(breakpoint)
-    result = tl.TwoLinesResult(shape, breakpoint, float(np.median(flat)), float(flat.min()), float(flat.max()), first, second,
+    result = tl.TwoLinesResult(shape, breakpoint, middle, float(flat.min()), float(flat.max()), first, second,
                                int((values <= breakpoint).sum()), int((values > breakpoint).sum()))
     grid = np.linspace(values.min(), values.max(), 200)
     return result, tl.Curve(grid, *predict(grid))
