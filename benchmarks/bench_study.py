@@ -3,8 +3,11 @@ regressions in a plain pyfixest script (../shared/peers/pyfixest_study.py), on t
 cached panel, in the same invocation, alternating.
 
     .venv/bin/python benchmarks/bench_study.py [--rounds 3] [--scales 1,2,4] [--skip-scaling]
+    FIXEST_LIB=<R library with fixest> .venv/bin/python benchmarks/bench_study.py   # with R fixest too
 
-Per round, in this order: the pyfixest script, the sweep with tracking off, the sweep with
+Per round, in this order: the pyfixest script, the R fixest script (../shared/peers/study.R,
+2 threads, when `FIXEST_LIB` names an R library holding fixest: ../shared/peers/README.md
+says how to build it; it reads the same panel as CSV), the sweep with tracking off, the sweep with
 MLflow tracking (a store created beforehand; force=true so no job is skipped as already
 done). Reported: median wall of the whole process, the ratio eqexp / pyfixest, the peak
 memory of the whole process tree (the largest sum over its processes at one moment, RSS and
@@ -33,6 +36,7 @@ from record import append_results
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT.parent / "shared" / "peers" / "pyfixest_study.py"
+FIXEST = ROOT.parent / "shared" / "peers" / "study.R"
 PY = sys.executable
 STUDY = ["-m", "experiment=glob(table*)"]
 TABLES = {"table4": "table4_baseline", "table5": "table5_lags", "table6": "table6_mediation_humancapital",
@@ -104,13 +108,19 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
     panel = panel_of([])
-    results: dict[str, list[dict]] = {"pyfixest": [], "eqexp": [], "eqexp_mlflow": [], "single": [], "single_mlflow": []}
+    with_fixest = bool(os.environ.get("FIXEST_LIB"))
+    results: dict[str, list[dict]] = {"pyfixest": [], **({"fixest": []} if with_fixest else {}), "eqexp": [], "eqexp_mlflow": [],
+                                      "single": [], "single_mlflow": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if with_fixest:  # full precision, as the README of the peers says
+            pd.read_parquet(panel).to_csv(tmp / "panel.csv", index=False)
         subprocess.run([PY, "run.py", "data=synthetic_small", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
                         f"tracking.artifact_root={tmp}/mlartifacts"], cwd=ROOT, capture_output=True, check=True)  # creates the store
         for r in range(args.rounds):
             results["pyfixest"].append(run_measured([PY, str(PEER), str(panel), str(tmp / "peer.csv")]))
+            if with_fixest:
+                results["fixest"].append(run_measured(["Rscript", str(FIXEST), str(tmp / "panel.csv"), str(tmp / "fixest.csv"), "2", "1e-11", "singleton"]))
             results["eqexp"].append(run_measured(sweep_args(tmp, f"off{r}", False, [])))
             results["eqexp_mlflow"].append(run_measured(sweep_args(tmp, f"on{r}", True, [])))
             results["single"].append(run_measured([PY, "run.py", "tracking=off", f"hydra.run.dir={tmp}/single{r}"]))
@@ -129,15 +139,17 @@ def main() -> None:
                 print(f"scale {scale}x: {scaling[scale]['seconds']:.1f}s", flush=True)
     med = {k: statistics.median(x["seconds"] for x in v) for k, v in results.items()}
     peak = {k: (max(x["rss"] for x in v), max(x["pss"] for x in v)) for k, v in results.items()}
+    ratio = lambda k, peer: f"{med[k] / med[peer]:.2f}" if peer in med else "—"  # noqa: E731
     rows = [
-        "| run | median wall (s) | ratio to pyfixest | peak RSS, tree (MiB) | peak PSS, tree (MiB) |",
-        "|---|---:|---:|---:|---:|",
-        *(f"| {label} | {med[k]:.2f} | {med[k] / med['pyfixest']:.2f} | {peak[k][0]:,.0f} | {peak[k][1]:,.0f} |"
+        "| run | median wall (s) | ratio to pyfixest | ratio to fixest | peak RSS, tree (MiB) | peak PSS, tree (MiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(f"| {label} | {med[k]:.2f} | {ratio(k, 'pyfixest')} | {ratio(k, 'fixest')} | {peak[k][0]:,.0f} | {peak[k][1]:,.0f} |"
           for k, label in [("pyfixest", "`pyfixest_study.py` (23 regressions, pyfixest 0.60)"),
+                           ("fixest", "`study.R` (23 regressions, R fixest 0.12.2, 2 threads)"),
                            ("eqexp", "`run.py -m 'experiment=glob(table*)' tracking=off` (10 jobs)"),
                            ("eqexp_mlflow", "the same with MLflow tracking (SQLite)"),
                            ("single", "`run.py tracking=off` (Table 4, warm)"),
-                           ("single_mlflow", "`run.py` (Table 4, warm, MLflow)")]),
+                           ("single_mlflow", "`run.py` (Table 4, warm, MLflow)")] if k in med),
     ]
     lines = [f"\n## The reference study against a plain pyfixest script (`bench_study.py`) — {time.strftime('%Y-%m-%d')}, "
              f"{os.cpu_count()} cores, {len(pd.read_parquet(panel, columns=['year'])):,} firm-years, median of {args.rounds} alternating rounds\n",

@@ -138,7 +138,7 @@ class FirmMoments:
         z -= np.repeat(np.add.reduceat(z, starts) / n_obs[:, None], n_obs, axis=0)
         n_cc, n_cd = c * (c + 1) // 2, c * n_dummies
         cross = np.empty((n_firms, n_cc + n_cd + n_dummies * (n_dummies + 1) // 2))  # blocks as `_packing` orders them
-        _firm_gram(z, firm_of_row, starts, n_obs, out=cross[:, :n_cc])
+        _firm_gram(z, starts, out=cross[:, :n_cc])
         if n_dummies:
             sorted_levels = [level[order] for level in levels]
             _dummy_cross(z, firm_of_row, sorted_levels, n_dummies, out=cross[:, n_cc : n_cc + n_cd])
@@ -216,20 +216,12 @@ def _packing(c: int, n_dummies: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([i, ci, di + c]), np.concatenate([j, cj, dj + c])
 
 
-def _firm_gram(z: np.ndarray, firm: np.ndarray, starts: np.ndarray, n_obs: np.ndarray, out: np.ndarray) -> None:
-    """Per firm, Z̃ᵀZ̃ of the firm-demeaned columns, packed upper triangle into `out`: batched
-    products of the firms' rows padded with zeros to the longest firm, a slice of firms at a
-    time (the padded rows of all firms at once would be as large as the result)."""
-    slot = np.arange(len(firm)) - starts[firm]
-    width, c = int(n_obs.max()), z.shape[1]
-    i, j = np.triu_indices(c)
-    step = max(1, 2**20 // (width * c))
-    for first in range(0, len(n_obs), step):
-        last = min(first + step, len(n_obs))
-        rows = slice(starts[first], starts[last - 1] + n_obs[last - 1])
-        padded = np.zeros((last - first, width, c))
-        padded[firm[rows] - first, slot[rows]] = z[rows]
-        out[first:last] = np.matmul(padded.transpose(0, 2, 1), padded)[:, i, j]
+def _firm_gram(z: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+    """Per firm, Z̃ᵀZ̃ of the firm-demeaned columns (rows sorted by firm, each firm's first row
+    at `starts`), packed upper triangle into `out`: each pair's row products summed per firm."""
+    columns = np.ascontiguousarray(z.T)
+    for k, (i, j) in enumerate(zip(*np.triu_indices(z.shape[1]))):
+        out[:, k] = np.add.reduceat(columns[i] * columns[j], starts)
 
 
 def _dummy_cross(z: np.ndarray, firm: np.ndarray, levels: list[np.ndarray], n_dummies: int, out: np.ndarray) -> None:
@@ -242,8 +234,8 @@ def _dummy_cross(z: np.ndarray, firm: np.ndarray, levels: list[np.ndarray], n_du
     for level in levels:
         has = level >= 0
         cell = firm[has] * n_dummies + level[has]
-        for i in range(z.shape[1]):
-            out[:, i * n_dummies : (i + 1) * n_dummies] += np.bincount(cell, weights=z[has, i], minlength=n_firms * n_dummies).reshape(n_firms, n_dummies)
+        for i, column in enumerate(np.ascontiguousarray(z[has].T)):
+            out[:, i * n_dummies : (i + 1) * n_dummies] += np.bincount(cell, weights=column, minlength=n_firms * n_dummies).reshape(n_firms, n_dummies)
 
 
 def _dummy_gram(firm: np.ndarray, levels: list[np.ndarray], n_firms: int, n_dummies: int, n_obs: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
 from eqexp.tracking import ui_hint
 
 _OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised
+_LOGGERS: dict[str, runs.JobLogger] = {}  # their jobs' runs, logged as the jobs end
 _LAST_EXIT_CODE = 0
 
 
@@ -113,6 +114,9 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     if ctx is None and plan:
         ctx = SweepContext.from_dict(plan["context"])
     records = job_records(sweep_dir)
+    logger = _LOGGERS.pop(str(sweep_dir), None)
+    if logger is not None:
+        logger.stop(records)
     tracked = ctx is not None and ctx.parent_run_id and ctx.tracking_uri
     if tracked:  # skipped jobs' results come from their earlier runs, before anything reads them
         _mlflow("copy the results of skipped jobs", runs.log_jobs, ctx, [r for r in records if r.status == SKIPPED], Path(ctx.root))

@@ -22,7 +22,7 @@ from eqexp.sweep import runs
 from eqexp.sweep.plan import job_key, treatment_of
 from eqexp.sweep.records import FAILED, FINISHED, PLAN_FILE, SKIPPED, STARTED, JobRecord, SweepContext, write_status
 from eqexp.sweep.threads import THREADS_ENV, cap_threads
-from eqexp.sweep.workers import release_memory
+from eqexp.sweep.workers import release_memory, take_spec
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     spec = None
     try:
         t0 = time.perf_counter()
-        spec = in_parent_store(load_spec(cfg), ctx)
+        spec = in_parent_store(take_spec(num) or load_spec(cfg), ctx)
         record.analysis, record.treatment = spec.analysis, treatment_of(spec)
         record.fixed_effects, record.labels = list(spec.model.fixed_effects), dict(spec.report.labels)
         record.fingerprint = data_load.fingerprint(spec.data)

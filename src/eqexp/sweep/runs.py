@@ -5,8 +5,9 @@ a typical job's own logging. So workers never load it: a job writes its run down
 (`tracking.RunRecord`, `run.json` in its directory) and the parent, which loads MLflow once
 (in a thread, while the jobs are planned), creates the parent run, looks up earlier
 FINISHED runs of the planned jobs (resume), and at the end logs every job under the parent:
-its own run (FINISHED or FAILED), a reused run for a job skipped as already done (its
-results copied back into the job's directory), a KILLED run for a job that never finished.
+its own run (FINISHED or FAILED) as soon as the job has ended (`JobLogger`, a thread, while
+the other jobs run), a reused run for a job skipped as already done (its results copied back
+into the job's directory), a KILLED run for a job that never finished.
 
 A sweep whose parent was killed before it could log (SIGKILL, a lost machine) leaves its
 parent run RUNNING and its jobs' runs written down in their directories: the next sweep on
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eqexp.sweep.records import FAILED, NEVER, SKIPPED, JobRecord, SweepContext, _read_plan, job_records
+from eqexp.sweep.records import FAILED, FINISHED, NEVER, SKIPPED, JobRecord, SweepContext, _read_plan, job_records, read_statuses
 from eqexp.tracking import OWNER_TAG, owner
 
 _REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables", "multiverse.json")
@@ -133,20 +134,58 @@ def reuse_run(uri: str, earlier_id: str, out_dir: Path, parent_run_id: str | Non
 
 def log_jobs(ctx: SweepContext, records: list[JobRecord], root: Path) -> None:
     """Every job's run under the parent: its own (from `run.json`), reused, or KILLED."""
-    from eqexp.tracking import RunRecord, log_run
-
     for r in records:
         if r.run_id:
             continue
         if r.status == SKIPPED and r.reused_run_id and r.dir:
             r.run_id = reuse_run(ctx.tracking_uri, r.reused_run_id, Path(r.dir), ctx.parent_run_id, r)
             continue
-        record = RunRecord.read(Path(r.dir)) if r.dir else None
-        if record is not None:
-            if r.status == NEVER:  # it wrote its run and died before its status said so
-                record.status = "KILLED"
-            r.run_id = log_run(record, root, ctx.parent_run_id if record.uri == ctx.tracking_uri else None)
+        r.run_id = _log_own_run(ctx, r, root)
     _record_never_finished(ctx.tracking_uri, ctx.parent_run_id, records)
+
+
+def _log_own_run(ctx: SweepContext, r: JobRecord, root: Path) -> str | None:
+    """The run a job wrote down (`run.json`), logged under the parent; None if it wrote none."""
+    from eqexp.tracking import RunRecord, log_run
+
+    record = RunRecord.read(Path(r.dir)) if r.dir else None
+    if record is None:
+        return None
+    if r.status == NEVER:  # it wrote its run and died before its status said so
+        record.status = "KILLED"
+        record.tags["eqexp.status"] = NEVER
+    return log_run(record, root, ctx.parent_run_id if record.uri == ctx.tracking_uri else None)
+
+
+class JobLogger:
+    """Logs each job's run as soon as its status says it ended (finished or failed), in a thread
+    of the parent while the other jobs run, so that the sweep's end logs only what is left."""
+
+    def __init__(self, ctx: SweepContext, root: Path, interval: float = 0.25):
+        self.ctx, self.root, self.interval = ctx, root, interval
+        self.logged: dict[int, str] = {}  # job num -> its run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for num, r in read_statuses(Path(self.ctx.sweep_dir)).items():
+                if num in self.logged or r.status not in (FINISHED, FAILED):
+                    continue
+                try:
+                    run_id = _log_own_run(self.ctx, r, self.root)
+                except Exception:  # left to the sweep's end, which reports why
+                    return
+                if run_id:
+                    self.logged[num] = run_id
+
+    def stop(self, records: list[JobRecord]) -> None:
+        """Stop logging (after the run in progress) and give `records` the runs already logged."""
+        self._stop.set()
+        self._thread.join()
+        for r in records:
+            r.run_id = r.run_id or self.logged.get(r.num)
 
 
 def _record_never_finished(uri: str, parent_run_id: str, records: list[JobRecord]) -> None:

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from eqexp.multiverse.axes import MultiverseError
 from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
-from eqexp.sweep.finish import _OPEN_SWEEPS, finish_sweep
+from eqexp.sweep.finish import _LOGGERS, _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import set_job_context
 from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, share_key, task_config, treatment_of
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
@@ -146,6 +146,7 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
         record = JobRecord(num=num, label=label, overrides=list(job_overrides), reason=reason)
         local_workers.COMPOSED[tuple(job_overrides)] = job_cfg  # composed once: Hydra's sweeper and the launcher reuse it
         if spec is not None:
+            local_workers.SPECS[tuple(job_overrides)] = spec
             try:
                 local_workers.COSTS[tuple(job_overrides)] = estimated_cost(spec)
                 record.analysis, record.treatment = spec.analysis, treatment_of(spec)
@@ -245,6 +246,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         "created": time.time(),
     })
     _OPEN_SWEEPS[str(sweep_dir)] = ctx
+    if ctx.parent_run_id:
+        _LOGGERS[str(sweep_dir)] = runs.JobLogger(ctx, root)
     return ctx
 
 

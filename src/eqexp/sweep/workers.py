@@ -1,13 +1,14 @@
 """The local workers of a sweep: one process pool, started before the jobs are planned.
 
 Hydra's joblib launcher starts its loky workers when the jobs are launched; each worker then
-imports everything, composes its job's config again (Hydra's sweeper has composed it twice
-already) and reads its data. On a few cores that start-up is a large share of a sweep. The
-eqexp launcher (`hydra_plugins.eqexp_sweeps`) uses the pool this module starts at the very
-beginning of the sweep: the workers import eqexp, compose the jobs beside the parent and
-read the sweep's data while it plans; each job then runs on the config composed once
-(`COMPOSED`), longest first (`COSTS`), so that no worker waits at the end for the other's
-long job, and jobs on the same prepared panel one after another in the same worker
+starts a Python, imports everything, composes its job's config again (Hydra's sweeper has
+composed it twice already) and reads its data. On a few cores that start-up is a large share
+of a sweep. The eqexp launcher (`hydra_plugins.eqexp_sweeps`) uses the pool this module
+starts at the very beginning of the sweep, forked from the parent once it has imported what
+a job needs (so no worker imports anything again): the workers compose the jobs beside the
+parent and read the sweep's data while it plans; each job then runs on the config composed
+once (`COMPOSED`), longest first (`COSTS`), so that no worker waits at the end for the
+other's long job, and jobs on the same prepared panel one after another in the same worker
 (`SHARES`, `chains`), which keeps that panel's work.
 
 The lowest layer of the sweep package besides `records`: it imports none of the others.
@@ -16,30 +17,82 @@ The lowest layer of the sweep package besides `records`: it imports none of the 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 # Filled by the planning in the parent (`start._compose_jobs`), read by the launcher.
 COMPOSED: dict[tuple[str, ...], Any] = {}  # job overrides -> the job's composed config
+SPECS: dict[tuple[str, ...], Any] = {}  # job overrides -> its validated Spec (the job does not load it again)
 COSTS: dict[tuple[str, ...], float] = {}  # job overrides -> its estimated cost
 SHARES: dict[tuple[str, ...], tuple[str, int]] = {}  # job overrides -> (its prepared panel's key, its models' width)
 
 _POOL: dict[str, Any] = {}  # the sweep's executor, its size and its workers' environment
 
 
-def pool(n_workers: int, env: dict[str, str]):
-    """The sweep's loky executor with `n_workers` processes and `env` set in them (reused if alive)."""
-    from joblib.externals.loky import get_reusable_executor
+def pool(n_workers: int, env: dict[str, str]) -> ProcessPoolExecutor:
+    """The sweep's pool of `n_workers` processes with `env` set in them (reused while alive).
 
-    if _POOL.get("size") != n_workers or _POOL.get("env") != env:
-        executor = get_reusable_executor(max_workers=n_workers, env=env, reuse=False, initializer=keep_caches)
+    Forked: a worker starts with this process's modules (`warm_up` imports a job's here first),
+    instead of a new interpreter importing them again. The pool forks all its workers at its
+    first task, before this process starts any thread (Python's executor forks them at once).
+    """
+    executor = _POOL.get("executor")
+    if executor is None or _POOL.get("size") != n_workers or _POOL.get("env") != env or not alive(executor):
+        if executor is not None:
+            kill()
+        warm_up()
+        executor = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(env,))
         _POOL.update(executor=executor, size=n_workers, env=env)
-    else:  # the same pool, or a new one if a worker died (loky replaces a broken executor)
-        _POOL["executor"] = get_reusable_executor(max_workers=n_workers, env=env, reuse="auto", initializer=keep_caches)
-    return _POOL["executor"]
+    return executor
+
+
+def alive(executor: ProcessPoolExecutor) -> bool:
+    return not executor._broken and not executor._shutdown_thread
+
+
+def submit(executor: ProcessPoolExecutor, function: Any, *args: Any) -> Pickled:
+    """`function(*args)` in a worker, both ways with cloudpickle as joblib does (Hydra's context
+    and configs hold classes of plugins that Hydra imports twice, which the standard pickle refuses)."""
+    import cloudpickle
+
+    return Pickled(executor.submit(_call_pickled, cloudpickle.dumps((function, args))))
+
+
+class Pickled:
+    """A future whose result comes cloudpickled."""
+
+    def __init__(self, future: Future):
+        self.future = future
+
+    def cancel(self) -> bool:
+        return self.future.cancel()
+
+    def result(self, timeout: float | None = None) -> Any:
+        import cloudpickle
+
+        return cloudpickle.loads(self.future.result(timeout))
+
+
+def _call_pickled(payload: bytes) -> bytes:
+    import cloudpickle
+
+    function, args = cloudpickle.loads(payload)
+    return cloudpickle.dumps(function(*args))
+
+
+def start_worker(env: dict[str, str]) -> None:
+    """In a new worker: its environment and thread caps; SIGTERM ends it (the parent's handler
+    records the sweep, which only the parent does)."""
+    from eqexp.sweep.threads import THREADS_ENV, cap_threads
+
+    os.environ.update(env)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    cap_threads(int(env[THREADS_ENV]))  # BLAS was loaded by the parent with its own pool
 
 
 def kill() -> None:
@@ -48,19 +101,17 @@ def kill() -> None:
     _POOL.clear()
     if executor is None:
         return
-    # Killed here rather than by shutdown(kill_workers=True), whose clean-up races with jobs
-    # still queued (loky 3.5 raises in its manager thread); a broken pool cleans up safely.
-    for pid in list(executor._processes):
+    for pid in list(executor._processes or {}):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:  # gone already
             pass
-    executor.shutdown(wait=True)
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 class Warmup:
-    """The pool started while the parent plans: the workers import what a job needs, compose
-    jobs beside the parent (`submit`), then read the sweep's data (`load`)."""
+    """The pool started while the parent plans: the workers compose jobs beside the parent
+    (`submit`), then read the sweep's data (`load`)."""
 
     def __init__(self, n_workers: int, env: dict[str, str]):
         from hydra.core.singleton import Singleton
@@ -69,27 +120,26 @@ class Warmup:
         self.executor = pool(n_workers, env)
         self.singletons = Singleton.get_state()  # Hydra's config store and plugins, for composing there
         for _ in range(n_workers):
-            self.executor.submit(warm_up)
+            submit(self.executor, os.getpid)  # forks the workers now, before this process starts threads
 
-    def submit(self, function: Any, *args: Any):
+    def submit(self, function: Any, *args: Any) -> Pickled:
         """Run `function(*args)` in a worker that knows Hydra's config store (to compose a job)."""
-        return self.executor.submit(with_singletons, self.singletons, function, *args)
+        return submit(self.executor, with_singletons, self.singletons, function, *args)
 
     def load(self, data: Sequence[Any]) -> None:
         """Each worker reads the sweep's data (DataSpecs) whose cache exists (never a build)."""
         for _ in range(self.n_workers):
-            self.executor.submit(load_data, list(data))
+            submit(self.executor, load_data, list(data))
 
 
-def warm_up() -> int:
-    """In a worker: the imports of a job."""
+def warm_up() -> None:
+    """Here, before the workers are forked: the imports of a job."""
     import hydra.core.utils  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
 
     import eqexp.cli  # noqa: F401  (the runner, the analyses, pandas, numpy, scipy.special)
     import eqexp.report.figures  # noqa: F401
-
-    return os.getpid()
+    import eqexp.runner  # noqa: F401
 
 
 def load_data(data: list) -> int:
@@ -103,15 +153,6 @@ def load_data(data: list) -> int:
         except Exception:  # the job itself will report it
             pass
     return os.getpid()
-
-
-def keep_caches() -> None:
-    """Worker initializer: loky restarts a worker whose memory grew 300 MB after its first
-    task, taken for a leak; eqexp's workers keep the sweep's panel and absorbed columns on
-    purpose (bounded by `eqexp.estimate.BLOCKS`), and a restart would read them again."""
-    from joblib.externals.loky import process_executor
-
-    process_executor._MAX_MEMORY_LEAK_SIZE = 2**40
 
 
 def with_singletons(state: dict, function: Any, *args: Any) -> Any:
@@ -134,8 +175,9 @@ def release_memory() -> None:
         pass
 
 
-def run_composed(idx: int, config: Any, hydra_context: Any, task_function: Any, singleton_state: dict) -> Any:
-    """In a worker: Hydra's `run_job` on a config the parent composed (as joblib's `execute_job`, minus composing)."""
+def run_composed(idx: int, config: Any, spec: Any, hydra_context: Any, task_function: Any, singleton_state: dict) -> Any:
+    """In a worker: Hydra's `run_job` on a config the parent composed (as joblib's `execute_job`,
+    minus composing), its Spec, validated there, handed to the job (`take_spec`)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.singleton import Singleton
     from hydra.core.utils import run_job, setup_globals
@@ -147,8 +189,20 @@ def run_composed(idx: int, config: Any, hydra_context: Any, task_function: Any, 
         config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
         config.hydra.job.num = idx
     HydraConfig.instance().set_config(config)
-    return run_job(hydra_context=hydra_context, config=config, task_function=task_function,
-                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    _NEXT_SPEC[idx] = spec
+    try:
+        return run_job(hydra_context=hydra_context, config=config, task_function=task_function,
+                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+    finally:
+        _NEXT_SPEC.pop(idx, None)
+
+
+_NEXT_SPEC: dict[int, Any] = {}  # in a worker: the Spec of the job it runs now
+
+
+def take_spec(idx: int) -> Any:
+    """In a job of this worker: its Spec as the parent validated it, or None (load it)."""
+    return _NEXT_SPEC.pop(idx, None)
 
 
 class Call:
@@ -158,8 +212,8 @@ class Call:
     def __init__(self, function: Any, *args: Any):
         self.function, self.args, self.future = function, args, None
         executor = _POOL.get("executor")
-        if executor is not None and not executor._flags.broken and not executor._flags.shutdown:
-            self.future = executor.submit(function, *args)
+        if executor is not None and alive(executor):
+            self.future = submit(executor, function, *args)
 
     def result(self) -> Any:
         if self.future is not None:
@@ -186,6 +240,6 @@ def chains(job_overrides: Sequence[Sequence[str]], n_workers: int) -> list[list[
     return sorted(split, key=lambda chain: -sum(COSTS.get(tuple(job_overrides[i]), 0.0) for i in chain))
 
 
-def run_chain(items: list[tuple[int, Any]], hydra_context: Any, task_function: Any, singleton_state: dict) -> list[Any]:
-    """In a worker: `run_composed` for each (index, config) of a chain, in order."""
-    return [run_composed(idx, config, hydra_context, task_function, singleton_state) for idx, config in items]
+def run_chain(items: list[tuple[int, Any, Any]], hydra_context: Any, task_function: Any, singleton_state: dict) -> list[Any]:
+    """In a worker: `run_composed` for each (index, config, spec) of a chain, in order."""
+    return [run_composed(idx, config, spec, hydra_context, task_function, singleton_state) for idx, config, spec in items]

@@ -5,9 +5,9 @@ the repeated start-up work (see `eqexp.sweep.workers`).
   order), minus the combinations listed in `hydra.sweeper.exclude` (a multiverse's, see
   `eqexp.multiverse.axes`); a job that eqexp's planning has already composed and validated
   is not composed a second time.
-- `hydra/launcher=eqexp_joblib`: joblib's loky workers, as `hydra/launcher=joblib`, with
-  its `n_jobs` and `timeout`; the workers are started when the sweep starts (importing and
-  reading data while the parent plans), each job runs on the config the parent composed,
+- `hydra/launcher=eqexp_joblib`: local worker processes, as `hydra/launcher=joblib`, with
+  its `n_jobs` and `timeout`; the workers are forked when the sweep starts (with the parent's
+  imports; they read data while the parent plans), each job runs on the config the parent composed,
   the longest jobs are dispatched first, and jobs on the same prepared panel run in a row
   on one worker. A worker that dies stops the sweep as joblib
   does; eqexp's summary then names the jobs that never finished.
@@ -53,7 +53,7 @@ class PlannedBasicSweeper(BasicSweeper):
 
 
 class PlannedJoblibLauncher(JoblibLauncher):
-    """Joblib's loky workers, started early, fed longest first with configs composed once, the
+    """Local workers as joblib's, forked early, fed longest first with configs composed once, the
     jobs that share a prepared panel in a row on one worker (`eqexp.sweep.workers.chains`)."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
@@ -70,7 +70,7 @@ class PlannedJoblibLauncher(JoblibLauncher):
         n_workers = min(effective_n_jobs(self.joblib.get("n_jobs", -1)), len(job_overrides))
         executor = workers.pool(n_workers, threads.worker_env(threads.threads_per_worker(n_workers)))
         singleton_state = Singleton.get_state()
-        log.info(f"Launching {len(job_overrides)} jobs on {n_workers} loky workers, longest first")
+        log.info(f"Launching {len(job_overrides)} jobs on {n_workers} forked workers, longest first")
         futures = {}  # job -> (its chain's future, its place in the chain)
         for chain in workers.chains(job_overrides, n_workers):
             items = []
@@ -80,8 +80,8 @@ class PlannedJoblibLauncher(JoblibLauncher):
                 config = workers.COMPOSED.pop(tuple(overrides), None)
                 if config is None:
                     config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-                items.append((initial_job_idx + i, config))
-            future = executor.submit(workers.run_chain, items, self.hydra_context, self.task_function, singleton_state)
+                items.append((initial_job_idx + i, config, workers.SPECS.pop(tuple(overrides), None)))
+            future = workers.submit(executor, workers.run_chain, items, self.hydra_context, self.task_function, singleton_state)
             futures |= {i: (future, place) for place, i in enumerate(chain)}
         try:
             return [futures[i][0].result(timeout=self.joblib.get("timeout"))[futures[i][1]] for i in range(len(job_overrides))]
