@@ -9,6 +9,7 @@ checks every variable the spec names against the panel's columns.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import FrozenInstanceError, dataclass, field, fields, is_dataclass
 from typing import Any, Iterable, Optional, get_args, get_origin, get_type_hints
@@ -335,13 +336,14 @@ def _check_multiverse(spec: Spec) -> None:
 def load_spec(cfg: DictConfig | dict) -> Spec:
     """Validate a composed config and return the typed `Spec`.
 
-    Keys that are not part of the specification (Hydra's own, `experiment`) are ignored.
+    Keys that are not part of the specification (Hydra's own, `experiment`) are ignored; a
+    job's whole config can be passed (its `hydra` node, which resolves only inside a job, is
+    never read).
     """
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    raw = {k: v for k, v in raw.items() if k not in ("hydra", "experiment")}
+    raw = {k: _plain(cfg[k]) for k in cfg if k not in ("hydra", "experiment")}
     _check_keys(raw, Spec, "")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Spec), raw)
+        merged = OmegaConf.merge(_spec_schema(), raw)
         spec = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
@@ -356,6 +358,17 @@ def load_spec(cfg: DictConfig | dict) -> Spec:
         spec.vcov.label = " and ".join(label(c, spec.report.labels) for c in names) or default
     _seal(spec)
     return spec
+
+
+def _plain(value: Any) -> Any:
+    """A config node as plain containers, its interpolations resolved against its whole config."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+@functools.cache
+def _spec_schema() -> DictConfig:
+    """`Spec` as a typed config, built once (merging copies it)."""
+    return OmegaConf.structured(Spec)
 
 
 def descriptive_variables(spec: Spec) -> list[str]:

@@ -25,7 +25,8 @@ from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _LOGGERS, _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import set_job_context
-from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, share_key, task_config, treatment_of
+from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, share_key, treatment_of
+from eqexp.sweep.parsed_once import parse_once
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker, worker_env
 
@@ -110,7 +111,7 @@ def compose_job(loader: Any, cfg: DictConfig, overrides: list[str]) -> tuple[Dic
 
     job_cfg = loader.load_sweep_config(cfg, list(overrides))
     try:
-        return job_cfg, load_spec(task_config(job_cfg)), ""
+        return job_cfg, load_spec(job_cfg), ""
     except Exception as err:  # recorded: the job itself will fail with the same message
         return job_cfg, None, f"{type(err).__name__}: {err}"
 
@@ -120,7 +121,7 @@ def _compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], warmu
     take jobs from the front as they finish importing, this process from the back)."""
     if warmup is None:
         return [compose_job(loader, cfg, o) for o in overrides]
-    futures = [warmup.submit(compose_job, loader, cfg, list(o)) for o in overrides]
+    futures = [warmup.compose(compose_job, list(o)) for o in overrides]
     composed = {}
     try:
         for i in reversed(range(len(overrides))):
@@ -190,13 +191,14 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     check_launcher(cfg)
     root = Path(str(OmegaConf.select(cfg, "hydra.runtime.cwd", default=os.getcwd())))
     loader = GlobalHydra.instance().config_loader() if GlobalHydra.instance().is_initialized() else None
+    parse_once(loader)  # every job is composed from the same files
     overrides = planned_overrides(cfg, loader)
     labels = job_labels(overrides) if overrides is not None else []
     workers = _launcher_workers(cfg, len(overrides) if overrides else None)
     threads = threads_per_worker(workers) if workers else None
-    # eqexp's launcher: the workers import eqexp and read the data while the jobs are planned here
-    warmup = local_workers.Warmup(workers, worker_env(threads)) if _planned_launcher(cfg) and workers else None
     sweep_dir = _claim_sweep_dir(cfg)  # before composing: every job's config carries the directory
+    # eqexp's launcher: the workers compose jobs and read the data while the jobs are planned here
+    warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg) if _planned_launcher(cfg) and workers else None
     multiverse = OmegaConf.select(cfg, "multiverse", default=None)
     ctx = SweepContext(
         sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,

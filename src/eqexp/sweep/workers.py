@@ -110,21 +110,22 @@ def kill() -> None:
 
 
 class Warmup:
-    """The pool started while the parent plans: the workers compose jobs beside the parent
-    (`submit`), then read the sweep's data (`load`)."""
+    """A new pool forked while the parent plans: the workers compose jobs beside the parent
+    (`compose`) with the parent's Hydra state, which they inherit, then read the sweep's data
+    (`load`)."""
 
-    def __init__(self, n_workers: int, env: dict[str, str]):
-        from hydra.core.singleton import Singleton
-
+    def __init__(self, n_workers: int, env: dict[str, str], loader: Any, cfg: Any):
         self.n_workers = n_workers
+        kill()  # a pool forked earlier holds an earlier sweep's state
+        _PLANNING.update(loader=loader, cfg=cfg)
         self.executor = pool(n_workers, env)
-        self.singletons = Singleton.get_state()  # Hydra's config store and plugins, for composing there
         for _ in range(n_workers):
             submit(self.executor, os.getpid)  # forks the workers now, before this process starts threads
 
-    def submit(self, function: Any, *args: Any) -> Pickled:
-        """Run `function(*args)` in a worker that knows Hydra's config store (to compose a job)."""
-        return submit(self.executor, with_singletons, self.singletons, function, *args)
+    def compose(self, compose_job: Any, overrides: list[str]) -> Pickled:
+        """`compose_job(loader, cfg, overrides)` in a worker, on the sweep's loader and config as
+        they were when it was forked (nothing of Hydra's travels with the task)."""
+        return submit(self.executor, _compose_planned, compose_job, overrides)
 
     def load(self, data: Sequence[Any]) -> None:
         """Each worker reads the sweep's data (DataSpecs) whose cache exists (never a build)."""
@@ -155,12 +156,11 @@ def load_data(data: list) -> int:
     return os.getpid()
 
 
-def with_singletons(state: dict, function: Any, *args: Any) -> Any:
-    """In a worker: Hydra's singletons as the parent has them, then `function(*args)`."""
-    from hydra.core.singleton import Singleton
+_PLANNING: dict[str, Any] = {}  # the sweep's config loader and config, inherited by the workers
 
-    Singleton.set_state(state)
-    return function(*args)
+
+def _compose_planned(compose_job: Any, overrides: list[str]) -> Any:
+    return compose_job(_PLANNING["loader"], _PLANNING["cfg"], overrides)
 
 
 def release_memory() -> None:
@@ -175,16 +175,15 @@ def release_memory() -> None:
         pass
 
 
-def run_composed(idx: int, config: Any, spec: Any, hydra_context: Any, task_function: Any, singleton_state: dict) -> Any:
+def run_composed(idx: int, config: Any, spec: Any, hydra_context: Any, task_function: Any) -> Any:
     """In a worker: Hydra's `run_job` on a config the parent composed (as joblib's `execute_job`,
-    minus composing), its Spec, validated there, handed to the job (`take_spec`)."""
+    minus composing; Hydra's singletons came with the fork), its Spec, validated there, handed
+    to the job (`take_spec`)."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.core.singleton import Singleton
     from hydra.core.utils import run_job, setup_globals
     from omegaconf import open_dict
 
     setup_globals()
-    Singleton.set_state(singleton_state)
     with open_dict(config):
         config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
         config.hydra.job.num = idx
@@ -240,6 +239,6 @@ def chains(job_overrides: Sequence[Sequence[str]], n_workers: int) -> list[list[
     return sorted(split, key=lambda chain: -sum(COSTS.get(tuple(job_overrides[i]), 0.0) for i in chain))
 
 
-def run_chain(items: list[tuple[int, Any, Any]], hydra_context: Any, task_function: Any, singleton_state: dict) -> list[Any]:
+def run_chain(items: list[tuple[int, Any, Any]], hydra_context: Any, task_function: Any) -> list[Any]:
     """In a worker: `run_composed` for each (index, config, spec) of a chain, in order."""
-    return [run_composed(idx, config, spec, hydra_context, task_function, singleton_state) for idx, config, spec in items]
+    return [run_composed(idx, config, spec, hydra_context, task_function) for idx, config, spec in items]

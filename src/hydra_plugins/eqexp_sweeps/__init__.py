@@ -57,7 +57,6 @@ class PlannedJoblibLauncher(JoblibLauncher):
     jobs that share a prepared panel in a row on one worker (`eqexp.sweep.workers.chains`)."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from hydra.core.singleton import Singleton
         from hydra.core.utils import configure_log, filter_overrides, setup_globals
         from joblib import effective_n_jobs
 
@@ -69,7 +68,6 @@ class PlannedJoblibLauncher(JoblibLauncher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         n_workers = min(effective_n_jobs(self.joblib.get("n_jobs", -1)), len(job_overrides))
         executor = workers.pool(n_workers, threads.worker_env(threads.threads_per_worker(n_workers)))
-        singleton_state = Singleton.get_state()
         log.info(f"Launching {len(job_overrides)} jobs on {n_workers} forked workers, longest first")
         futures = {}  # job -> (its chain's future, its place in the chain)
         for chain in workers.chains(job_overrides, n_workers):
@@ -81,7 +79,7 @@ class PlannedJoblibLauncher(JoblibLauncher):
                 if config is None:
                     config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
                 items.append((initial_job_idx + i, config, workers.SPECS.pop(tuple(overrides), None)))
-            future = workers.submit(executor, workers.run_chain, items, self.hydra_context, self.task_function, singleton_state)
+            future = workers.submit(executor, workers.run_chain, items, self.hydra_context, self.task_function)
             futures |= {i: (future, place) for place, i in enumerate(chain)}
         try:
             return [futures[i][0].result(timeout=self.joblib.get("timeout"))[futures[i][1]] for i in range(len(job_overrides))]
