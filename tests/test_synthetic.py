@@ -237,3 +237,17 @@ def test_full_size_world_and_pooled_recovery():
     z = (fit.coef()[terms] - pseudo[terms]) / fit.se()[terms]
     assert (z.abs() < 3).all(), z
     assert fit.tstat()["I(market ** 2)"] < -4
+
+
+def test_trade_names_stay_three_characters_for_the_default_world_and_grow_to_four_beyond():
+    """A world of more firms than three-character names (72³) draws four-character ones; smaller
+    worlds draw exactly the names they always did (the same codes from the same stream)."""
+    from eqexp.data.synthetic.identity import TRADE_CHARS, trade_codes, trade_names
+
+    k = len(TRADE_CHARS)
+    small = trade_codes(np.random.default_rng(5), 1000)
+    assert (small == np.random.default_rng(5).choice(np.arange(k**3), 1000, replace=False)).all()
+    assert {len(n) for n in trade_names(small)} == {3}
+    big = trade_names(trade_codes(np.random.default_rng(5), k**3 + 5000))
+    assert len(set(big)) == k**3 + 5000 and {len(n) for n in big} == {3, 4}
+    assert set(trade_names(np.array([k**3, k**3 + k**4 - 1]))) == {TRADE_CHARS[0] * 4, TRADE_CHARS[-1] * 4}

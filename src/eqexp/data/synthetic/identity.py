@@ -35,20 +35,28 @@ MUNICIPALITIES = (11, 12, 31, 50)  # two-digit area codes (010, 022, 021, 023)
 
 
 def trade_codes(rng: np.random.Generator, n: int, taken: np.ndarray | None = None) -> np.ndarray:
-    """`n` distinct trade names, as codes 0..k³−1 (`trade_names` spells them), none of them `taken`."""
-    pool = np.arange(len(TRADE_CHARS) ** 3)
-    if taken is not None:
-        pool = np.setdiff1d(pool, taken)
-    if n > pool.size:
-        raise ValueError(f"{n} firms need more trade names than the vocabulary's {pool.size} left")
-    return rng.choice(pool, n, replace=False)
+    """`n` distinct trade names, as codes (`trade_names` spells them), none of them `taken`:
+    three characters (codes 0..k³−1) while they suffice, four (codes from k³ on) for worlds of
+    more firms than three-character names (k³ = 373,248), so a world of the default size
+    draws the same names as ever."""
+    k = len(TRADE_CHARS)
+    for size in (k**3, k**3 + k**4):
+        pool = np.arange(size)
+        if taken is not None:
+            pool = np.setdiff1d(pool, taken)
+        if n <= pool.size:
+            return rng.choice(pool, n, replace=False)
+    raise ValueError(f"{n} firms need more trade names than the vocabulary's {pool.size} left")
 
 
 def trade_names(code: np.ndarray) -> np.ndarray:
-    """Three characters of the vocabulary per code."""
+    """Three characters of the vocabulary per code below k³, four from k³ on."""
     k = len(TRADE_CHARS)
     chars = np.array(list(TRADE_CHARS), dtype=object)
-    return chars[code // k**2] + chars[code // k % k] + chars[code % k]
+    code = np.asarray(code)
+    three = chars[code // k**2 % k] + chars[code // k % k] + chars[code % k]
+    four = np.maximum(code - k**3, 0)
+    return np.where(code < k**3, three, chars[four // k**3 % k] + chars[four // k**2 % k] + chars[four // k % k] + chars[four % k])
 
 
 def people(rng: np.random.Generator, n: int) -> np.ndarray:
