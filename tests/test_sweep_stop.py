@@ -100,3 +100,40 @@ def test_a_stopped_sweep_leaves_no_run_running(tmp_path, cache, signum, to_group
     assert {n: c.info.status for n, c in children.items()} == {n: "FINISHED" if n in finished else "KILLED" for n in range(3)}
     for n in finished:
         assert children[n].data.metrics["n_models"] > 0
+
+
+def test_a_job_run_whose_logging_died_with_its_sweep_is_logged_again_on_resume(tmp_path, cache):
+    """The parent logs each job's run as the job ends; a parent killed in the middle of that leaves
+    the run RUNNING and incomplete. The next sweep deletes it and logs the job again from its
+    directory, complete, and marks the dead parent KILLED."""
+    from mlflow.tracking import MlflowClient
+
+    from eqexp.sweep.runs import close_abandoned
+    from eqexp.tracking import OWNER_TAG
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run([sys.executable, "run.py", "-m", "data=synthetic_small", f"data.cache_dir={cache}", "trim=none,p5",
+                           f"tracking.uri={uri}", f"tracking.artifact_root={tmp_path / 'art'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("eqexp").experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
+    (parent,) = [r for r in runs if r.data.tags.get("eqexp.kind") == "sweep"]
+    jobs = {r.data.tags["eqexp.job_num"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    partial = jobs["1"]
+    models = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == partial.info.run_id]
+    dead = f"{os.uname().nodename}:{2**22 + 1}"  # no such process
+    for run_id in (parent.info.run_id, partial.info.run_id):  # as a parent SIGKILLed while logging job 1 leaves them
+        client.update_run(run_id, status="RUNNING")
+        client.set_tag(run_id, OWNER_TAG, dead)
+
+    close_abandoned(uri, experiment)
+
+    after = client.search_runs([experiment], max_results=1000)
+    assert {r.info.run_id for r in after}.isdisjoint({partial.info.run_id, *(m.info.run_id for m in models)})  # deleted
+    assert client.get_run(parent.info.run_id).info.status == "KILLED"
+    again = [r for r in after if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id and r.data.tags.get("eqexp.job_num") == "1"]
+    assert len(again) == 1 and again[0].info.status == "FINISHED" and again[0].data.metrics == partial.data.metrics
+    assert len([r for r in after if r.data.tags.get("mlflow.parentRunId") == again[0].info.run_id]) == len(models) > 0
+    assert not [r for r in after if r.info.status == "RUNNING"]

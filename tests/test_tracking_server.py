@@ -329,9 +329,11 @@ def test_joblib_sweep_on_postgresql_killed_with_sigkill_then_resumed(tmp_path, p
     kill_mid_sweep(first, tmp_path / "first", lambda r: os.killpg(first.pid, signal.SIGKILL))
     first.wait(timeout=60)
     client = MlflowClient(uri)
-    (stale,) = runs_by_id(client).values()
+    (stale,) = parents_of(runs_by_id(client))
     assert stale.info.status == "RUNNING"  # what a killed sweep leaves: nothing could mark it
     finished = {r.num for r in sweep.job_records(tmp_path / "first") if r.status == "finished"}
+    early = children_of(runs_by_id(client), stale)  # logged as the jobs ended, before the kill
+    assert set(early) <= finished and all(r.info.status in ("FINISHED", "RUNNING") for r in early.values())
 
     second = subprocess.run([*command, f"hydra.sweep.dir={tmp_path / 'second'}"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)

@@ -251,19 +251,32 @@ def _gone(run: Any) -> bool:
 
 
 def _log_abandoned_jobs(parent: Any) -> None:
-    """A dead sweep's jobs, from their directories, under its parent run (those it had logged are kept)."""
+    """A dead sweep's jobs, from their directories, under its parent run: those it had logged
+    are kept; one it was logging when it died (still RUNNING) is deleted and logged again."""
     sweep_dir = Path(parent.data.tags.get("eqexp.sweep_dir", ""))
     plan = _read_plan(sweep_dir) if sweep_dir.is_dir() else {}
     ctx = SweepContext.from_dict(plan["context"]) if plan else None
     if ctx is None or ctx.parent_run_id != parent.info.run_id:  # gone, or taken by another sweep since
         return
-    children = client(ctx.tracking_uri).search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", max_results=10000)
-    logged = {c.data.tags.get("eqexp.job_num"): c.info.run_id for c in children}
+    children = _children(ctx.tracking_uri, parent)
+    for partial in [c for c in children if c.info.status == "RUNNING"]:  # its logging died with the sweep: logged again below
+        _delete_with_children(ctx.tracking_uri, partial)
+    logged = {c.data.tags.get("eqexp.job_num"): c.info.run_id for c in children if c.info.status != "RUNNING"}
     records = job_records(sweep_dir)
     for r in records:
         r.run_id = logged.get(str(r.num))
     log_jobs(ctx, records, Path(ctx.root))
+
+
+def _children(uri: str, run: Any) -> list:
+    return client(uri).search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'",
+                                   max_results=10000)
+
+
+def _delete_with_children(uri: str, run: Any) -> None:
+    for child in _children(uri, run):
+        client(uri).delete_run(child.info.run_id)
+    client(uri).delete_run(run.info.run_id)
 
 
 def close_abandoned(uri: str, experiment_id: str) -> None:
@@ -276,6 +289,8 @@ def close_abandoned(uri: str, experiment_id: str) -> None:
         for run in abandoned:
             if run.data.tags.get("eqexp.kind") == "sweep":
                 _log_abandoned_jobs(run)
+        active = {r.info.run_id for r in mlflow_client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=10000)}
+        abandoned = [r for r in abandoned if r.info.run_id in active]  # not the partial job runs deleted above
         for run in abandoned:
             note = run.data.tags.get("mlflow.note.content", "")
             why = f"Marked KILLED by a later sweep: the process that ran it ({run.data.tags[OWNER_TAG]}) was gone."
