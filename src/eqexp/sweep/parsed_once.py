@@ -66,13 +66,14 @@ class ImportlibResourcesConfigSource(importlib_resources_config_source.Importlib
 
     def load_config(self, config_path: str) -> config_source.ConfigResult:
         name = self._normalize_file_name(config_path)
-        key = ("pkg", self.path, name)
-        if key not in _PARSED:  # installed packages do not change while a process runs
+
+        def read() -> bytes:  # installed packages do not change while a process runs: no mtime in the key
             resource = importlib_resources_config_source.resources.files(self.path).joinpath(name)
             if not resource.exists():
                 raise config_source.ConfigLoadError(f"Config not found : {name}")
-            return _result(self, *_parsed(key, resource.read_bytes))
-        return _result(self, *_PARSED[key])
+            return resource.read_bytes()
+
+        return _result(self, *_parsed(("pkg", self.path, name), read))
 
 
 def parse_once(loader: Any = None) -> None:

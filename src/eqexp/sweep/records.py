@@ -95,9 +95,12 @@ def write_status(sweep_dir: Path, record: JobRecord) -> None:
     _write_json(Path(sweep_dir) / STATUS_DIR / f"{record.num}.json", dataclasses.asdict(record))
 
 
-def read_statuses(sweep_dir: Path) -> dict[int, JobRecord]:
+def read_statuses(sweep_dir: Path, skip: Any = ()) -> dict[int, JobRecord]:
+    """Each job's latest state, but those of the job numbers in `skip` (not read)."""
     records = {}
     for path in sorted((Path(sweep_dir) / STATUS_DIR).glob("*.json")):
+        if path.stem.isdigit() and int(path.stem) in skip:
+            continue
         try:
             record = JobRecord.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):

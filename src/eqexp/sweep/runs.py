@@ -170,8 +170,8 @@ class JobLogger:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            for num, r in read_statuses(Path(self.ctx.sweep_dir)).items():
-                if num in self.logged or r.status not in (FINISHED, FAILED):
+            for num, r in read_statuses(Path(self.ctx.sweep_dir), skip=self.logged).items():
+                if r.status not in (FINISHED, FAILED):
                     continue
                 try:
                     run_id = _log_own_run(self.ctx, r, self.root)
