@@ -78,6 +78,8 @@ def hand_made_run(path: Path, root: Path) -> Path:
     """A finished single run's directory as eqexp writes it, made by hand (no estimation): Hydra's
     record, results, a table, a figure, a build log, its environment, and a stray data file."""
     from eqexp import environment
+    from eqexp.inference import hypothesis
+    from eqexp.inference.hypothesis import p_test
     from eqexp.report.table import Table, write_table
 
     hydra = {"runtime": {"cwd": str(root), "choices": {"data": "tiny", "model": "baseline", "experiment": None},
@@ -94,7 +96,8 @@ def hand_made_run(path: Path, root: Path) -> Path:
     (path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(hydra["overrides"]["task"]))
     (path / "job.json").write_text(json.dumps({"status": "finished", "seconds": 1.5, "fingerprint": "panel-0123abcd"}))
     pd.DataFrame({"model": ["(1)"], "term": ["market"], "estimate": [0.05], "statistic": [2.5], "p_value": [0.01]}).to_csv(path / "coefficients.csv", index=False)
-    pd.DataFrame({"model": ["(1)"], "test": ["utest"], "statistic": ["p_value"], "value": [0.004]}).to_csv(path / "tests.csv", index=False)
+    lind_mehlum = p_test("utest", "lind_mehlum", "the curve is monotone or U-shaped", 2.65, 0.004, "t", 96)
+    hypothesis.frame([("(1)", lind_mehlum)]).to_csv(path / "tests.csv", index=False)
     pd.DataFrame({"step": ["(1) singletons"], "rows_in": [100], "rows_out": [97], "reason": [HOSTILE]}).to_csv(path / "rows.csv", index=False)
     table = Table("baseline", [["", "(1)"], ["VARIABLES", "quality"]], [["Market", "0.0500**"], ["", "(2.50)"]],
                   [["Observations", "97"]], ["t-statistics in parentheses", HOSTILE])

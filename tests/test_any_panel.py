@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from linearmodels.panel import PanelOLS
 from test_estimate import dummy_ols_crv1
 
+from eqexp.inference import hypothesis
 from eqexp.runner import run_job
 from eqexp.spec import SpecError, load_spec
 
@@ -73,8 +74,8 @@ def test_heterogeneity_split_written_as_yaml(tmp_path, cache, grunfeld):
     largest = grunfeld.firm.isin(["General Motors", "US Steel", "General Electric"])
     for model, rows in (("(1)", grunfeld[largest]), ("(2)", grunfeld[~largest])):
         assert_matches(ours[ours.model == model], rows, "invest", ["value", "capital"])
-    tests = pd.read_csv(tmp_path / "tests.csv")
-    assert {"wald", "suest", "bdiff"} <= set(tests.test)  # the unit is the firm: permutations apply
+    tests = hypothesis.read(tmp_path / "tests.csv")
+    assert {"wald", "suest", "bdiff"} <= set(tests.test[tests.reject.notna()])  # the unit is the firm: permutations apply
 
 
 def test_lagged_treatment_is_gap_aware_in_the_declared_unit_and_period(tmp_path, cache, grunfeld):
@@ -109,14 +110,15 @@ def test_reordering_fixed_effects_changes_no_number(tmp_path, cache):
         cfg = composed("data=synthetic_small", f"data.cache_dir={cache}", "hetero=ownership", f"model.fixed_effects={order}",
                        "hetero.permutation.draws=200")
         result = run_job(cfg, tmp_path / order)
-        runs[order] = (pd.read_csv(tmp_path / order / "coefficients.csv"), pd.read_csv(tmp_path / order / "tests.csv"))
+        runs[order] = (pd.read_csv(tmp_path / order / "coefficients.csv"), hypothesis.read(tmp_path / order / "tests.csv"))
     (coef_a, tests_a), (coef_b, tests_b) = runs.values()
     np.testing.assert_allclose(coef_a.estimate, coef_b.estimate, rtol=1e-10)
     np.testing.assert_allclose(coef_a.std_error, coef_b.std_error, rtol=1e-10)
-    merged = tests_a.merge(tests_b, on=["model", "test", "statistic"])
+    merged = tests_a.merge(tests_b, on=["model", "test", "hypothesis"])
     assert len(merged) == len(tests_a) == len(tests_b) and "bdiff" in set(tests_a.test)
-    numbers = pd.to_numeric(merged.value_x, errors="coerce").notna()
-    np.testing.assert_allclose(merged.value_x[numbers].astype(float), merged.value_y[numbers].astype(float), rtol=1e-9)
+    numbers = [c for c, kind in hypothesis.DTYPES.items() if kind == "float64"]
+    np.testing.assert_allclose(merged[[f"{c}_x" for c in numbers]], merged[[f"{c}_y" for c in numbers]], rtol=1e-9)
+    assert (merged.reject_x == merged.reject_y).all()
     assert result.spec.vcov.cluster == ["firm_id"]
 
 

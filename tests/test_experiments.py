@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from eqexp.data.load import load
+from eqexp.inference import hypothesis
 from eqexp.runner import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_table6_mediation_three_equations(cache, tmp_path):
     assert "humancapital" in result.fits[2].regressors and "market_sq" not in result.fits[1].regressors
     notes = "\n".join(result.tables["table"].notes)
     assert "Sobel z" in notes and "bias-corrected" in notes and "Wen–Ye decision" in notes and "P10" in notes
-    stats = result.tests.set_index(["test", "statistic"]).value
+    stats = result.tests.set_index(["test", "hypothesis"]).estimate
     a, b = result.fits[1].coef("market"), result.fits[2].coef("humancapital")
     assert stats["sobel", "ab"] == pytest.approx(a * b, rel=1e-12)
 
@@ -84,18 +85,18 @@ def test_robustness_is_only_yaml(cache, tmp_path):
 def test_robustness_reports_the_wild_cluster_bootstrap(cache, tmp_path):
     """The preset asks for the WCR bootstrap: its p-values and intervals reach tests.csv and the table notes."""
     result = run(cache, tmp_path, "robust_drop2010_province")
-    tests = pd.read_csv(tmp_path / "tests.csv")
-    wild = tests[tests.test == "wild"].set_index(["model", "statistic"]).value
+    tests = hypothesis.read(tmp_path / "tests.csv")
+    wild = tests[tests.test == "wild"].set_index(["model", "hypothesis"])
     coefs = pd.read_csv(tmp_path / "coefficients.csv").set_index(["model", "term"])
     provinces = load(result.spec.data).panel.query("year != 2010").province.nunique()
     for model in ("(1)", "(2)"):
-        assert int(wild[model, "draws"]) == 9999 and wild[model, "weights"] == "rademacher"  # 31 clusters: Rademacher
-        assert int(wild[model, "clusters"]) == provinces
+        assert int(wild.draws[model, "market"]) == 9999 and wild.distribution[model, "market"] == "wild bootstrap (rademacher)"  # 31 clusters: Rademacher
+        assert int(wild.clusters[model, "market"]) == provinces
         for term in ("market", "market_sq"):
             estimate = coefs.loc[(model, term), "estimate"]
-            assert float(wild[model, f"{term}.ci_low"]) < estimate < float(wild[model, f"{term}.ci_high"])
-            assert 0 <= float(wild[model, f"{term}.p"]) <= 1
-        assert 0 <= float(wild[model, "joint.p"]) <= 1
+            assert float(wild.ci_low[model, term]) < estimate < float(wild.ci_high[model, term])
+            assert 0 <= float(wild.p_value[model, term]) <= 1
+        assert 0 <= float(wild.p_value[model, "joint"]) <= 1
     notes = result.tables["table"].notes
     assert sum(n.startswith("Wild cluster bootstrap") for n in notes) == 2
 
@@ -105,11 +106,11 @@ def test_robustness_tests_reach_each_models_mlflow_metrics_under_uniform_names(c
     from eqexp.model_runs import model_metrics
 
     result = run(cache, tmp_path, "robust_drop2010_province")
-    rows = result.tests.set_index(["model", "test", "statistic"]).value
+    rows = result.tests.set_index(["model", "test", "hypothesis"])
     for f in result.fits:
         metrics = model_metrics(f, "market", result.tests)
-        assert metrics["wild_p"] == float(rows[f.model, "wild", "market.p"])
-        assert metrics["wild_ci_high_sq"] == float(rows[f.model, "wild", "market_sq.ci_high"])
-        assert metrics["wild_joint_p"] == float(rows[f.model, "wild", "joint.p"])
-        assert metrics["two_lines_breakpoint"] == float(rows[f.model, "two_lines", "breakpoint"])
-        assert metrics["two_lines_confirmed"] == float(bool(rows[f.model, "two_lines", "confirmed"]))
+        assert metrics["wild_p"] == float(rows.p_value[f.model, "wild", "market"])
+        assert metrics["wild_ci_high_sq"] == float(rows.ci_high[f.model, "wild", "market_sq"])
+        assert metrics["wild_joint_p"] == float(rows.p_value[f.model, "wild", "joint"])
+        assert metrics["two_lines_breakpoint"] == float(rows.estimate[f.model, "two_lines", "u_shape"])
+        assert metrics["two_lines_confirmed"] == float(bool(rows.reject[f.model, "two_lines", "u_shape"]))

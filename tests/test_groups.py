@@ -88,7 +88,10 @@ def test_wald_two_groups_is_the_hand_quadratic_form(differ):
     assert test.p_chi2 == pytest.approx(stats.chi2.sf(chi2, 2), rel=1e-10)
     assert test.p_f == pytest.approx(stats.f.sf(chi2 / 2, 2, differ.firm.nunique() - 1), rel=1e-10)
     assert test.p_f < 0.01
-    assert test.to_dict()["wald.A_vs_B.chi2"] == test.chi2
+    chi2_test, f_test = test.tests()
+    assert (chi2_test.hypothesis, chi2_test.statistic, chi2_test.df, chi2_test.p_value) == ("A vs B", test.chi2, 2, test.p_chi2)
+    assert (f_test.statistic, f_test.df, f_test.df_denom, f_test.p_value) == (test.f, 2, test.df_denom, test.p_f)
+    assert chi2_test.reject and f_test.reject and chi2_test.verdict.startswith("Rejected at 0.05")
 
 
 def test_wald_three_groups_joint_then_pairs(same):
@@ -147,7 +150,8 @@ def test_permutation_p_values(same, differ):
     assert alt.observed[0] > 0.3 and alt.p_upper[0] < 0.01 and alt.p_two_sided[0] < 0.05
     np.testing.assert_allclose(alt.p_upper, np.mean(alt.draws >= alt.observed, axis=0))
     np.testing.assert_allclose(alt.p_min_tail, np.minimum(alt.p_upper, 1 - alt.p_upper))
-    assert alt.to_dict()["bdiff.x.p_upper"] == alt.p_upper[0]
+    upper = next(t for t in alt.tests() if t.test == "bdiff")
+    assert (upper.hypothesis, upper.p_value, upper.estimate, upper.draws) == ("x: A vs B", alt.p_upper[0], alt.observed[0], len(alt.draws))
 
 
 def test_permutation_refuses_a_group_that_varies_within_firm(same):

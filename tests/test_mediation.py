@@ -121,9 +121,9 @@ def test_result_summaries_follow_from_the_draws(result):
     np.testing.assert_allclose(result.percentile, np.quantile(result.draws, [0.025, 0.975], axis=0).T)
     np.testing.assert_allclose(result.bias_corrected, bias_corrected_ci(result.draws, result.estimate))
     assert np.all(result.percentile[:, 0] < result.estimate) and np.all(result.estimate < result.percentile[:, 1])
-    flat = result.to_dict()
-    assert flat["mediation.ab.bc_low"] == result.bias_corrected[0, 0]
-    assert flat["mediation.theta_P90.se"] == result.se[3] and flat["mediation.draws"] == 200
+    rows = {(t.test, t.hypothesis): t for t in result.tests()}
+    assert rows["bootstrap_bc", "ab"].ci_low == result.bias_corrected[0, 0]
+    assert rows["bootstrap_percentile", "theta_P90"].se == result.se[3] and rows["bootstrap_bc", "ab"].draws == 200
 
 
 def test_linear_mediator_gives_constant_theta(panel):

@@ -275,7 +275,7 @@ def test_the_curve_has_every_spec_but_the_excluded_and_each_equals_the_spec_run_
             alone = runner.run_job(spec, multiverse / f"alone_{row.rank}", log=False)
         tidy = alone.fits[0].tidy.set_index("term").loc[row.term]
         assert (tidy.estimate, tidy.std_error, tidy.p_value) == pytest.approx((row.estimate, row.se, row.p), rel=1e-12)
-        utest = alone.tests[(alone.tests.test == "utest") & (alone.tests.statistic == "turning_point")].value.iloc[0]
+        utest = alone.tests.set_index(["test", "hypothesis"]).estimate["utest", "turning_point_fieller"]
         assert alone.fits[0].n_obs == row.n_obs and float(utest) == pytest.approx(row.turning_point, rel=1e-12)
 
 

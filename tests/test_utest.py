@@ -57,17 +57,18 @@ def test_matches_hand_formulas():
     assert (r.fieller.low, r.fieller.high) == pytest.approx(tuple(roots), abs=1e-10)
 
 
-def test_clear_inverted_u_passes_all_steps_and_logs_flat_keys():
+def test_clear_inverted_u_passes_all_steps_and_reports_them_in_the_one_test_shape():
     r = utest(B1, B2, V, XL, XH, DF)
     assert r.step1 and r.step2 and r.step3 and r.inverted_u
     assert r.verdict.startswith("Inverted U: all three steps pass.")
-    flat = r.to_dict()
-    assert flat["utest.t_slm"] == r.t_slm and flat["utest.p_value"] == r.p_value
-    assert flat["utest.turning_point"] == pytest.approx(4.0)
-    assert flat["utest.fieller_kind"] == "bounded" and flat["utest.fieller_low"] == r.fieller.low
-    assert flat["utest.inverted_u"] is True
-    assert all(k.startswith("utest.") and "." not in k[6:] for k in flat)
-    assert all(isinstance(v, (float, int, bool, str)) for v in flat.values())
+    rows = {t.hypothesis: t for t in r.tests()}
+    assert rows["lind_mehlum"].statistic == r.t_slm and rows["lind_mehlum"].p_value == r.p_value and rows["lind_mehlum"].df == DF
+    assert rows["turning_point_fieller"].estimate == pytest.approx(4.0)
+    assert (rows["turning_point_fieller"].ci_low, rows["turning_point_fieller"].ci_high) == (r.fieller.low, r.fieller.high)
+    assert (rows["slope_at_x_low"].point, rows["slope_at_x_high"].point) == (XL, XH)
+    assert [rows[h].reject for h in ("beta2_negative", "lind_mehlum", "turning_point_fieller")] == [r.step1, r.step2, r.step3]
+    assert rows["inverted_u"].reject is True and rows["inverted_u"].verdict == r.verdict
+    assert all(t.test == "utest" and t.applies for t in rows.values())
 
 
 def test_extremum_outside_the_data_range_is_a_trivial_failure():
@@ -75,6 +76,8 @@ def test_extremum_outside_the_data_range_is_a_trivial_failure():
     assert r.trivial_failure and r.t_low > 0 and r.t_high > 0
     assert r.p_value > 0.5 and not r.step2 and not r.step3 and not r.inverted_u
     assert "extremum outside interval — trivial failure to reject H0" in r.verdict
+    lind_mehlum = next(t for t in r.tests() if t.hypothesis == "lind_mehlum")
+    assert lind_mehlum.reject is False and "trivial failure" in lind_mehlum.verdict
 
 
 def test_u_shape_fails():

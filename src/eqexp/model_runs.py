@@ -35,20 +35,27 @@ from eqexp.terms import base_variable, parse
 if TYPE_CHECKING:
     from eqexp.runner import JobResult
 
-_UTEST = {"turning_point": "turning_point", "turning_point_se": "turning_point_se", "p_value": "utest_p", "t_slm": "utest_t",
-          "slope_low": "slope_low", "slope_high": "slope_high", "fieller_low": "fieller_low", "fieller_high": "fieller_high",
-          "inverted_u": "inverted_u"}
+# tests.csv's (test, hypothesis, column) -> the model run's metric
+_TESTS = {
+    ("utest", "turning_point_fieller", "estimate"): "turning_point", ("utest", "turning_point_fieller", "se"): "turning_point_se",
+    ("utest", "lind_mehlum", "p_value"): "utest_p", ("utest", "lind_mehlum", "statistic"): "utest_t",
+    ("utest", "slope_at_x_low", "estimate"): "slope_low", ("utest", "slope_at_x_high", "estimate"): "slope_high",
+    ("utest", "turning_point_fieller", "ci_low"): "fieller_low", ("utest", "turning_point_fieller", "ci_high"): "fieller_high",
+    ("utest", "inverted_u", "reject"): "inverted_u",
+    ("two_lines", "u_shape", "reject"): "two_lines_confirmed", ("two_lines", "u_shape", "estimate"): "two_lines_breakpoint",
+    ("two_lines", "slope_below", "estimate"): "two_lines_slope1", ("two_lines", "slope_below", "p_value"): "two_lines_p1",
+    ("two_lines", "slope_above", "estimate"): "two_lines_slope2", ("two_lines", "slope_above", "p_value"): "two_lines_p2",
+    ("wild", "joint", "p_value"): "wild_joint_p",
+}
 _STATS = {"estimate": "estimate", "std_error": "se", "statistic": "t", "p_value": "p"}
-_TWO_LINES = {"confirmed": "two_lines_confirmed", "breakpoint": "two_lines_breakpoint", "first.slope": "two_lines_slope1",
-              "first.p": "two_lines_p1", "second.slope": "two_lines_slope2", "second.p": "two_lines_p2"}
 
 
-def _wild_names(linear: pd.Series | None, square: pd.Series | None) -> dict[str, str]:
-    """tests.csv's `<term>.p` of the wild bootstrap -> `wild_p` (`wild_p_sq` for the square), whatever the term's name."""
-    names = {"joint.p": "wild_joint_p"}
+def _wild_names(linear: pd.Series | None, square: pd.Series | None) -> dict[tuple[str, str, str], str]:
+    """The wild bootstrap's rows of the treatment's term -> `wild_p`, `wild_ci_low`, `wild_ci_high` (`…_sq` of its square), whatever the term's name."""
+    names = {}
     for row, suffix in ((linear, ""), (square, "_sq")):
         if row is not None:
-            names |= {f"{row.term}.{stat}": f"wild_{stat}{suffix}" for stat in ("p", "ci_low", "ci_high")}
+            names |= {("wild", row.term, column): f"wild_{short}{suffix}" for column, short in (("p_value", "p"), ("ci_low", "ci_low"), ("ci_high", "ci_high"))}
     return names
 
 
@@ -70,11 +77,10 @@ def model_metrics(fit: Fit, treatment: str, tests: pd.DataFrame) -> dict[str, fl
         metrics |= {f"{short}_sq": square[column] for column, short in _STATS.items()}
     for row in fit.tidy.itertuples(index=False):
         metrics |= {f"coef.{row.term}": row.estimate, f"se.{row.term}": row.std_error}
-    if not tests.empty:
-        own = tests[tests.model == fit.model]
-        for test, names in (("utest", _UTEST), ("two_lines", _TWO_LINES), ("wild", _wild_names(linear, square))):
-            rows = own[own.test == test]
-            metrics |= {names[s]: float(v) for s, v in zip(rows.statistic, rows.value) if s in names}
+    names = _TESTS | _wild_names(linear, square)
+    for row in tests[(tests.model == fit.model) & tests.reject.notna()].itertuples(index=False):
+        metrics |= {name: getattr(row, column) for (test, hypothesis, column), name in names.items()
+                    if (test, hypothesis) == (row.test, row.hypothesis)}
     metrics |= {f"rows_dropped.{s.step.replace(' ', '_')}": s.dropped for s in fit.steps}
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from eqexp import analyses, tracking
+from eqexp.analyses.descriptive import DESCRIPTIVES_FILE
 from eqexp.data import load as data_load
 from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit
@@ -45,6 +47,7 @@ class JobResult:
     run_id: str | None = None
     seconds: float = 0.0
     null_draws: list[dict] = field(default_factory=list)  # a multiverse's (eqexp.multiverse.draws)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # other CSV files of numbers (descriptives.csv)
 
 
 def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Step]]:
@@ -86,14 +89,18 @@ def _job_metrics(result: JobResult, steps: list[Step]) -> dict[str, float]:
     differences, mediation). Each model's numbers go to its nested run (`model_runs`)."""
     columns = {f.model for f in result.fits}
     metrics: dict[str, float] = {"n_models": len(result.fits)}
-    for row in result.tests.itertuples():
-        if isinstance(row.value, (int, float)) and row.model not in columns:
-            metrics[f"{row.model}.{row.test}.{row.statistic}"] = float(row.value)
+    for row in result.tests[result.tests.reject.notna()].itertuples():
+        if row.model not in columns:
+            name = f"{row.model}.{row.test}.{row.hypothesis}"
+            metrics |= {f"{name}.{stat}": getattr(row, stat) for stat in ("estimate", "statistic", "p_value")}
+            metrics[f"{name}.reject"] = float(row.reject)
+    if DESCRIPTIVES_FILE in result.frames:
+        metrics |= {f"{r.pop('variable')}.describe.{k}": v for r in result.frames[DESCRIPTIVES_FILE].to_dict("records") for k, v in r.items()}
     for step in steps:
         metrics[f"rows_dropped.{step.step.split(':')[0]}"] = step.dropped
         if step.changed:
             metrics[f"rows_changed.{step.step}"] = step.changed
-    return {tracking.metric_name(k): v for k, v in metrics.items()}
+    return {tracking.metric_name(k): float(v) for k, v in metrics.items() if math.isfinite(v)}
 
 
 
@@ -105,6 +112,8 @@ def write_outputs(result: JobResult) -> None:
     if result.null_draws:  # read by the multiverse's curve (eqexp.multiverse.curve)
         (out / NULL_DRAWS_FILE).write_text(json.dumps(result.null_draws))
     result.tests.to_csv(out / "tests.csv", index=False)
+    for name, frame in result.frames.items():
+        frame.to_csv(out / name, index=False)
     pd.DataFrame([s.as_dict() for s in result.steps]).to_csv(out / "rows.csv", index=False)
     for name, table in result.tables.items():
         write_table(table, out / "tables", name)
@@ -137,7 +146,7 @@ def run_job(
     found = analyses.run(df, spec, data_key)
     steps = steps + [replace(s, step=f"{f.model} {s.step}") for f in found.fits for s in f.steps]
     result = JobResult(out_dir=out_dir, spec=spec, fits=found.fits, tests=found.tests_frame(), tables=found.tables,
-                       figures=found.figures, null_draws=found.null_draws, steps=steps, fingerprint=loaded.fingerprint,
+                       figures=found.figures, null_draws=found.null_draws, frames=found.frames, steps=steps, fingerprint=loaded.fingerprint,
                        data_key=data_key)
     write_outputs(result)
     for table in result.tables.values():

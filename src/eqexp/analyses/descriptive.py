@@ -1,28 +1,31 @@
-"""Tables 2 and 3: descriptive statistics and pairwise correlations."""
+"""Tables 2 and 3: descriptive statistics (also in descriptives.csv) and pairwise correlations
+(each pair's test of r = 0 in tests.csv)."""
 
 from __future__ import annotations
+
+import itertools
 
 import pandas as pd
 
 from eqexp.analyses.findings import Findings
-from eqexp.report.descriptives import (
-    correlation_table,
-    correlations,
-    describe,
-    descriptives_table,
-)
+from eqexp.inference.hypothesis import p_test
+from eqexp.report.descriptives import correlation_table, correlations, describe, descriptives_table, pearson
 from eqexp.spec import Spec, descriptive_variables
+
+DESCRIPTIVES_FILE = "descriptives.csv"
+
 
 def descriptives(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
     summary = describe(df, descriptive_variables(spec))
-    rows = summary.melt(id_vars="variable", var_name="statistic").rename(columns={"variable": "model"}).assign(test="describe")
-    return Findings(tests=rows.to_dict("records"),
+    return Findings(frames={DESCRIPTIVES_FILE: summary},
                     tables={"table": descriptives_table(summary, spec.report.labels, spec.report.title or "Descriptive statistics")})
 
 
 def correlation(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
-    r, p = correlations(df, descriptive_variables(spec))
-    long = r.stack().rename("value").reset_index().set_axis(["model", "statistic", "value"], axis=1)
-    rows = long.assign(test="corr", statistic="corr." + long.statistic)
-    return Findings(tests=rows.to_dict("records"),
-                    tables={"table": correlation_table(r, p, spec.report.labels, spec.report.title or "Correlation analysis")})
+    variables = descriptive_variables(spec)
+    r, p = correlations(df, variables)
+    tests = []
+    for x, y in itertools.combinations(variables, 2):
+        rho, t, df_t, p_value = pearson(df, x, y)
+        tests.append((x, p_test("correlation", y, f"{x} and {y} are uncorrelated", t, p_value, "t", df_t, estimate=rho)))
+    return Findings(tests=tests, tables={"table": correlation_table(r, p, spec.report.labels, spec.report.title or "Correlation analysis")})

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from eqexp.analyses.findings import Findings
-from eqexp.analyses.statistics import test_rows
-from eqexp.estimate import Workspace
+from eqexp.estimate import Sample, Workspace
 from eqexp.inference import groups
+from eqexp.inference.hypothesis import HypothesisTest, not_applicable
 from eqexp.models import plans, treatment_terms
 from eqexp.spec import Spec, SpecError
 from eqexp.terms import label
@@ -34,10 +34,6 @@ def any_group(groups: dict[str, str]) -> str:
     return " or ".join(f"({query})" for query in groups.values())
 
 
-def _pair(groups: tuple) -> str:
-    return " vs ".join(map(str, groups))
-
-
 def group_design(workspace: Workspace, name: str, query: str, outcome: str, regressors: list[str], fixed_effects: list[str], unit: str) -> groups.GroupDesign:
     """A group's estimation sample as the interacted model sees it (its absorbed columns are the group fit's)."""
     sample = workspace.sample([outcome, *regressors], fixed_effects, query)
@@ -45,9 +41,18 @@ def group_design(workspace: Workspace, name: str, query: str, outcome: str, regr
     return groups.GroupDesign(name, block[:, 0], block[:, 1:], workspace.codes(unit)[sample.positions], sample.fe_codes)
 
 
+def permutation_not_offered(workspace: Workspace, union: Sample, labels: np.ndarray, firm: str, fixed_effects: list[str]) -> str:
+    """Why relabelling whole units does not apply to this model ("" when it does)."""
+    if firm not in fixed_effects:
+        return f"it relabels whole units ({firm}), and the model has no {firm} fixed effect"
+    in_group = pd.Series(labels[union.positions]).groupby(workspace.values(union, firm)).nunique()
+    varying = int((in_group > 1).sum())
+    return f"the groups vary within {varying:,} firms, so labels are not exchangeable across firms" if varying else ""
+
+
 def group_differences(workspace: Workspace, spec: Spec) -> Findings:
     """Wald (fully interacted), suest-style and firm-level permutation tests on the treatment terms."""
-    rows: list[dict] = []
+    rows: list[tuple[str, HypothesisTest]] = []
     plan = plans(spec)[0]
     terms = [t for t in plan.regressors if t in treatment_terms(spec)]
     fixed_effects = list(spec.model.fixed_effects)
@@ -60,26 +65,23 @@ def group_differences(workspace: Workspace, spec: Spec) -> Findings:
     names = " and ".join(label(t, spec.report.labels) for t in terms)
     notes = [f"Group differences in {names} ({label(firm, spec.report.labels)}-clustered, fully interacted model):"]
     for wald in groups.wald_equality(model, terms):
-        rows += test_rows("groups", "wald", wald.to_dict())
-        notes.append(f"  Wald, {_pair(wald.groups)}: chi2({wald.q}) = {wald.chi2:.2f}, p = {wald.p_chi2:.4f}; F({wald.q}, {wald.df_denom}) p = {wald.p_f:.4f}")
+        rows += [("groups", t) for t in wald.tests()]
+        notes.append(f"  Wald, {groups.pair_name(wald.groups)}: chi2({wald.q}) = {wald.chi2:.2f}, p = {wald.p_chi2:.4f}; F({wald.q}, {wald.df_denom}) p = {wald.p_f:.4f}")
     for diff in groups.suest_difference(model, terms):
-        rows += test_rows("groups", "suest", diff.to_dict())
-        notes.append(f"  suest {label(diff.term, spec.report.labels)}, {_pair(diff.groups)}: diff = {diff.diff:.4f}, z = {diff.z:.2f}, p = {diff.p:.4f}")
-    perm = spec.hetero.permutation
-    if firm not in fixed_effects:
-        notes.append(f"  Permutation test not offered: it relabels whole units ({firm}), and the model has no {firm} fixed effect.")
+        rows += [("groups", t) for t in diff.tests()]
+        notes.append(f"  suest {label(diff.term, spec.report.labels)}, {groups.pair_name(diff.groups)}: diff = {diff.diff:.4f}, z = {diff.z:.2f}, p = {diff.p:.4f}")
+    perm, pairs = spec.hetero.permutation, list(itertools.combinations(spec.hetero.groups, 2))
+    why_not = permutation_not_offered(workspace, union, labels, firm, fixed_effects)
+    if why_not:
+        notes.append(f"  Permutation test not offered: {why_not}.")
+        rows += [("groups", not_applicable("bdiff", f"{t}: {groups.pair_name(pair)}", f"{t} no larger in {pair[0]} than in {pair[1]}", why_not))
+                 for pair in pairs for t in terms]
         return Findings(tests=rows, notes=notes)
-    in_group = pd.Series(labels[union.positions]).groupby(workspace.values(union, firm)).nunique()
-    varying = int((in_group > 1).sum())
-    if varying:
-        notes.append(f"  Permutation test not offered: the groups vary within {varying:,} firms, so labels are not exchangeable across firms.")
-        return Findings(tests=rows, notes=notes)
-    pairs = list(itertools.combinations(spec.hetero.groups, 2))
     columns = [plan.outcome, *plan.regressors, *fixed_effects]
     tests = groups.permutation_tests(workspace.frame(union, columns).assign(group=labels[union.positions]),  # no name: freed once read
                                      plan.outcome, plan.regressors, "group", terms, pairs, firm, other_fe, perm.draws, perm.seed)
     for test in tests:
-        rows += test_rows("groups", "bdiff", {f"{_pair(test.groups)}.{k.removeprefix('bdiff.')}": v for k, v in test.to_dict().items()})
+        rows += [("groups", t) for t in test.tests()]
         ps = ", ".join(f"{label(t, spec.report.labels)} p = {p:.3f}" for t, p in zip(test.terms, test.p_upper))
-        notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {_pair(test.groups)}: one-sided {ps}")
+        notes.append(f"  Permutation (bdiff, {perm.draws} firm-level draws, seed {perm.seed}), {groups.pair_name(test.groups)}: one-sided {ps}")
     return Findings(tests=rows, notes=notes)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from eqexp.analyses.findings import Findings
-from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Fit, Workspace, fast_path_serves, least_squares_of
 from eqexp.inference import two_lines as tl
+from eqexp.inference.hypothesis import not_applicable
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
 from eqexp.report.figures import inverted_u_figure, two_lines_figure
@@ -60,7 +60,7 @@ def two_lines(workspace: Workspace, fit: Fit, x: str, vcov: VcovSpec, query: str
     def slopes(breakpoint: float, line: int) -> tuple[tl.Line, tl.Line]:
         """Both slopes (x_low, x_high) of the interrupted regression whose segment `line` holds the breakpoint."""
         result = least_squares_of(workspace, sample, fit.outcome, controls, vcov, tl.segments(values, breakpoint, line))
-        return tuple(tl.Line(float(result.coef[j]), float(result.statistic[j]), float(result.p_value[j])) for j in (0, 1))
+        return tuple(tl.Line(float(result.coef[j]), float(result.statistic[j]), float(result.p_value[j]), result.df_t) for j in (0, 1))
 
     def lines(breakpoint: float) -> tuple[tl.Line, tl.Line]:
         """b1 from line 1, b2 from line 2: one regression when no x sits on the breakpoint (the two lines are the same)."""
@@ -86,7 +86,7 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         if found is None:
             continue
         x, vcov, test = found
-        rows += test_rows(f.model, "utest", test.to_dict())
+        rows += [(f.model, t) for t in test.tests()]
         notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
         if not spec.report.figures:
             continue
@@ -98,10 +98,11 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         if not spec.model.two_lines:
             continue
         if not fast_path_serves(spec.vcov):
+            rows.append((f.model, not_applicable("two_lines", "u_shape", "no U shape", f"not offered for {spec.vcov.type} standard errors")))
             notes.append(f"Two-lines test {f.model}: not offered for {spec.vcov.type} standard errors.")
             continue
         lines, curve = two_lines(workspace, f, x, spec.vcov, queries.get(f.model))
-        rows += test_rows(f.model, "two_lines", lines.to_dict())
+        rows += [(f.model, t) for t in lines.tests()]
         notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
                      f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
         if spec.report.figures:

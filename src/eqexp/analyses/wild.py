@@ -4,7 +4,6 @@ p-values and intervals under the table, in tests.csv (test `wild`) and in MLflow
 from __future__ import annotations
 
 from eqexp.analyses.findings import Findings
-from eqexp.analyses.statistics import test_rows
 from eqexp.estimate import Fit, Workspace
 from eqexp.inference.wild import FEW_CLUSTERS, WildBootstrap, WildDesign, WildError, WildResult
 from eqexp.models import Plan
@@ -30,16 +29,6 @@ def _note(fit: Fit, result: WildResult, labels: dict[str, str], cluster: str) ->
     return f"Wild cluster bootstrap {fit.model} (WCR, {draws}, {result.n_clusters} {label(cluster, labels)} clusters{why}): {terms}{joint}"
 
 
-def _rows(fit: Fit, result: WildResult) -> list[dict]:
-    values: dict = {"draws": result.draws, "weights": result.weights, "clusters": result.n_clusters, "seed": result.seed,
-                    "enumerated": result.enumerated}
-    for t in result.terms:
-        values |= {f"{t.term}.t": t.t, f"{t.term}.p": t.p_value, f"{t.term}.ci_low": t.ci_low, f"{t.term}.ci_high": t.ci_high}
-    if result.joint:
-        values |= {"joint.wald": result.joint.wald, "joint.p": result.joint.p_value}
-    return test_rows(fit.model, "wild", values)
-
-
 def wild_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> Findings:
     """Bootstrap every fit's treatment terms (and their joint test) when `vcov.bootstrap` asks for it."""
     boot = spec.vcov.bootstrap
@@ -56,6 +45,6 @@ def wild_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list
         except WildError as err:
             raise SpecError(f"Wild bootstrap of model {fit.model}: {err}") from None
         result = bootstrap.run(terms)
-        rows += _rows(fit, result)
+        rows += [(fit.model, t) for t in result.tests()]
         notes.append(_note(fit, result, spec.report.labels, cluster))
     return Findings(tests=rows, notes=notes)

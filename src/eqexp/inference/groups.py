@@ -21,6 +21,7 @@ import pandas as pd
 
 from eqexp.distributions import chi2_sf, f_sf, norm_sf
 from eqexp.inference import InferenceError
+from eqexp.inference.hypothesis import HypothesisTest, p_test
 from eqexp.inference.firm_moments import (
     FirmMoments,
     Progress,
@@ -50,6 +51,11 @@ class InteractedModel:
         return g * len(self.regressors) + self.regressors.index(term)
 
 
+def pair_name(groups: Sequence[Hashable]) -> str:
+    """`SOE vs non-SOE`: the groups a test compares."""
+    return " vs ".join(map(str, groups))
+
+
 @dataclass(frozen=True)
 class WaldTest:
     """Wald test that `terms` are equal across `groups`: χ²(q) and F(q, G − 1)."""
@@ -63,10 +69,11 @@ class WaldTest:
     df_denom: int
     p_f: float
 
-    def to_dict(self) -> dict[str, float]:
-        key = f"wald.{'_vs_'.join(map(str, self.groups))}"
-        stats_ = {"chi2": self.chi2, "p_chi2": self.p_chi2, "f": self.f, "p_f": self.p_f}
-        return {f"{key}.{name}": value for name, value in stats_.items()}
+    def tests(self) -> list[HypothesisTest]:
+        """The χ² test and its F(q, G − 1) version, as Stata's `test` reports both."""
+        pair, null = pair_name(self.groups), f"{', '.join(self.terms)} equal in {' and '.join(map(str, self.groups))}"
+        return [p_test("wald", pair, null, self.chi2, self.p_chi2, "chi2", self.q),
+                p_test("wald_f", pair, null, self.f, self.p_f, "F", self.q, self.df_denom)]
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,11 @@ class Difference:
     z_naive: float
     p_naive: float
 
-    def to_dict(self) -> dict[str, float]:
-        key = f"suest.{self.term}.{self.groups[0]}_vs_{self.groups[1]}"
-        names = ["diff", "se", "z", "p", "se_naive", "z_naive", "p_naive"]
-        return {f"{key}.{name}": getattr(self, name) for name in names}
+    def tests(self) -> list[HypothesisTest]:
+        """z from the stacked V (`suest`) and the naive z that ignores Cov(b_g, b_h) (`suest_naive`)."""
+        hypothesis, null = f"{self.term}: {pair_name(self.groups)}", f"{self.term} equal in {' and '.join(map(str, self.groups))}"
+        return [p_test("suest", hypothesis, null, self.z, self.p, "normal", estimate=self.diff, se=self.se),
+                p_test("suest_naive", hypothesis, null, self.z_naive, self.p_naive, "normal", estimate=self.diff, se=self.se_naive)]
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
@@ -107,11 +115,16 @@ class PermutationResult:
     p_two_sided: np.ndarray
     seed: int
 
-    def to_dict(self) -> dict[str, float]:
-        out = {"bdiff.draws": float(len(self.draws)), "bdiff.seed": float(self.seed)}
+    def tests(self) -> list[HypothesisTest]:
+        """Per term: Lian's one-sided p (`bdiff`), the smaller tail (`bdiff_min_tail`, pybdiff's "two-sided") and the equal-tailed two-sided p."""
+        pair, (g, h) = pair_name(self.groups), self.groups
+        out = []
         for j, term in enumerate(self.terms):
-            for name in ["observed", "p_upper", "p_min_tail", "p_two_sided"]:
-                out[f"bdiff.{term}.{name}"] = float(getattr(self, name)[j])
+            hypothesis, more = f"{term}: {pair}", {"estimate": float(self.observed[j]), "draws": len(self.draws), "seed": self.seed}
+            for test, p, null in (("bdiff", self.p_upper, f"{term} no larger in {g} than in {h}"),
+                                  ("bdiff_min_tail", self.p_min_tail, f"{term} equal in {g} and {h} (the smaller one-sided p)"),
+                                  ("bdiff_two_sided", self.p_two_sided, f"{term} equal in {g} and {h}")):
+                out.append(p_test(test, hypothesis, null, float(self.observed[j]), float(p[j]), "permutation", **more))
         return out
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.distributions import norm_cdf, norm_ppf, norm_sf
+from eqexp.inference.hypothesis import NAN, HypothesisTest, interval_test, p_test
 from eqexp.inference.firm_moments import (
     FirmMoments,
     Progress,
@@ -42,6 +43,13 @@ def sobel(a: float, se_a: float, b: float, se_b: float) -> dict[str, float]:
         z = float(a * b / se)
         out |= {f"{name}_se": se, f"{name}_z": z, f"{name}_p": float(2 * norm_sf(abs(z)))}
     return out
+
+
+def sobel_tests(a: float, se_a: float, b: float, se_b: float) -> list[HypothesisTest]:
+    """`sobel`'s three z tests of a·b = 0 in the one shape."""
+    found = sobel(a, se_a, b, se_b)
+    return [p_test(name, "ab", "a·b = 0 (no indirect effect)", found[f"{name}_z"], found[f"{name}_p"], "normal", estimate=found["ab"],
+                   se=found[f"{name}_se"]) for name in ("sobel", "aroian", "goodman")]
 
 
 def percentile_ci(draws: np.ndarray, alpha: float = 0.05) -> np.ndarray:
@@ -78,19 +86,17 @@ class BootstrapResult:
     bias_corrected: np.ndarray
     alpha: float
     seed: int
+    at: Mapping[str, float]  # θ's name -> the treatment's value it is evaluated at
 
-    def to_dict(self) -> dict[str, float]:
-        """Flat `mediation.<name>.<stat>` keys for logging."""
-        out = {"mediation.draws": float(len(self.draws)), "mediation.seed": float(self.seed)}
+    def tests(self) -> list[HypothesisTest]:
+        """Per quantity (a·b, then θ at each point): is it 0? By the percentile and by the bias-corrected interval."""
+        out = []
         for j, name in enumerate(self.names):
-            out |= {
-                f"mediation.{name}.estimate": float(self.estimate[j]),
-                f"mediation.{name}.se": float(self.se[j]),
-                f"mediation.{name}.pct_low": float(self.percentile[j, 0]),
-                f"mediation.{name}.pct_high": float(self.percentile[j, 1]),
-                f"mediation.{name}.bc_low": float(self.bias_corrected[j, 0]),
-                f"mediation.{name}.bc_high": float(self.bias_corrected[j, 1]),
-            }
+            more = {"se": float(self.se[j]), "point": self.at.get(name, NAN), "draws": len(self.draws), "seed": self.seed, "alpha": self.alpha}
+            for test, interval, kind in (("bootstrap_percentile", self.percentile, "percentile"),
+                                         ("bootstrap_bc", self.bias_corrected, "bias-corrected")):
+                out.append(interval_test(test, name, f"{name} = 0 (no indirect effect)", float(self.estimate[j]), *map(float, interval[j]),
+                                         f"{kind} bootstrap", **more))
         return out
 
 
@@ -149,6 +155,7 @@ def bootstrap_indirect(
         bias_corrected=bias_corrected_ci(boot, estimate, alpha),
         alpha=alpha,
         seed=seed,
+        at={f"theta_{label}": float(x) for label, x in at.items()},
     )
 
 
@@ -187,7 +194,7 @@ def wen_ye_decision(
         if p_c < alpha
         else "not significant, so the argument is framed as suppression"
     )
-    if not both and low <= 0 <= high:
+    if not indirect_effect_found(p_a, p_b, boot_ci, alpha):
         head = f"No indirect effect: the {ci} of a·b = {ab:.4g} contains 0"
     elif p_c_prime >= alpha:
         head = (
@@ -206,3 +213,16 @@ def wen_ye_decision(
             f"direct effect c′ = {c_prime:.4g}; |ab/c′| = {abs(ab / c_prime):.1%}"
         )
     return f"{head}. {evidence}. {framing}."
+
+
+def indirect_effect_found(p_a: float, p_b: float, boot_ci: tuple[float, float], alpha: float = 0.05) -> bool:
+    """Wen & Ye's steps 2–3: a and b both significant, or else the bootstrap interval of a·b excludes 0."""
+    return (p_a < alpha and p_b < alpha) or not boot_ci[0] <= 0 <= boot_ci[1]
+
+
+def wen_ye_test(c: float, p_c: float, a: float, p_a: float, b: float, p_b: float, c_prime: float, p_c_prime: float,
+                boot_ci: tuple[float, float], alpha: float = 0.05) -> HypothesisTest:
+    """Wen & Ye's decision in the one shape: H0 "no indirect effect", the share mediated ab/c as its estimate."""
+    return HypothesisTest("wen_ye", "ab", "no indirect effect", estimate=proportion_mediated(a, b, c), alpha=alpha,
+                          reject=indirect_effect_found(p_a, p_b, boot_ci, alpha),
+                          verdict=wen_ye_decision(c, p_c, a, p_a, b, p_b, c_prime, p_c_prime, boot_ci, alpha))

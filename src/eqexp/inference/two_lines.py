@@ -25,12 +25,13 @@ and vcov, and ŷ is relative to its sample mean (the level is absorbed by the ef
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from eqexp.inference import InferenceError
+from eqexp.inference.hypothesis import HypothesisTest, p_test, p_text
 
 Shape = Literal["inverted_u", "u"]
 # Harrell (2015, Regression Modeling Strategies §2.4.6): knot quantiles by number of knots.
@@ -103,11 +104,8 @@ class Line:
 
     slope: float
     t: float
-    p: float
-
-
-def _p(p: float) -> str:
-    return "< 1e-15" if p < 1e-15 else f"= {p:.3g}"  # below that, doubles hold no digit of a two-sided p
+    p: float  # two-sided
+    df: int
 
 
 @dataclass(frozen=True)
@@ -133,13 +131,20 @@ class TwoLinesResult:
     @property
     def verdict(self) -> str:
         name = "inverted U" if self.shape == "inverted_u" else "U"
-        sides = (f"slope {self.first.slope:.4g} below x_c = {self.breakpoint:.4g} (t = {self.first.t:.2f}, p {_p(self.first.p)}) "
-                 f"and {self.second.slope:.4g} above (t = {self.second.t:.2f}, p {_p(self.second.p)})")
+        sides = (f"slope {self.first.slope:.4g} below x_c = {self.breakpoint:.4g} (t = {self.first.t:.2f}, {p_text(self.first.p)}) "
+                 f"and {self.second.slope:.4g} above (t = {self.second.t:.2f}, {p_text(self.second.p)})")
         if self.confirmed:
             return f"{name[0].upper()}{name[1:]} confirmed: {sides}."
         return f"No {name}: {sides}; both must be significant at 5 % with opposite signs."
 
-    def to_dict(self) -> dict[str, float | int | bool | str]:
-        flat = {k: v for k, v in asdict(self).items() if k not in ("first", "second")}
-        flat |= {f"{side}.{k}": v for side in ("first", "second") for k, v in asdict(getattr(self, side)).items()}
-        return {**flat, "confirmed": self.confirmed}
+    def tests(self) -> list[HypothesisTest]:
+        """Each line's slope test, and the verdict on the shape (breakpoint as its estimate)."""
+        at = f"x_c = {self.breakpoint:.6g}"
+        slopes = [p_test("two_lines", f"slope_{side}", f"slope = 0 {side} the breakpoint {at}", line.t, line.p, "t", line.df,
+                         estimate=line.slope, point=self.breakpoint) for side, line in (("below", self.first), ("above", self.second))]
+        name = "inverted U" if self.shape == "inverted_u" else "U"
+        return [*slopes,
+                HypothesisTest("two_lines", "u_shape", f"no {name}: the two slopes are not significant with opposite signs",
+                               estimate=self.breakpoint, alpha=ALPHA, reject=self.confirmed,
+                               verdict=f"{self.verdict} Breakpoint by Robin Hood in the flat region [{self.flat_low:.4g}, {self.flat_high:.4g}]; "
+                                       f"{self.n_low:,} observations at or below it, {self.n_high:,} above.")]

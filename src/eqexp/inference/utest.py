@@ -7,13 +7,14 @@ option, plus the delta-method interval of R `tptest` and the Chinese three-step 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
 from eqexp.distributions import t_isf, t_sf
 from eqexp.inference import InferenceError
+from eqexp.inference.hypothesis import NAN, HypothesisTest, p_test
 
 FiellerKind = Literal["bounded", "two_half_lines", "real_line"]
 
@@ -64,6 +65,7 @@ class UTestResult:
     p_value: float
     trivial_failure: bool
     p_b2: float
+    b2_se: float
     turning_point: float
     turning_point_se: float
     delta_low: float
@@ -73,21 +75,42 @@ class UTestResult:
     step2: bool
     step3: bool
     verdict: str
+    details: tuple[str, str, str]  # what each step found, in words
 
     @property
     def inverted_u(self) -> bool:
         return self.step1 and self.step2 and self.step3
 
-    def to_dict(self) -> dict[str, float | int | bool | str]:
-        """Flat `utest.*` keys for logging; the Fieller set becomes kind/low/high."""
-        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fieller"}
-        flat |= {
-            "fieller_kind": self.fieller.kind,
-            "fieller_low": self.fieller.low,
-            "fieller_high": self.fieller.high,
-            "inverted_u": self.inverted_u,
-        }
-        return {f"utest.{key}": value for key, value in flat.items()}
+    def tests(self) -> list[HypothesisTest]:
+        """The three steps, the two slope tests behind step 2, the delta-method variant of step 3, and the verdict."""
+        df, alpha, x_star, se = float(self.df), self.alpha, self.turning_point, self.turning_point_se
+        low, high = f"x_low = {self.x_low:.6g}", f"x_high = {self.x_high:.6g}"
+        fieller = (self.fieller.low, self.fieller.high) if self.fieller.kind != "two_half_lines" else (NAN, NAN)
+        in_range = self.x_low <= x_star <= self.x_high
+        inside_delta = in_range and self.x_low <= self.delta_low and self.delta_high <= self.x_high
+        return [
+            replace(p_test("utest", "beta2_negative", "beta2 = 0 (no curvature)", self.b2 / self.b2_se, self.p_b2, "t", df, alpha=alpha),
+                    estimate=self.b2, se=self.b2_se, reject=self.step1, verdict=f"Step 1 {_passes(self.step1)}: {self.details[0]}"),
+            p_test("utest", "slope_at_x_low", f"slope <= 0 at {low}", self.t_low, self.p_low, "t", df, alpha=alpha, estimate=self.slope_low,
+                   point=self.x_low),
+            p_test("utest", "slope_at_x_high", f"slope >= 0 at {high}", self.t_high, self.p_high, "t", df, alpha=alpha,
+                   estimate=self.slope_high, point=self.x_high),
+            replace(p_test("utest", "lind_mehlum", f"the curve is monotone or U-shaped on [{low}, {high}]", self.t_slm, self.p_value, "t",
+                           df, alpha=alpha), verdict=f"Step 2 {_passes(self.step2)}: {self.details[1]}"),
+            HypothesisTest("utest", "turning_point_fieller", f"the turning point lies outside [{low}, {high}]", estimate=x_star, se=se,
+                           ci_low=fieller[0], ci_high=fieller[1], distribution="Fieller", alpha=alpha, reject=self.step3,
+                           verdict=f"Step 3 {_passes(self.step3)}: {self.details[2]}"),
+            HypothesisTest("utest", "turning_point_delta", f"the turning point lies outside [{low}, {high}]", estimate=x_star, se=se,
+                           ci_low=self.delta_low, ci_high=self.delta_high, distribution="delta method", alpha=alpha, reject=inside_delta,
+                           verdict=f"{100 * (1 - alpha):g}% delta-method interval [{self.delta_low:.4g}, {self.delta_high:.4g}] "
+                                   f"{'lies' if inside_delta else 'does not lie'} in [{self.x_low:.4g}, {self.x_high:.4g}]"),
+            HypothesisTest("utest", "inverted_u", "no inverted U on the data's range (steps 1-3)", estimate=x_star, alpha=alpha,
+                           reject=self.inverted_u, verdict=self.verdict),
+        ]
+
+
+def _passes(ok: bool) -> str:
+    return "passes" if ok else "fails"
 
 
 def slope_t(b1: float, b2: float, vcov: np.ndarray, x0: float) -> tuple[float, float]:
@@ -145,7 +168,8 @@ def utest(
     # Same-signed t's mean t_slm < 0, so p > 0.5: the trivial failure never rejects.
     trivial = bool(t_low * t_high > 0)
     p_value = float(t_sf(t_slm, df))
-    p_b2 = float(2 * t_sf(abs(b2) / math.sqrt(vcov[1, 1]), df))
+    b2_se = math.sqrt(vcov[1, 1])
+    p_b2 = float(2 * t_sf(abs(b2) / b2_se, df))
 
     x_star = -b1 / (2 * b2)
     grad = np.array([-1 / (2 * b2), b1 / (2 * b2**2)])
@@ -193,6 +217,7 @@ def utest(
         p_value=p_value,
         trivial_failure=trivial,
         p_b2=p_b2,
+        b2_se=b2_se,
         turning_point=x_star,
         turning_point_se=se,
         delta_low=x_star - half,
@@ -202,4 +227,5 @@ def utest(
         step2=step2,
         step3=step3,
         verdict=f"{head} {body}.",
+        details=tuple(details),
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqexp.inference import InferenceError
+from eqexp.inference.hypothesis import HypothesisTest, p_test
 
 WEIGHTS = ("auto", "rademacher", "webb")
 FEW_CLUSTERS = 12  # below this, Webb's weights by default (Rademacher has only 2^G distinct draws)
@@ -90,6 +91,20 @@ class WildResult:
     alpha: float
     terms: tuple[WildTerm, ...]
     joint: WildJoint | None
+
+    @property
+    def distribution(self) -> str:
+        return f"wild bootstrap ({self.weights}{', every sign pattern' if self.enumerated else ''})"
+
+    def tests(self) -> list[HypothesisTest]:
+        """Each term's WCR t test (interval by test inversion), then the joint Wald test."""
+        more = {"draws": self.draws, "seed": self.seed, "clusters": self.n_clusters, "alpha": self.alpha}
+        out = [p_test("wild", t.term, f"{t.term} = 0", t.t, t.p_value, self.distribution, ci_low=t.ci_low, ci_high=t.ci_high, **more)
+               for t in self.terms]
+        if self.joint:
+            out.append(p_test("wild", "joint", f"{' = '.join(self.joint.terms)} = 0", self.joint.wald, self.joint.p_value,
+                              self.distribution, **more))
+        return out
 
 
 def choose_weights(weights: str, n_clusters: int) -> str:

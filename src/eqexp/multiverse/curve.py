@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eqexp.inference import hypothesis
 from eqexp.multiverse import NULL_DRAWS_FILE, curve_term
 from eqexp.multiverse.axes import axis_key, option_of, sweep_axes
 from eqexp.multiverse.joint import JointTest, dominant_sign, joint_tests
@@ -29,11 +30,12 @@ MODEL_AXIS = "model"
 
 
 def _utest(tests: pd.DataFrame | None, model: str) -> dict[str, float]:
+    """The model's turning point, Lind–Mehlum p and three-step verdict (1/0), where it has an inverted-U test."""
     if tests is None or tests.empty:
         return {}
-    rows = tests[(tests.model == model) & (tests.test == "utest")].set_index("statistic").value
-    pick = {"turning_point": "turning_point", "utest_p": "p_value", "inverted_u": "inverted_u"}
-    return {name: float(rows[s] == "True") if s == "inverted_u" else float(rows[s]) for name, s in pick.items() if s in rows}
+    rows = tests[(tests.model == model) & (tests.test == "utest")].set_index("hypothesis")
+    pick = {"turning_point": ("turning_point_fieller", "estimate"), "utest_p": ("lind_mehlum", "p_value"), "inverted_u": ("inverted_u", "reject")}
+    return {name: float(rows.at[h, column]) for name, (h, column) in pick.items() if h in rows.index}
 
 
 def _job_rows(record: JobRecord, axes: dict[str, list[str]], settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -41,7 +43,7 @@ def _job_rows(record: JobRecord, axes: dict[str, list[str]], settings: dict[str,
     if coefficients is None or not record.treatment:
         return []
     job_dir = Path(record.dir)
-    tests = pd.read_csv(job_dir / "tests.csv") if (job_dir / "tests.csv").exists() else None
+    tests = hypothesis.read(job_dir / "tests.csv") if (job_dir / "tests.csv").exists() else None
     draws = {d["model"]: d for d in json.loads((job_dir / NULL_DRAWS_FILE).read_text())} if (job_dir / NULL_DRAWS_FILE).exists() else {}
     chosen = {axis_key(o): option_of(o) for o in record.overrides}
     rows = []

@@ -31,16 +31,23 @@ def descriptives_table(summary: pd.DataFrame, labels: dict[str, str], title: str
     return Table(title, header, body)
 
 
+def pearson(df: pd.DataFrame, x: str, y: str) -> tuple[float, float, int, float]:
+    """Pearson's r of two columns on their pairwise-complete rows, its t, df = n − 2 and two-sided p (pwcorr, sig)."""
+    pair = df[[x, y]].dropna()
+    r = float(pair.iloc[:, 0].corr(pair.iloc[:, 1]))
+    df_t = len(pair) - 2
+    t = r * np.sqrt(df_t / (1 - r**2))
+    return r, float(t), df_t, float(2 * t_sf(abs(t), df_t))
+
+
 def correlations(df: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pairwise Pearson correlations and their two-sided p-values (pairwise-complete rows)."""
     k = len(variables)
     r, p = np.eye(k), np.zeros((k, k))
     for i in range(k):
         for j in range(i):
-            pair = df[[variables[i], variables[j]]].dropna()
-            r[i, j] = r[j, i] = pair.iloc[:, 0].corr(pair.iloc[:, 1])
-            t = r[i, j] * np.sqrt((len(pair) - 2) / (1 - r[i, j] ** 2))
-            p[i, j] = p[j, i] = 2 * t_sf(abs(t), len(pair) - 2)
+            r[i, j], _, _, p[i, j] = pearson(df, variables[i], variables[j])
+            r[j, i], p[j, i] = r[i, j], p[i, j]
     return pd.DataFrame(r, variables, variables), pd.DataFrame(p, variables, variables)
 
 

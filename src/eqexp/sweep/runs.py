@@ -27,7 +27,7 @@ from typing import Any
 from eqexp.sweep.records import FAILED, FINISHED, NEVER, SKIPPED, JobRecord, SweepContext, _read_plan, job_records, read_statuses
 from eqexp.tracking import OWNER_TAG, owner
 
-_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "rows.csv", "job.json", "tables", "multiverse.json")
+_REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "descriptives.csv", "rows.csv", "job.json", "tables", "multiverse.json")
 
 
 def client(uri: str):
