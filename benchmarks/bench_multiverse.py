@@ -29,6 +29,8 @@ from pathlib import Path
 from peak import run_with_peaks
 from record import append_results
 
+from eqexp.inference import hypothesis
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,7 +69,8 @@ def main() -> None:
             raise SystemExit(f"the multiverse failed ({code}): {' '.join(command)}")
         p = phases(base / "sweep", started)
         shared, total = shared_moments(base / "sweep")
-        joint = (base / "sweep" / "curve_joint.csv").read_text().strip().splitlines()[1:]
+        joint = [f"{t.hypothesis} {t.estimate:.6g} p = {t.p_value:.4g} ({t.draws} draws)"
+                 for t in hypothesis.read(base / "sweep" / "curve_joint.csv").itertuples()]
     append_results(
         f"\n## A multiverse (`bench_multiverse.py`) — {date.today()}, {os.cpu_count()} cores, load average {load:.1f} at the start\n\n"
         f"`python run.py -m +multiverse={args.multiverse} data={args.data} multiverse.draws={args.draws} {' '.join(args.overrides)}`"
@@ -79,7 +82,7 @@ def main() -> None:
         f"| the parent's end: MLflow runs of every job and model, summary, combined table | {p['end']:.1f} |\n"
         f"| the curve: table, joint test, figure | {p['curve']:.1f} |\n\n"
         f"{shared} of {total} specs took their draws' moments from an earlier spec on the same rows. Joint test "
-        f"(statistic, observed, p, draws, sign): {'; '.join(joint)}.\n"
+        f"(statistic, as reported, p under the null): {'; '.join(joint)}.\n"
     )
 
 

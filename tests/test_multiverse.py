@@ -25,6 +25,7 @@ from eqexp.estimate import Workspace
 from eqexp.models import plans
 from eqexp.multiverse.axes import MultiverseError, apply_exclusions
 from eqexp.multiverse.draws import firm_weights, null_draws, null_estimates
+from eqexp.inference import hypothesis
 from eqexp.multiverse.joint import joint_tests
 from eqexp.runner import prepare
 from eqexp.spec import Column, ModelSpec, MultiverseSpec, Spec, TrimSpec
@@ -180,14 +181,14 @@ def test_ssn_statistics_equal_a_hand_computation_on_a_tiny_curve():
                      [-0.5, -0.2, -0.1, 0.3],   # sign −, share 1/4, median .15,  Z (5+1+1−6)/2 = .5
                      [0.6, 0.4, 0.2, 0.3],      # sign +, share 1 (|t| = 2 > 1.96), median .35, Z (6+2+2+6)/2 = 8
                      [0.3, 0.1, 0.1, 0.1]])     # sign +, share 1/2 (t = 3, 2), median .1, Z (3+.5+1+2)/2 = 3.25
-    tests = {t.statistic: t for t in joint_tests(estimates, se, df, null, alpha=0.05)}
+    tests = {t.hypothesis: t for t in joint_tests(estimates, se, df, null, alpha=0.05)}
     # observed: t = 5, 1, −1, 6; three positive: sign +; significant with it: specs 1 and 4
-    assert tests["share_significant"].observed == 0.5 and tests["share_significant"].p_value == pytest.approx(3 / 5)  # draws 3, 4 tie or beat
-    assert tests["median"].observed == pytest.approx(0.25) and tests["median"].p_value == pytest.approx(2 / 5)
-    assert tests["stouffer_z"].observed == pytest.approx((5 + 1 - 1 + 6) / 2, abs=1e-6) and tests["stouffer_z"].p_value == pytest.approx(2 / 5)
-    assert {t.dominant_sign for t in tests.values()} == {1} and {t.draws for t in tests.values()} == {4}
-    flipped = {t.statistic: t for t in joint_tests(-estimates, se, df, -null, alpha=0.05)}  # a negative curve: the same test
-    assert flipped["median"].observed == pytest.approx(-0.25) and flipped["median"].dominant_sign == -1
+    assert tests["share_significant"].estimate == 0.5 and tests["share_significant"].p_value == pytest.approx(3 / 5)  # draws 3, 4 tie or beat
+    assert tests["median"].estimate == pytest.approx(0.25) and tests["median"].p_value == pytest.approx(2 / 5)
+    assert tests["stouffer_z"].estimate == pytest.approx((5 + 1 - 1 + 6) / 2, abs=1e-6) and tests["stouffer_z"].p_value == pytest.approx(2 / 5)
+    assert all("dominant sign positive" in t.null for t in tests.values()) and {t.draws for t in tests.values()} == {4}
+    flipped = {t.hypothesis: t for t in joint_tests(-estimates, se, df, -null, alpha=0.05)}  # a negative curve: the same test
+    assert flipped["median"].estimate == pytest.approx(-0.25) and "dominant sign negative" in flipped["median"].null
     assert [flipped[s].p_value for s in tests] == [tests[s].p_value for s in tests]
 
 
@@ -208,7 +209,7 @@ def joint_p_values(panel: pd.DataFrame, draws: int = 199) -> dict[str, float]:
             rows += null_draws(workspace, spec, planned, fit_plans(workspace, spec, planned))
     tests = joint_tests(np.array([r["estimate"] for r in rows]), np.array([r["se"] for r in rows]),
                         np.array([r["df_t"] for r in rows]), np.column_stack([r["draws"] for r in rows]), alpha=0.05)
-    return {t.statistic: t.p_value for t in tests}
+    return {t.hypothesis: t.p_value for t in tests}
 
 
 @pytest.mark.slow
@@ -258,9 +259,9 @@ def test_the_curve_has_every_spec_but_the_excluded_and_each_equals_the_spec_run_
     assert len(json.loads((sweep_dir / "sweep.json").read_text())["jobs"]) == 12  # excluded jobs are never planned
     assert list(curve.estimate) == sorted(curve.estimate) and list(curve["rank"]) == list(range(1, 13))
     assert set(curve.term) == {"market_sq", "L1_market_sq"}  # the inverted U's curvature, lagged as the spec lags it
-    joint = pd.read_csv(sweep_dir / "curve_joint.csv").set_index("statistic")
+    joint = hypothesis.read(sweep_dir / "curve_joint.csv").set_index("hypothesis")
     assert list(joint.index) == ["share_significant", "median", "stouffer_z"] and (joint.draws == 100).all()
-    assert joint.observed["median"] == pytest.approx(curve.estimate.median())
+    assert joint.estimate["median"] == pytest.approx(curve.estimate.median())
     axes = pd.read_csv(sweep_dir / "curve_axes.csv")
     assert list(dict.fromkeys(axes.axis)) == ["trim", "lags", "controls", "vcov"]
     assert (axes[axes.axis == "vcov"].mean_shift.fillna(0) == 0).all()  # clustering never moves an estimate
@@ -301,7 +302,7 @@ def test_every_model_is_a_nested_mlflow_run_with_uniform_metric_names_and_its_ch
         assert params["fit.column"] == "(1)" and params["fit.term"] == row.term.removesuffix("_sq") and params["choice.multiverse"] == "reference"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"curve.png", "curve.csv", "curve.md", "curve_joint.csv", "curve_axes.csv"} <= artifacts
-    joint = pd.read_csv(multiverse / "sweep" / "curve_joint.csv").set_index("statistic")
+    joint = hypothesis.read(multiverse / "sweep" / "curve_joint.csv").set_index("hypothesis")
     assert parent.data.metrics["curve.median_p"] == pytest.approx(joint.p_value["median"]) and parent.data.metrics["curve.n_specs"] == 12
 
 

@@ -5,7 +5,7 @@ figure; written into the sweep directory and returned for the parent MLflow run.
 | file | what |
 |---|---|
 | `curve.csv` | one row per spec, sorted by estimate: its choices, term, estimate, SE, t, p, 95 % CI, N, turning point, utest p |
-| `curve_joint.csv` | the three statistics of the joint test, observed, with their p-values under the null |
+| `curve_joint.csv` | the joint test: its three statistics in tests.csv's typed shape (`eqexp.inference.hypothesis`), with their p-values under the null |
 | `curve_axes.csv` | per axis and option: specs, median estimate, share significant, shift against the axis's first option |
 | `curve.md` | all three as Markdown |
 | `curve.png` | the curve above the indicator panel of choices (and the turning point and utest p of an inverted U) |
@@ -23,7 +23,8 @@ import pandas as pd
 from eqexp.inference import hypothesis
 from eqexp.multiverse import NULL_DRAWS_FILE, curve_term
 from eqexp.multiverse.axes import axis_key, option_of, sweep_axes
-from eqexp.multiverse.joint import JointTest, dominant_sign, joint_tests
+from eqexp.inference.hypothesis import HypothesisTest
+from eqexp.multiverse.joint import dominant_sign, joint_tests
 from eqexp.sweep.records import OK_STATUSES, JobRecord, read_coefficients
 
 MODEL_AXIS = "model"
@@ -81,7 +82,7 @@ def curve_frame(records: list[JobRecord], settings: dict[str, Any]) -> tuple[pd.
     return frame, axes
 
 
-def joint(frame: pd.DataFrame, alpha: float) -> list[JointTest]:
+def joint(frame: pd.DataFrame, alpha: float) -> list[HypothesisTest]:
     """The joint test, when every spec on the curve has its draws under the null."""
     draws = frame["draws"]
     if frame.empty or draws.isna().any() or draws.map(len).nunique() != 1:
@@ -124,18 +125,17 @@ def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verdicts(tests: list[JointTest], n_specs: int, alpha: float) -> list[str]:
-    """The joint test in words, one line per statistic."""
-    named = {t.statistic: t for t in tests}
+def verdicts(tests: list[HypothesisTest], sign: int, n_specs: int, alpha: float) -> list[str]:
+    """The joint test in words, one line per statistic; `sign` is the curve's dominant sign."""
+    named = {t.hypothesis: t for t in tests}
     if not named:
         return ["No joint test: some specs on the curve have no draws under the null of its term (multiverse.draws = 0)."]
-    sign = "positive" if named["median"].dominant_sign > 0 else "negative"
     share = named["share_significant"]
     return [
-        f"Median estimate {named['median'].observed:.4g}: p = {named['median'].p_value:.3f}",
-        f"Significant (p < {alpha:g}) with the dominant sign ({sign}): {round(share.observed * n_specs)} of {n_specs} "
-        f"specs ({share.observed:.0%}): p = {share.p_value:.3f}",
-        f"Stouffer's Z = {named['stouffer_z'].observed:.2f}: p = {named['stouffer_z'].p_value:.3f}",
+        f"Median estimate {named['median'].estimate:.4g}: p = {named['median'].p_value:.3f}",
+        f"Significant (p < {alpha:g}) with the dominant sign ({'positive' if sign > 0 else 'negative'}): "
+        f"{round(share.estimate * n_specs)} of {n_specs} specs ({share.estimate:.0%}): p = {share.p_value:.3f}",
+        f"Stouffer's Z = {named['stouffer_z'].estimate:.2f}: p = {named['stouffer_z'].p_value:.3f}",
         f"(p-values: share of {share.draws} firm-cluster resampling draws under the null with a curve at least as extreme, "
         "counting the observed curve)",
     ]
@@ -179,18 +179,18 @@ def write_curve(sweep_dir: Path, records: list[JobRecord], settings: dict[str, A
     summary = axis_summary(frame, axes)
     columns = [*SPEC_COLUMNS[:3], *(a for a in axes if a != MODEL_AXIS), MODEL_AXIS, *SPEC_COLUMNS[3:]]
     table = frame[[c for c in columns if c in frame]]
-    joint_frame = pd.DataFrame([t.to_dict() for t in tests], columns=["statistic", "observed", "p_value", "draws", "dominant_sign"])
+    joint_frame = hypothesis.frame(("curve", t) for t in tests)
     paths = {name: sweep_dir / name for name in ("curve.csv", "curve_joint.csv", "curve_axes.csv", "curve.md", "curve.png")}
     table.to_csv(paths["curve.csv"], index=False)
     joint_frame.to_csv(paths["curve_joint.csv"], index=False)
     summary.to_csv(paths["curve_axes.csv"], index=False)
     title = f"Specification curve: {settings.get('name', 'multiverse')}, {len(frame)} specs"
-    lines = verdicts(tests, len(frame), alpha) + missing_line(records, frame)
-    write_markdown(paths["curve.md"], title, lines + axis_lines(summary), joint_frame, summary, table)
+    lines = verdicts(tests, int(dominant_sign(frame.estimate.to_numpy())), len(frame), alpha) + missing_line(records, frame)
+    write_markdown(paths["curve.md"], title, lines + axis_lines(summary), joint_frame[["hypothesis", "estimate", "p_value", "draws"]], summary, table)
     curve_figure(frame, axes, title, lines[:3], paths["curve.png"])
     metrics = {"curve.n_specs": len(frame), "curve.share_significant": float(frame.significant.mean())}
     for t in tests:
-        metrics |= {f"curve.{t.statistic}": t.observed, f"curve.{t.statistic}_p": t.p_value}
+        metrics |= {f"curve.{t.hypothesis}": t.estimate, f"curve.{t.hypothesis}_p": t.p_value}
     return list(paths.values()), metrics, lines
 
 

@@ -18,29 +18,15 @@ draws at least as extreme as the observed one, counting the observed curve as on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from eqexp.distributions import norm_ppf, t_sf, t_two_sided
+from eqexp.inference.hypothesis import HypothesisTest, p_test
 
 STATISTICS = ("share_significant", "median", "stouffer_z")
+_MEANING = {"share_significant": "share of specs significant with the dominant sign", "median": "median estimate",
+            "stouffer_z": "Stouffer's Z of the one-sided p-values"}
 _MIN_P = 1e-300
-
-
-@dataclass(frozen=True)
-class JointTest:
-    """One statistic of the joint test: observed (as reported), its p-value under the null, the draws."""
-
-    statistic: str
-    observed: float
-    p_value: float
-    draws: int
-    dominant_sign: int
-
-    def to_dict(self) -> dict[str, float | str | int]:
-        return {"statistic": self.statistic, "observed": self.observed, "p_value": self.p_value,
-                "draws": self.draws, "dominant_sign": self.dominant_sign}
 
 
 def dominant_sign(estimates: np.ndarray) -> np.ndarray:
@@ -62,14 +48,17 @@ def statistics(estimates: np.ndarray, se: np.ndarray, df: np.ndarray, alpha: flo
     }
 
 
-def joint_tests(estimates: np.ndarray, se: np.ndarray, df: np.ndarray, null: np.ndarray, alpha: float) -> list[JointTest]:
-    """The three tests of one curve (K,) against its draws under the null (B, K)."""
+def joint_tests(estimates: np.ndarray, se: np.ndarray, df: np.ndarray, null: np.ndarray, alpha: float) -> list[HypothesisTest]:
+    """The three tests of one curve (K,) against its draws under the null (B, K): `statistic` is what the
+    draws are compared on (σ·median for the median), `estimate` the statistic as reported (the median with its sign)."""
     observed = statistics(estimates, se, df, alpha)
     drawn = statistics(null, se, df, alpha)
     sign = int(observed["sign"])
     tests = []
     for name in STATISTICS:
         p_value = (1 + np.sum(drawn[name] >= observed[name])) / (1 + len(null))
-        shown = sign * observed[name] if name == "median" else observed[name]  # the median as estimated, with its sign
-        tests.append(JointTest(name, float(shown), float(p_value), len(null), sign))
+        shown = sign * observed[name] if name == "median" else observed[name]
+        null_text = f"no effect in any specification ({_MEANING[name]}; dominant sign {'positive' if sign > 0 else 'negative'})"
+        tests.append(p_test("specification_curve", name, null_text, float(observed[name]), float(p_value), "null draws", alpha=alpha,
+                            estimate=float(shown), draws=len(null)))
     return tests
