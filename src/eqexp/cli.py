@@ -18,13 +18,22 @@ from eqexp import sweep
 from eqexp.data.validate import DataValidationError
 from eqexp.inference import InferenceError
 from eqexp.report.html import write_report
-from eqexp.spec import SpecError
-from eqexp.tracking import resolve_uri, ui_hint
+from eqexp.spec import SpecError, load_spec
+from eqexp.tracking import BackgroundLogger, RunRecord, resolve_uri, ui_hint
 
 
 def job_name(hydra_cfg) -> str:
     """A run is named after its overrides (e.g. `hetero=region`), or `default`."""
     return ",".join(hydra_cfg.overrides.task) or "default"
+
+
+BAD_INPUT = (SpecError, DataValidationError, InferenceError)
+
+
+def _exit_with(err: Exception) -> None:
+    """Bad input: the message is the help, not a traceback."""
+    print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+    raise SystemExit(2) from None
 
 
 def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
@@ -36,17 +45,22 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
 
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        result = run_job(cfg, out_dir, root=root, run_name=job_name(hydra_cfg), choices=choices_of(hydra_cfg))
-    except (SpecError, DataValidationError, InferenceError) as err:  # bad input: the message is the help, not a traceback
-        print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        spec = load_spec(cfg)
+    except BAD_INPUT as err:
+        _exit_with(err)
+    logger = BackgroundLogger(spec.tracking, root) if spec.tracking.enabled else None
+    try:
+        run_job(spec, out_dir, root=root, run_name=job_name(hydra_cfg), choices=choices_of(hydra_cfg), log=False)
+    except BaseException as err:
+        if logger is not None:
+            logger.close()
+        if isinstance(err, BAD_INPUT):
+            _exit_with(err)
+        raise
     report = write_report(out_dir, root)
     where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}",
              f"[eqexp] report:  {report}"]
-    if result.run_id:
-        from mlflow.tracking import MlflowClient  # loaded already: the run was just logged
-
-        uri = resolve_uri(result.spec.tracking, root)
-        MlflowClient(uri).log_artifact(result.run_id, str(report))
-        where.append(f"[eqexp] MLflow run {result.run_id} ({ui_hint(uri)})")
+    if logger is not None:  # the run's record, logged with everything the run wrote (the report too)
+        run_id = logger.log(RunRecord.read(out_dir))
+        where.append(f"[eqexp] MLflow run {run_id} ({ui_hint(resolve_uri(spec.tracking, root))})")
     print("\n".join(where))
