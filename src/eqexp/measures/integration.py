@@ -19,6 +19,7 @@ from eqexp.data.geography import adjacent_pairs
 from eqexp.data.validate import PRICE_INDEX, validate
 from eqexp.steps import StepLog, drop_rows, record
 from eqexp.measures.classify import province_code
+from eqexp.terms import lag_name
 
 PairSet = Literal["adjacent", "all"]
 Transform = Literal["log_sqrt_inv", "sqrt_inv", "inv", "neg", "seg"]
@@ -135,13 +136,13 @@ def market_integration(
 def province_year_lags(
     mi: pd.DataFrame, ks: Sequence[int] = (1, 2, 3), cols: Sequence[str] = ("market",), keys: Sequence[str] = ("province",)
 ) -> pd.DataFrame:
-    """Add L{k}_{col} = value in calendar year t−k of the same province (gap-aware self-merge, never shift).
+    """Add lag_name(col, k) = value in calendar year t−k of the same province (gap-aware self-merge, never shift).
 
     Built on the province-year panel before merging to firms, so firm gaps do not matter;
     a lag is missing when the province has no value in t−k (early years are not back-filled).
     """
     out = mi
     for k in ks:
-        lagged = mi[[*keys, "year", *cols]].assign(year=mi["year"] + k).rename(columns={c: f"L{k}_{c}" for c in cols})
+        lagged = mi[[*keys, "year", *cols]].assign(year=mi["year"] + k).rename(columns={c: lag_name(c, k) for c in cols})
         out = out.merge(lagged, on=[*keys, "year"], how="left", validate="one_to_one")
     return out
