@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from eqexp import analyses, tracking
 from eqexp.analyses.descriptive import DESCRIPTIVES_FILE
 from eqexp.data import load as data_load
+from eqexp.inference import hypothesis
 from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import Fit
 from eqexp.model_runs import model_runs
@@ -38,7 +39,7 @@ class JobResult:
     out_dir: Path
     spec: Spec
     fits: list[Fit] = field(default_factory=list)
-    tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tests: pd.DataFrame = field(default_factory=lambda: hypothesis.frame([]))  # tests.csv
     tables: dict[str, Table] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # file name in figures/ -> matplotlib Figure
     steps: list[Step] = field(default_factory=list)
