@@ -58,6 +58,14 @@ def raw(world):
 
 
 @pytest.fixture(scope="session")
+def small_cache(tmp_path_factory) -> Path:
+    """One data cache shared by the modules whose sweeps run on `data=synthetic_small` (as the README's
+    `data.cache_dir=/shared/...` is shared): the first sweep that needs the panel builds it, the others
+    read it. Entries are keyed by the data's fingerprint and written atomically."""
+    return tmp_path_factory.mktemp("small_cache")
+
+
+@pytest.fixture(scope="session")
 def small_sweep(tmp_path_factory) -> Path:
     """A real `run.py -m` sweep on the small world, in its own folder with its MLflow store: two jobs
     that finish and one that fails (an empty sample). Shared by the report and the package tests."""

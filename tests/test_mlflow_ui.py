@@ -74,13 +74,13 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def test_mlflow_ui_shows_the_sweep_its_jobs_and_every_model_sorted_in_one_view(tmp_path, chromium):
+def test_mlflow_ui_shows_the_sweep_its_jobs_and_every_model_sorted_in_one_view(tmp_path, chromium, small_cache):
     from mlflow.tracking import MlflowClient
     from playwright.sync_api import sync_playwright
 
     db = tmp_path / "mlflow.db"
     done = subprocess.run(
-        [sys.executable, "run.py", "-m", "data=synthetic_small", f"data.cache_dir={tmp_path / 'cache'}",
+        [sys.executable, "run.py", "-m", "data=synthetic_small", f"data.cache_dir={small_cache}",
          f"tracking.uri=sqlite:///{db}", f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
          f"hydra.sweep.dir={tmp_path / 'sweep'}", "hetero=none,ownership,region"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,

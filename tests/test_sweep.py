@@ -30,8 +30,8 @@ CONF = ROOT / "conf"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache(small_cache) -> Path:
+    return small_cache  # the session's data cache for synthetic_small (conftest.py)
 
 
 def sweep_command(base: Path, cache: Path, name: str, *overrides: str) -> list[str]:

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache(small_cache) -> Path:
+    return small_cache  # the session's data cache for synthetic_small (conftest.py)
 
 
 def wait_for_a_job_in_flight(process: subprocess.Popen, sweep_dir: Path) -> dict[int, sweep.JobRecord]:

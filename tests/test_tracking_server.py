@@ -254,8 +254,8 @@ def test_a_run_is_abandoned_only_when_its_process_on_this_machine_is_gone():
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache(small_cache) -> Path:
+    return small_cache  # the session's data cache for synthetic_small (conftest.py)
 
 
 @pytest.mark.slow
