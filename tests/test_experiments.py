@@ -1,5 +1,6 @@
 """Each preset of the reference study produces its table in the study's layout (small world)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from eqexp.data.load import load
 from eqexp.inference import hypothesis
 from eqexp.runner import run_job
+from eqexp.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +36,26 @@ def test_table2_descriptives(cache, tmp_path):
     quality = next(r for r in table.body if r[0] == "quality")
     assert quality[1] == f"{len(panel):,}" and quality[5] == f"{panel.quality.std():.3f}"
     assert len(table.body) == 10
+
+
+def test_table2_and_3_numbers_reach_their_files_and_the_mlflow_record(cache, tmp_path):
+    """descriptives.csv holds Table 2's numbers, tests.csv each pair's test of r = 0, and both reach the job's metrics."""
+    tracked = ["tracking.enabled=true", f"tracking.uri=sqlite:///{tmp_path / 'm.db'}"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfgs = {name: compose("config", overrides=["data=synthetic_small", f"data.cache_dir={cache}", f"experiment={name}", *tracked])
+                for name in ("table2_descriptives", "table3_correlations")}
+    run_job(cfgs["table2_descriptives"], tmp_path / "t2", log=False)
+    run_job(cfgs["table3_correlations"], tmp_path / "t3", log=False)
+    panel = load(load_spec(cfgs["table2_descriptives"]).data).panel
+    described = pd.read_csv(tmp_path / "t2" / "descriptives.csv").set_index("variable")
+    assert described.at["quality", "mean"] == pytest.approx(panel.quality.mean(), rel=1e-12)
+    metrics = json.loads((tmp_path / "t2" / "run.json").read_text())["metrics"]
+    assert metrics["quality.describe.mean"] == described.at["quality", "mean"] and metrics["market.describe.n"] == described.at["market", "n"]
+    tests = hypothesis.read(tmp_path / "t3" / "tests.csv").set_index(["model", "hypothesis"])
+    r = panel[["quality", "market"]].dropna().corr().iat[0, 1]
+    assert tests.estimate["quality", "market"] == pytest.approx(r, rel=1e-12) and tests.df["quality", "market"] == len(panel) - 2
+    metrics = json.loads((tmp_path / "t3" / "run.json").read_text())["metrics"]
+    assert metrics["quality.correlation.market.p_value"] == tests.p_value["quality", "market"]
 
 
 def test_table3_correlations_lower_triangle_with_stars(cache, tmp_path):

@@ -95,8 +95,9 @@ def _job_metrics(result: JobResult, steps: list[Step]) -> dict[str, float]:
             name = f"{row.model}.{row.test}.{row.hypothesis}"
             metrics |= {f"{name}.{stat}": getattr(row, stat) for stat in ("estimate", "statistic", "p_value")}
             metrics[f"{name}.reject"] = float(row.reject)
-    if DESCRIPTIVES_FILE in result.frames:
-        metrics |= {f"{r.pop('variable')}.describe.{k}": v for r in result.frames[DESCRIPTIVES_FILE].to_dict("records") for k, v in r.items()}
+    for row in result.frames[DESCRIPTIVES_FILE].to_dict("records") if DESCRIPTIVES_FILE in result.frames else []:
+        variable = row.pop("variable")
+        metrics |= {f"{variable}.describe.{k}": v for k, v in row.items()}
     for step in steps:
         metrics[f"rows_dropped.{step.step.split(':')[0]}"] = step.dropped
         if step.changed:
