@@ -206,7 +206,7 @@ class BackgroundLogger:
 
         context = multiprocessing.get_context("fork")  # the child has eqexp loaded already
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_log_when_asked, args=(child, spec, root), name="eqexp-mlflow", daemon=True)
+        self._process = context.Process(target=_log_when_asked, args=(child, self._conn, spec, root), name="eqexp-mlflow", daemon=True)
         self._process.start()
         child.close()
 
@@ -228,14 +228,22 @@ class TrackingError(RuntimeError):
     """Logging to MLflow failed; the message is MLflow's."""
 
 
-def _log_when_asked(conn, spec: TrackingSpec, root: Path) -> None:
-    """The BackgroundLogger's process: open the store now, log the record it is sent later."""
+def _log_when_asked(conn, job_end, spec: TrackingSpec, root: Path) -> None:
+    """The BackgroundLogger's process: open the store now, log the record it is sent later.
+    Ctrl-C is the job's to handle (it then closes this process); a job gone ends it quietly."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    job_end.close()  # inherited from the fork: only the job's process may hold it, or its death is never seen
     try:
         ensure_experiment(spec, root)
         ready = None
     except Exception as err:  # reported when the record arrives: the job itself must not wait on it
         ready = store_error(resolve_uri(spec, root), err)
-    record = conn.recv()
+    try:
+        record = conn.recv()
+    except EOFError:  # the job's process died
+        return
     if record is None:
         return
     try:
