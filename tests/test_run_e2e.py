@@ -60,3 +60,30 @@ def test_bad_variable_fails_before_estimation(tmp_path):
     assert "[eqexp] SpecError: 'model.controls' names the variable 'roaa'" in proc.stderr
     assert "Traceback" not in proc.stderr  # bad input gets its message, not a stack trace
     assert "estimating" not in proc.stdout
+
+
+def test_the_mlflow_process_of_a_killed_run_ends_with_it_and_ctrl_c_exits_130(tmp_path):
+    """A single run loads MLflow in a forked process (tracking.BackgroundLogger): killing the run
+    leaves no process behind, and Ctrl-C is the run's to report, with Unix's exit code."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    args = [sys.executable, "run.py", "data=synthetic_small", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+            f"tracking.artifact_root={tmp_path}/artifacts"]
+    for sent, expected in ((signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)):
+        proc = subprocess.Popen([*args, f"hydra.run.dir={tmp_path}/{sent.name}"], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (logger,) = psutil.Process(proc.pid).children()
+        # Ctrl-C reaches the whole group, as from a terminal; SIGKILL (the OOM killer) only the run
+        (os.killpg if sent == signal.SIGINT else os.kill)(proc.pid, sent)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == expected, err[-2000:]
+        gone, alive = psutil.wait_procs([logger], timeout=30)
+        assert not alive and "Traceback" not in err
+    assert "[eqexp] interrupted" in err
