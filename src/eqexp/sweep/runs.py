@@ -40,14 +40,12 @@ def find_finished_run(uri: str, experiment: str, key: str):
     """The newest FINISHED run with this `job_key`, or None."""
     mlflow_client = client(uri)
     found = mlflow_client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = mlflow_client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.job_key = '{key}' and attributes.status = 'FINISHED'",
-        max_results=1,
-        order_by=["attributes.start_time DESC"],
-    )
+    return _newest_finished(mlflow_client, found.experiment_id, key) if found is not None else None
+
+
+def _newest_finished(mlflow_client: Any, experiment_id: str, key: str):
+    runs = mlflow_client.search_runs([experiment_id], filter_string=f"tags.job_key = '{key}' and attributes.status = 'FINISHED'",
+                                   max_results=1, order_by=["attributes.start_time DESC"])
     return runs[0] if runs else None
 
 
@@ -89,12 +87,15 @@ class ParentRun:
 
 def earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:
     """For every planned job (not forced), its FINISHED run, if any: one look-up here, none in the workers."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
     earlier = {}
     for r in records:
-        if r.job_key and not r.force:
-            found = find_finished_run(uri, experiment, r.job_key)
-            if found is not None:
-                earlier[r.num] = found.info.run_id
+        run = _newest_finished(mlflow_client, found.experiment_id, r.job_key) if r.job_key and not r.force else None
+        if run is not None:
+            earlier[r.num] = run.info.run_id
     return earlier
 
 
