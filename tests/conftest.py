@@ -14,6 +14,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def default_sigint() -> None:
+    """Popen's preexec_fn for a command that a test Ctrl-C's: Ctrl-C as from a terminal, even when
+    the suite itself runs where SIGINT is ignored (a background job, `nohup`), which children inherit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def make_panel(n_firms: int = 300, seed: int = 7) -> pd.DataFrame:
     """An unbalanced firm-year panel, 2004-2013, with gaps, a province-level treatment and a firm effect."""
     rng = np.random.default_rng(seed)

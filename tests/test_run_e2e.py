@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from conftest import default_sigint
 from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def test_the_mlflow_process_of_a_killed_run_ends_with_it_and_ctrl_c_exits_130(tm
             f"tracking.artifact_root={tmp_path}/artifacts"]
     for sent, expected in ((signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)):
         proc = subprocess.Popen([*args, f"hydra.run.dir={tmp_path}/{sent.name}"], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint)
         deadline = time.monotonic() + 60
         while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
             time.sleep(0.05)

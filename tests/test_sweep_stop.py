@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import default_sigint
+
 from eqexp import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +70,8 @@ def test_a_stopped_sweep_leaves_no_run_running(tmp_path, cache, signum, to_group
                *ONE_AT_A_TIME[launcher]]
     # a session of its own, so that the group's SIGINT reaches the sweep and its workers, not pytest
     with (tmp_path / "out.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=default_sigint)
     at_signal = wait_for_a_job_in_flight(process, sweep_dir)
     if to_group:
         os.killpg(process.pid, signum)
