@@ -93,6 +93,10 @@ def grid(header: list[str], rows: Iterable[list[Any]], bad: Iterable[bool] = ())
     return f'<div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
+# tests.csv's columns the report leaves to the file: the verdicts and the table's notes say the nulls, intervals and draws
+_TESTS_HIDDEN = ("null", "se", "point", "ci_low", "ci_high", "df_denom", "alpha", "draws", "seed", "clusters")
+
+
 def csv_table(path: Path, hide: tuple[str, ...] = ()) -> str:
     """Any CSV, every column but `hide`; rows whose `status` is not ok are highlighted."""
     with open(path, newline="", encoding="utf-8") as f:
@@ -208,7 +212,7 @@ def _job(job: Job, heading: bool) -> str:
         parts.append(table_fragment(table))
     if (d / "tests.csv").exists():
         n = max(len((d / "tests.csv").read_text(encoding="utf-8").splitlines()) - 1, 0)
-        parts.append(details(f"Test statistics ({n} rows of tests.csv)", csv_table(d / "tests.csv")))
+        parts.append(details(f"Tests ({n} rows of tests.csv; the file has every column)", csv_table(d / "tests.csv", _TESTS_HIDDEN)))
     figures = [p for p in sorted((d / "figures").glob("*")) if p.suffix.lower() in _IMAGES]
     if figures:
         parts.append("<h4>Figures</h4>" + "".join(image(p) for p in figures))
