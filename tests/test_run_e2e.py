@@ -88,3 +88,13 @@ def test_the_mlflow_process_of_a_killed_run_ends_with_it_and_ctrl_c_exits_130(tm
         gone, alive = psutil.wait_procs([logger], timeout=30)
         assert not alive and "Traceback" not in err
     assert "[eqexp] interrupted" in err
+
+
+def test_a_store_that_cannot_be_used_is_named_with_what_to_do_and_the_results_are_kept(tmp_path):
+    """A tracking URI whose database driver is not installed: the job's files are written, and the
+    run ends with MLflow's reason and the driver to install (no traceback), exit code 1."""
+    proc = run(tmp_path, "tracking.uri=mysql://user:secret@localhost/eqexp")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "[eqexp] TrackingError: Cannot log to the MLflow store mysql://user:***@localhost/eqexp" in proc.stderr
+    assert "Install its database driver: pip install pymysql" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "run" / "coefficients.csv").exists() and "[eqexp] report:" in proc.stdout

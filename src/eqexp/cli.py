@@ -19,7 +19,7 @@ from eqexp.data.validate import DataValidationError
 from eqexp.inference import InferenceError
 from eqexp.report.html import write_report
 from eqexp.spec import SpecError, load_spec
-from eqexp.tracking import BackgroundLogger, RunRecord, resolve_uri, ui_hint
+from eqexp.tracking import BackgroundLogger, RunRecord, TrackingError, resolve_uri, ui_hint
 
 
 def job_name(hydra_cfg) -> str:
@@ -30,10 +30,10 @@ def job_name(hydra_cfg) -> str:
 BAD_INPUT = (SpecError, DataValidationError, InferenceError)
 
 
-def _exit_with(err: Exception) -> None:
-    """Bad input: the message is the help, not a traceback."""
+def _exit_with(err: Exception, code: int = 2) -> None:
+    """Bad input (or a store that cannot be used): the message is the help, not a traceback."""
     print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
-    raise SystemExit(2) from None
+    raise SystemExit(code) from None
 
 
 def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
@@ -61,6 +61,10 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     where = [f"[eqexp] tables:  {out_dir / 'tables'}", f"[eqexp] results: {out_dir / 'coefficients.csv'}",
              f"[eqexp] report:  {report}"]
     if logger is not None:  # the run's record, logged with everything the run wrote (the report too)
-        run_id = logger.log(RunRecord.read(out_dir))
+        try:
+            run_id = logger.log(RunRecord.read(out_dir))
+        except TrackingError as err:  # the results are written; only their MLflow run is missing
+            print("\n".join(where), flush=True)
+            _exit_with(err, code=1)
         where.append(f"[eqexp] MLflow run {run_id} ({ui_hint(resolve_uri(spec.tracking, root))})")
     print("\n".join(where))

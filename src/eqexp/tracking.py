@@ -211,8 +211,11 @@ class BackgroundLogger:
         child.close()
 
     def log(self, record: RunRecord) -> str:
-        self._conn.send(record)
-        failed, outcome = self._conn.recv()
+        try:
+            self._conn.send(record)
+            failed, outcome = self._conn.recv()
+        except (EOFError, OSError):
+            failed, outcome = True, f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it logged the run"
         self._process.join()
         if failed:
             raise TrackingError(outcome)
@@ -225,7 +228,7 @@ class BackgroundLogger:
 
 
 class TrackingError(RuntimeError):
-    """Logging to MLflow failed; the message is MLflow's."""
+    """Logging to MLflow failed; the message says why and what to do."""
 
 
 def _log_when_asked(conn, job_end, spec: TrackingSpec, root: Path) -> None:

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pandas as pd
 
 from eqexp.analyses.findings import Findings
 from eqexp.inference.hypothesis import p_test
-from eqexp.report.descriptives import correlation_table, correlations, describe, descriptives_table, pearson
+from eqexp.report.descriptives import correlation_table, correlations, describe, descriptives_table, pairwise
 from eqexp.spec import Spec, descriptive_variables
 
 DESCRIPTIVES_FILE = "descriptives.csv"
@@ -23,9 +21,8 @@ def descriptives(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> F
 
 def correlation(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
     variables = descriptive_variables(spec)
-    r, p = correlations(df, variables)
-    tests = []
-    for x, y in itertools.combinations(variables, 2):
-        rho, t, df_t, p_value = pearson(df, x, y)
-        tests.append((x, p_test("correlation", y, f"{x} and {y} are uncorrelated", t, p_value, "t", df_t, estimate=rho)))
+    pairs = pairwise(df, variables)
+    r, p = correlations(df, variables, pairs)
+    tests = [(x, p_test("correlation", y, f"{x} and {y} are uncorrelated", t, p_value, "t", df_t, estimate=rho))
+             for (x, y), (rho, t, df_t, p_value) in pairs.items()]
     return Findings(tests=tests, tables={"table": correlation_table(r, p, spec.report.labels, spec.report.title or "Correlation analysis")})

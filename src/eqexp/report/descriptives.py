@@ -3,6 +3,8 @@ correlations with stars (pwcorr, star())."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -40,15 +42,19 @@ def pearson(df: pd.DataFrame, x: str, y: str) -> tuple[float, float, int, float]
     return r, float(t), df_t, float(2 * t_sf(abs(t), df_t))
 
 
-def correlations(df: pd.DataFrame, variables: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pairwise Pearson correlations and their two-sided p-values (pairwise-complete rows)."""
-    k = len(variables)
-    r, p = np.eye(k), np.zeros((k, k))
-    for i in range(k):
-        for j in range(i):
-            r[i, j], _, _, p[i, j] = pearson(df, variables[i], variables[j])
-            r[j, i], p[j, i] = r[i, j], p[i, j]
-    return pd.DataFrame(r, variables, variables), pd.DataFrame(p, variables, variables)
+def pairwise(df: pd.DataFrame, variables: list[str]) -> dict[tuple[str, str], tuple[float, float, int, float]]:
+    """`pearson` of every pair of `variables`, each pair once, in the order they are listed."""
+    return {(x, y): pearson(df, x, y) for x, y in itertools.combinations(variables, 2)}
+
+
+def correlations(df: pd.DataFrame, variables: list[str],
+                 pairs: dict[tuple[str, str], tuple[float, float, int, float]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pairwise Pearson correlations and their two-sided p-values (pairwise-complete rows), from `pairs` if given."""
+    r, p = pd.DataFrame(np.eye(len(variables)), variables, variables), pd.DataFrame(0.0, variables, variables)
+    for (x, y), (rho, _, _, p_value) in (pairwise(df, variables) if pairs is None else pairs).items():
+        r.loc[x, y] = r.loc[y, x] = rho
+        p.loc[x, y] = p.loc[y, x] = p_value
+    return r, p
 
 
 def correlation_table(r: pd.DataFrame, p: pd.DataFrame, labels: dict[str, str], title: str) -> Table:

@@ -275,9 +275,10 @@ def _children(uri: str, run: Any) -> list:
 
 
 def _delete_with_children(uri: str, run: Any) -> None:
+    mlflow_client = client(uri)
     for child in _children(uri, run):
-        client(uri).delete_run(child.info.run_id)
-    client(uri).delete_run(run.info.run_id)
+        mlflow_client.delete_run(child.info.run_id)
+    mlflow_client.delete_run(run.info.run_id)
 
 
 def close_abandoned(uri: str, experiment_id: str) -> None:
