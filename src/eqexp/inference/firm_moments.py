@@ -9,9 +9,10 @@ built from whole firms is a frequency-weighted sum of per-firm cross-products:
   then become group-specific automatically, since only that group's firms are summed).
 
 So we compute the per-firm cross-products Z̃ᵢᵀZ̃ᵢ once (Z = [x, y, dummies]) and every
-draw costs one matrix product `w @ S` plus a tiny solve. The dummy blocks need no pass
-over the data per pair of columns: a firm's demeaned columns sum to zero, so Σ z̃ᵢ·d̃ₜ is
-the sum of z̃ᵢ over the firm's rows at level t, and D̃ᵀD̃ follows from level counts.
+draw costs one matrix product `w @ S` plus a tiny solve. The rows are ordered by the size
+of their firm, so the firms of one size form one (firms, rows, columns) block of rows:
+demeaning and every firm's Z̃ᵢᵀZ̃ᵢ are then batched array operations, not passes per firm
+or per pair of columns.
 """
 
 from __future__ import annotations
@@ -130,19 +131,27 @@ class FirmMoments:
                 f"{n_dummies} dummies for {list(other_fe)} make the per-firm moments too "
                 "large; use low-cardinality other FE (e.g. year) here"
             )
-        order = np.argsort(codes, kind="stable")
         n_obs = np.bincount(codes, minlength=n_firms)
-        starts = np.concatenate([[0], np.cumsum(n_obs)[:-1]])
-        firm_of_row = codes[order]
-        z = df[list(columns)].to_numpy(float)[order]
-        z -= np.repeat(np.add.reduceat(z, starts) / n_obs[:, None], n_obs, axis=0)
-        n_cc, n_cd = c * (c + 1) // 2, c * n_dummies
-        cross = np.empty((n_firms, n_cc + n_cd + n_dummies * (n_dummies + 1) // 2))  # blocks as `_packing` orders them
-        _firm_gram(z, starts, out=cross[:, :n_cc])
-        if n_dummies:
-            sorted_levels = [level[order] for level in levels]
-            _dummy_cross(z, firm_of_row, sorted_levels, n_dummies, out=cross[:, n_cc : n_cc + n_cd])
-            cross[:, n_cc + n_cd :] = _dummy_gram(firm_of_row, sorted_levels, n_firms, n_dummies, n_obs)
+        by_size = np.argsort(n_obs, kind="stable")  # firms by their number of rows, then by id
+        place = np.empty(n_firms, dtype=np.intp)
+        place[by_size] = np.arange(n_firms)
+        order = np.argsort(place[codes], kind="stable")  # rows: the firms in `by_size` order
+        z = np.zeros((len(order), p))
+        z[:, :c] = df[list(columns)].to_numpy(float)[order]
+        rows = np.arange(len(order))
+        for level in levels:
+            sorted_level = level[order]
+            has = sorted_level >= 0
+            z[rows[has], c + sorted_level[has]] = 1.0
+        cross = np.empty((n_firms, p * (p + 1) // 2))  # packed as `_packing` orders it
+        packed = _packing(c, n_dummies)
+        first_row, sizes = 0, n_obs[by_size]
+        for size, count in zip(*np.unique(sizes, return_counts=True)):
+            block = z[first_row : first_row + size * count].reshape(count, size, p)
+            block -= block.mean(axis=1, keepdims=True)
+            firms_of_size = by_size[sizes == size]
+            cross[firms_of_size] = (block.transpose(0, 2, 1) @ block)[:, packed[0], packed[1]]
+            first_row += size * count
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
     def subset(self, firms: np.ndarray) -> FirmMoments:
@@ -214,44 +223,6 @@ def _packing(c: int, n_dummies: int) -> tuple[np.ndarray, np.ndarray]:
     ci, cj = np.repeat(np.arange(c), n_dummies), np.tile(np.arange(n_dummies), c) + c
     di, dj = np.triu_indices(n_dummies)
     return np.concatenate([i, ci, di + c]), np.concatenate([j, cj, dj + c])
-
-
-def _firm_gram(z: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
-    """Per firm, Z̃ᵀZ̃ of the firm-demeaned columns (rows sorted by firm, each firm's first row
-    at `starts`), packed upper triangle into `out`: each pair's row products summed per firm."""
-    columns = np.ascontiguousarray(z.T)
-    for k, (i, j) in enumerate(zip(*np.triu_indices(z.shape[1]))):
-        out[:, k] = np.add.reduceat(columns[i] * columns[j], starts)
-
-
-def _dummy_cross(z: np.ndarray, firm: np.ndarray, levels: list[np.ndarray], n_dummies: int, out: np.ndarray) -> None:
-    """Per firm, Σ z̃ᵢ·d̃ₜ for every firm-demeaned column i and dummy t, i-major, into `out`.
-
-    A firm's demeaned column sums to zero, so Σ z̃ᵢ·(dₜ − d̄ₜ) = Σ over the firm's rows at level t of z̃ᵢ.
-    """
-    n_firms = len(out)
-    out[:] = 0.0
-    for level in levels:
-        has = level >= 0
-        cell = firm[has] * n_dummies + level[has]
-        for i, column in enumerate(np.ascontiguousarray(z[has].T)):
-            out[:, i * n_dummies : (i + 1) * n_dummies] += np.bincount(cell, weights=column, minlength=n_firms * n_dummies).reshape(n_firms, n_dummies)
-
-
-def _dummy_gram(firm: np.ndarray, levels: list[np.ndarray], n_firms: int, n_dummies: int, n_obs: np.ndarray) -> np.ndarray:
-    """Per firm, D̃ᵀD̃ = DᵀD − n·nᵀ/T (n: the firm's rows per level, T: its rows), packed upper triangle."""
-    cells = [firm[level >= 0] * n_dummies + level[level >= 0] for level in levels]
-    counts = sum(np.bincount(cell, minlength=n_firms * n_dummies) for cell in cells)
-    counts = counts.reshape(n_firms, n_dummies).astype(float)
-    s, t = np.triu_indices(n_dummies)
-    dtd = counts[:, s] * counts[:, t]
-    dtd /= -n_obs[:, None]
-    dtd[:, s == t] += counts  # DᵀD within one effect: a row has a single level
-    for a, b in ((a, b) for a in levels for b in levels if a is not b):  # rows at level s of one effect and t of another
-        both = (a >= 0) & (b >= 0)
-        together = np.bincount((firm[both] * n_dummies + a[both]) * n_dummies + b[both], minlength=n_firms * n_dummies**2)
-        dtd += together.reshape(n_firms, n_dummies, n_dummies)[:, s, t]
-    return dtd
 
 
 def _names(names: str | Sequence[str]) -> tuple[str, ...]:
