@@ -22,7 +22,7 @@ from eqexp.sweep import runs
 from eqexp.sweep.plan import job_key, treatment_of
 from eqexp.sweep.records import FAILED, FINISHED, PLAN_FILE, SKIPPED, STARTED, JobRecord, SweepContext, write_status
 from eqexp.sweep.threads import THREADS_ENV, cap_threads
-from eqexp.sweep.workers import release_memory, take_spec
+from eqexp.sweep.workers import take_spec
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,6 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     record.ended = time.time()
     record.seconds = record.ended - record.started
     write_status(sweep_dir, record)
-    release_memory()
     why = f": {record.reason}" if record.status != FINISHED else ""
     print(f"[eqexp] job {num + 1}/{total} {label}: {record.status} in {record.seconds:.1f} s{why}", flush=True)
     return record

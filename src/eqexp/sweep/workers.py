@@ -16,7 +16,7 @@ The lowest layer of the sweep package besides `records`: it imports none of the 
 
 from __future__ import annotations
 
-import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -46,6 +46,9 @@ def pool(n_workers: int, env: dict[str, str]) -> ProcessPoolExecutor:
         if executor is not None:
             kill()
         warm_up()
+        # The workers' collector then skips every object they inherit: collecting them would
+        # write to the pages the workers share with this process, copying them one by one.
+        gc.freeze()
         executor = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(env,))
         _POOL.update(executor=executor, size=n_workers, env=env)
     return executor
@@ -161,18 +164,6 @@ _PLANNING: dict[str, Any] = {}  # the sweep's config loader and config, inherite
 
 def _compose_planned(compose_job: Any, overrides: list[str]) -> Any:
     return compose_job(_PLANNING["loader"], _PLANNING["cfg"], overrides)
-
-
-def release_memory() -> None:
-    """Give freed heap memory back to the system at the end of a job.
-
-    Within a job glibc keeps freed blocks for reuse (run.py's MALLOC_* settings); between jobs
-    a worker holds only what it keeps on purpose (the panel, absorbed columns).
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc
-        pass
 
 
 def run_composed(idx: int, config: Any, spec: Any, hydra_context: Any, task_function: Any) -> Any:
