@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# eqexp's own modules compiled to bytecode once (an editable install has none, and a shell
+# with PYTHONDONTWRITEBYTECODE set never writes them): each start then skips compiling them.
 setup: $(STAMP)
+	@$(PY) -m compileall -q src run.py >/dev/null
 
 # Ray and its Hydra launcher, for the test that runs a sweep on a local Ray instance.
 # hydra-ray-launcher 1.2.2 pins cloudpickle<3 while joblib 1.6 needs >=3, so pip cannot

@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--scales", default="1,2,4")
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
+    # eqexp's modules as bytecode, as `make setup` leaves them (the peers' libraries are compiled at install)
+    subprocess.run([PY, "-m", "compileall", "-q", "src", "run.py"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     panel = panel_of([])
     with_fixest = bool(os.environ.get("FIXEST_LIB"))
     results: dict[str, list[dict]] = {"pyfixest": [], **({"fixest": []} if with_fixest else {}), "eqexp": [], "eqexp_mlflow": [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from eqexp.coefficients import COLUMNS, FE_SEPARATOR
@@ -68,6 +69,7 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from eqexp.report.figures import save_figure
 
     rows = long[[is_treatment_term(t, tr) for t, tr in zip(long.term, long.treatment)]]
     if rows.empty:
@@ -83,11 +85,12 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     y = {c: i for i, c in enumerate(reversed(columns))}
     for ax, kind in zip(axes[0], kinds):
         part = rows[rows.kind == kind]
-        for r in part.itertuples():
-            pos = y[(r.job, r.model)]
-            ok = r.conf_low == r.conf_low and r.conf_high == r.conf_high
-            ax.errorbar(r.estimate, pos, xerr=[[r.estimate - r.conf_low], [r.conf_high - r.estimate]] if ok else None,
-                        fmt="o", color="C0" if r.p_value < 0.1 else "C7", ecolor="C0", capsize=3, ms=4)
+        pos = np.array([y[c] for c in zip(part.job, part.model)], dtype=float)
+        for significant, color in ((part.p_value < 0.1, "C0"), (~(part.p_value < 0.1), "C7")):  # one artist per colour
+            if significant.any():
+                r = part[significant.to_numpy()]
+                error = np.vstack([r.estimate - r.conf_low, r.conf_high - r.estimate])  # NaN: no interval drawn
+                ax.errorbar(r.estimate, pos[significant.to_numpy()], xerr=error, fmt="o", color=color, ecolor="C0", capsize=3, ms=4)
         ax.axvline(0, color="k", lw=0.8, ls="--")
         terms = list(dict.fromkeys(part.term))
         ax.set_title(", ".join(term_label(t, labels or {}) for t in terms), fontsize=10)
@@ -97,9 +100,7 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     axes[0][0].set_yticklabels([names[c] for c in y], fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    return path
+    return save_figure(fig, path)
 
 
 def _merged_labels(records: list[JobRecord]) -> dict[str, str]:
