@@ -185,6 +185,9 @@ def main_with_summary(main: Any) -> int:
     `on_multirun_end` never runs); this wrapper still writes the summary, which says which
     jobs never finished. Launcher-agnostic: it works the same for joblib, Ray and SLURM.
     """
+    from eqexp.sweep.parsed_once import parse_once
+
+    parse_once()  # before Hydra composes the primary config (twice) and the jobs: each YAML file parsed once
     code = 0
     try:
         main()
