@@ -114,13 +114,18 @@ def owner() -> str:
 
 
 def environment_tags(root: Path) -> dict[str, str]:
-    tags = {"git_commit": git_commit(root), "python": platform.python_version(), OWNER_TAG: owner()}
+    return {"git_commit": git_commit(root), "python": platform.python_version(), OWNER_TAG: owner(), **_versions()}
+
+
+@functools.cache  # installed versions do not change while a process runs; each look-up scans site-packages
+def _versions() -> dict[str, str]:
+    found = {}
     for package in _PACKAGES:
         try:
-            tags[f"version.{package}"] = version(package)
+            found[f"version.{package}"] = version(package)
         except Exception:  # a package missing from this environment is simply not tagged
             continue
-    return tags
+    return found
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
