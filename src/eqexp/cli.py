@@ -19,7 +19,7 @@ from eqexp.data.validate import DataValidationError
 from eqexp.inference import InferenceError
 from eqexp.report.html import write_report
 from eqexp.spec import SpecError, load_spec
-from eqexp.tracking import BackgroundLogger, RunRecord, TrackingError, resolve_uri, ui_hint
+from eqexp.tracking import BackgroundLogger, RunRecord, TrackingError, discard_preloaded, resolve_uri, ui_hint
 
 
 def job_name(hydra_cfg) -> str:
@@ -48,6 +48,8 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
         spec = load_spec(cfg)
     except BAD_INPUT as err:
         _exit_with(err)
+    if not spec.tracking.enabled:
+        discard_preloaded()  # nothing to log: the MLflow process started for it ends
     logger = BackgroundLogger(spec.tracking, root) if spec.tracking.enabled else None
     try:
         run_job(spec, out_dir, root=root, run_name=job_name(hydra_cfg), choices=choices_of(hydra_cfg), log=False)

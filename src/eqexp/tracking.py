@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from eqexp.spec import TrackingSpec
 
@@ -200,64 +201,171 @@ def log_run(record: RunRecord, root: Path, parent_run_id: str | None = None) -> 
     return run_id
 
 
-class BackgroundLogger:
-    """Logs one run from a forked process that loads MLflow and opens the store while the job
-    computes: MLflow's import and store start (about 3.5 s on this project's 2-core machine)
-    then overlap the job instead of following it. `log` hands the job's record over and waits
-    for its run id; `close` ends the process when nothing is to be logged (a failed job)."""
+class MlflowProcess:
+    """A forked process that loads MLflow at once and then runs the calls it is sent, in order.
 
-    def __init__(self, spec: TrackingSpec, root: Path):
+    MLflow's import and its store's start cost seconds of one core (about 3.5 s on this
+    project's 2-core machine). A command starts this process before Hydra composes its
+    config (`preload`), so that the import overlaps the composing and the job instead of
+    preceding the first call; a command that logs nothing closes it. Calls are module-level
+    functions, sent with their arguments; `submit` returns at once and its reply's `get`
+    waits for the result (or raises the call's exception).
+    """
+
+    def __init__(self) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")  # the child has eqexp loaded already
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_log_when_asked, args=(child, self._conn, spec, root), name="eqexp-mlflow", daemon=True)
+        self._process = context.Process(target=_serve, args=(child, self._conn), name="eqexp-mlflow", daemon=True)
         self._process.start()
         child.close()
+        self._pending: list[Reply] = []
+        _LIVE.append(self)
+
+    def submit(self, function: Any, *args: Any) -> "Reply":
+        reply = Reply(self)
+        try:
+            self._conn.send((function, args))
+        except OSError as err:
+            reply._set(True, self._gone(err))
+        self._pending.append(reply)
+        return reply
+
+    def _receive_until(self, reply: "Reply") -> None:
+        while not reply.done:
+            first = self._pending.pop(0)
+            try:
+                first._set(*self._conn.recv())
+            except (EOFError, OSError) as err:
+                first._set(True, self._gone(err))
+
+    def _gone(self, err: Exception) -> TrackingError:
+        self._process.join(timeout=1)
+        return TrackingError(f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it logged the run ({type(err).__name__})")
+
+    def close(self) -> None:
+        """End the process once it has answered what it was sent."""
+        self._conn.close()
+        self._process.join(timeout=30)
+        if self._process.is_alive():  # someone else holds the pipe: it would never see its end
+            self._process.terminate()
+        if self in _LIVE:
+            _LIVE.remove(self)
+
+
+class Reply:
+    """The result of one call sent to an `MlflowProcess`."""
+
+    def __init__(self, process: MlflowProcess):
+        self._process, self.done, self._failed, self._value = process, False, False, None
+
+    def _set(self, failed: bool, value: Any) -> None:
+        self.done, self._failed, self._value = True, failed, value
+
+    def get(self) -> Any:
+        self._process._receive_until(self)
+        if self._failed:
+            raise self._value
+        return self._value
+
+
+def _serve(conn, parent_end) -> None:
+    """The MlflowProcess: import MLflow, then answer calls until the pipe closes. Ctrl-C is the
+    command's to handle (it then closes this process); a command gone ends it quietly."""
+    import pickle
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent_end.close()  # inherited from the fork: only the command may hold it, or its death is never seen
+    import mlflow.tracking  # noqa: F401  (the point of this process)
+
+    while True:
+        try:
+            function, args = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer = (False, function(*args))
+        except Exception as err:
+            answer = (True, err)
+        try:
+            conn.send(answer)
+        except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
+            conn.send((True, TrackingError(f"{type(answer[1]).__name__}: {answer[1]}")))
+        except OSError:
+            return
+
+
+_PRELOADED: list[MlflowProcess] = []
+_LIVE: list[MlflowProcess] = []
+
+
+def forget_inherited() -> None:
+    """In a process forked from one that talks to an MlflowProcess: close this copy of its pipe,
+    so that the process still ends when its owner closes the pipe."""
+    for process in _LIVE:
+        process._conn.close()
+    _LIVE.clear()
+    _PRELOADED.clear()
+
+
+def preload() -> None:
+    """Start loading MLflow in its own process now; the first `mlflow_process()` takes it."""
+    if not _PRELOADED:
+        _PRELOADED.append(MlflowProcess())
+
+
+def mlflow_process() -> MlflowProcess:
+    """The preloaded process, or a new one."""
+    return _PRELOADED.pop() if _PRELOADED else MlflowProcess()
+
+
+def discard_preloaded() -> None:
+    """This command logs nothing: end the preloaded process."""
+    while _PRELOADED:
+        process = _PRELOADED.pop()
+        process._process.terminate()
+        process.close()
+
+
+class BackgroundLogger:
+    """Logs one run from an `MlflowProcess`, which opens the store while the job computes. `log`
+    hands the job's record over and waits for its run id; `close` ends the process when
+    nothing is to be logged (a failed job)."""
+
+    def __init__(self, spec: TrackingSpec, root: Path):
+        self._process, self._root = mlflow_process(), root
+        self._ready = self._process.submit(_open_store, spec, root)
 
     def log(self, record: RunRecord) -> str:
         try:
-            self._conn.send(record)
-            failed, outcome = self._conn.recv()
-        except (EOFError, OSError):
-            failed, outcome = True, f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it logged the run"
-        self._process.join()
-        if failed:
-            raise TrackingError(outcome)
-        return outcome
+            problem = self._ready.get()
+            if problem:
+                raise TrackingError(problem)
+            return self._process.submit(log_run, record, self._root).get()
+        except TrackingError:
+            raise
+        except Exception as err:
+            raise TrackingError(f"{type(err).__name__}: {err}") from err
+        finally:
+            self._process.close()
 
     def close(self) -> None:
-        if self._process.is_alive():
-            self._conn.send(None)
-            self._process.join()
+        self._process.close()
 
 
 class TrackingError(RuntimeError):
     """Logging to MLflow failed; the message says why and what to do."""
 
 
-def _log_when_asked(conn, job_end, spec: TrackingSpec, root: Path) -> None:
-    """The BackgroundLogger's process: open the store now, log the record it is sent later.
-    Ctrl-C is the job's to handle (it then closes this process); a job gone ends it quietly."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    job_end.close()  # inherited from the fork: only the job's process may hold it, or its death is never seen
+def _open_store(spec: TrackingSpec, root: Path) -> str | None:
+    """Create the store and experiment now; why it cannot be used, or None."""
     try:
         ensure_experiment(spec, root)
-        ready = None
+        return None
     except Exception as err:  # reported when the record arrives: the job itself must not wait on it
-        ready = store_error(resolve_uri(spec, root), err)
-    try:
-        record = conn.recv()
-    except EOFError:  # the job's process died
-        return
-    if record is None:
-        return
-    try:
-        conn.send((True, ready) if ready else (False, log_run(record, root)))
-    except Exception as err:
-        conn.send((True, f"{type(err).__name__}: {err}"))
+        return store_error(resolve_uri(spec, root), err)
 
 
 def _create_run(client, experiment_id: str, name: str, tags: dict[str, str], params: dict[str, str],

@@ -185,9 +185,11 @@ def main_with_summary(main: Any) -> int:
     `on_multirun_end` never runs); this wrapper still writes the summary, which says which
     jobs never finished. Launcher-agnostic: it works the same for joblib, Ray and SLURM.
     """
+    from eqexp import tracking
     from eqexp.sweep.parsed_once import parse_once
 
     parse_once()  # before Hydra composes the primary config (twice) and the jobs: each YAML file parsed once
+    tracking.preload()  # MLflow loads in its own process while Hydra composes (closed if nothing is logged)
     code = 0
     try:
         main()

@@ -2,9 +2,9 @@
 
 Loading MLflow costs a process seconds (its import and its store's schema check), more than
 a typical job's own logging. So workers never load it: a job writes its run down
-(`tracking.RunRecord`, `run.json` in its directory) and the parent, which loads MLflow once
-(in a thread, while the jobs are planned), creates the parent run, looks up earlier
-FINISHED runs of the planned jobs (resume), and at the end logs every job under the parent:
+(`tracking.RunRecord`, `run.json` in its directory) and the parent, through an
+`MlflowProcess` that loaded MLflow while Hydra composed the sweep, creates the parent run,
+looks up earlier FINISHED runs of the planned jobs (resume), and at the end logs every job under the parent:
 its own run (FINISHED or FAILED) as soon as the job has ended (`JobLogger`, a thread, while
 the other jobs run), a reused run for a job skipped as already done (its results copied back
 into the job's directory), a KILLED run for a job that never finished.
@@ -50,39 +50,54 @@ def _newest_finished(mlflow_client: Any, experiment_id: str, key: str):
 
 
 class ParentRun:
-    """The sweep's parent run, created in a thread as soon as the sweep starts (MLflow loads
-    meanwhile); `run_id()` waits for it."""
+    """The sweep's parent run, created as soon as the sweep starts by an `MlflowProcess` (which
+    has loaded MLflow meanwhile; this process plans the jobs); `run_id()` waits for it and
+    `earlier(records)` asks the same process for the planned jobs' earlier FINISHED runs."""
 
     def __init__(self, tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]):
         from eqexp import tracking
 
         self.uri = tracking.resolve_uri(tspec, root)
-        self._id: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._create, args=(tspec, root, name, tags, params), daemon=True)
-        self._thread.start()
-
-    def _create(self, tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]) -> None:
-        try:
-            from mlflow.entities import Param
-
-            from eqexp import tracking
-
-            experiment_id = tracking.ensure_experiment(tspec, root)
-            mlflow_client = client(self.uri)
-            run = mlflow_client.create_run(experiment_id, run_name=name, tags={**tracking.environment_tags(root), **tags})
-            mlflow_client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
-            self._id = run.info.run_id
-            close_abandoned(self.uri, experiment_id)
-        except BaseException as err:  # raised where the id is asked for
-            self._error = err
+        self._process = tracking.mlflow_process()
+        tags = {**tags, OWNER_TAG: owner()}  # this process ends the run: not the one creating it
+        self._created = self._process.submit(create_parent_run, tspec, root, name, tags, params)
 
     def run_id(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._id is not None
-        return self._id
+        return self._created.get()
+
+    def earlier(self, experiment: str, records: list[JobRecord]) -> dict[int, str]:
+        try:
+            return self._process.submit(earlier_runs, self.uri, experiment, records).get()
+        finally:
+            self._process.close()
+
+    def fail(self) -> None:
+        """The sweep stops before any job: its parent run says FAILED."""
+        try:
+            self._process.submit(end_run, self.uri, self.run_id(), "FAILED").get()
+        finally:
+            self._process.close()
+
+    def close(self) -> None:
+        self._process.close()
+
+
+def end_run(uri: str, run_id: str, status: str) -> None:
+    client(uri).set_terminated(run_id, status=status)
+
+
+def create_parent_run(tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]) -> str:
+    """In the MlflowProcess: the parent run, then the runs stopped sweeps left RUNNING closed."""
+    from mlflow.entities import Param
+
+    from eqexp import tracking
+
+    experiment_id = tracking.ensure_experiment(tspec, root)
+    mlflow_client = client(tracking.resolve_uri(tspec, root))
+    run = mlflow_client.create_run(experiment_id, run_name=name, tags={**tracking.environment_tags(root), **tags})
+    mlflow_client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+    close_abandoned(tracking.resolve_uri(tspec, root), experiment_id)
+    return run.info.run_id
 
 
 def earlier_runs(uri: str, experiment: str, records: list[JobRecord]) -> dict[int, str]:

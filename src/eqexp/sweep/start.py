@@ -197,8 +197,6 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     workers = _launcher_workers(cfg, len(overrides) if overrides else None)
     threads = threads_per_worker(workers) if workers else None
     sweep_dir = _claim_sweep_dir(cfg)  # before composing: every job's config carries the directory
-    # eqexp's launcher: the workers compose jobs and read the data while the jobs are planned here
-    warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg) if _planned_launcher(cfg) and workers else None
     multiverse = OmegaConf.select(cfg, "multiverse", default=None)
     ctx = SweepContext(
         sweep_dir=str(sweep_dir), root=str(root), labels=dict(enumerate(labels)), threads=threads,
@@ -207,15 +205,18 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     )
     tspec = _tracking_spec(cfg)
     task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
+    if not tspec.enabled:
+        tracking.discard_preloaded()
     parent = _parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
+    # eqexp's launcher: the workers compose jobs and read the data while the jobs are planned here
+    warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg) if _planned_launcher(cfg) and workers else None
     # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job
     # runs; the parent run, already created, says so.
     try:
         records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
     except ConfigCompositionException:
         if parent is not None:
-            run_id = parent.run_id()  # first: MLflow is imported in its thread meanwhile
-            runs.client(parent.uri).set_terminated(run_id, status="FAILED")
+            parent.fail()
         raise
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
@@ -223,9 +224,10 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         try:
             ctx.parent_run_id = parent.run_id()
         except Exception as err:
+            parent.close()
             raise SweepError(tracking.store_error(ctx.tracking_uri, err)) from err
         ctx.job_keys = {r.num: r.job_key for r in records if r.job_key}
-        ctx.earlier = runs.earlier_runs(ctx.tracking_uri, tspec.experiment, records)
+        ctx.earlier = parent.earlier(tspec.experiment, records)
 
     n = ctx.n_planned if ctx.n_planned is not None else "?"
     print(f"[eqexp] sweep of {n} jobs into {sweep_dir} (planned and validated in {time.perf_counter() - start:.1f} s)", flush=True)
