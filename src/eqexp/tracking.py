@@ -17,6 +17,7 @@ import math
 import os
 import platform
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -218,7 +219,12 @@ class MlflowProcess:
         context = multiprocessing.get_context("fork")  # the child has eqexp loaded already
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child, self._conn), name="eqexp-mlflow", daemon=True)
-        self._process.start()
+        # Ctrl-C held until the child ignores it: here it then raises after the fork, not in the child
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         child.close()
         self._pending: list[Reply] = []
         _LIVE.append(self)
@@ -249,7 +255,7 @@ class MlflowProcess:
         self._conn.close()
         self._process.join(timeout=30)
         if self._process.is_alive():  # someone else holds the pipe: it would never see its end
-            self._process.terminate()
+            self._process.kill()
         if self in _LIVE:
             _LIVE.remove(self)
 
@@ -274,11 +280,13 @@ def _serve(conn, parent_end) -> None:
     """The MlflowProcess: import MLflow, then answer calls until the pipe closes. Ctrl-C is the
     command's to handle (it then closes this process); a command gone ends it quietly."""
     import pickle
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the fork's caller
     parent_end.close()  # inherited from the fork: only the command may hold it, or its death is never seen
     import mlflow.tracking  # noqa: F401  (the point of this process)
+    # and the SQL store, eqexp's default (SQLite) and PostgreSQL's: its import is most of opening one
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
     while True:
         try:
@@ -325,7 +333,7 @@ def discard_preloaded() -> None:
     """This command logs nothing: end the preloaded process."""
     while _PRELOADED:
         process = _PRELOADED.pop()
-        process._process.terminate()
+        process._process.kill()
         process.close()
 
 

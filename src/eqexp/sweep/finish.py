@@ -86,12 +86,24 @@ def exit_code(summary: pd.DataFrame) -> int:
     return 0 if summary.status.isin(OK_STATUSES).all() else 1
 
 
-def _mlflow(what: str, function: Any, *args: Any) -> None:
-    """MLflow trouble never costs a sweep its summary: it is reported instead."""
+def _mlflow(what: str, call: Any, function: Any, *args: Any) -> Any:
+    """`call(function, *args)`; MLflow trouble never costs a sweep its summary: it is reported instead."""
     try:
-        function(*args)
+        return call(function, *args)
     except Exception as err:
         print(f"[eqexp] could not {what}: {err}", flush=True)
+        return None
+
+
+def _here(function: Any, *args: Any) -> Any:
+    return function(*args)
+
+
+def _log_jobs(call: Any, ctx: SweepContext, records: list[JobRecord], what: str) -> None:
+    """The jobs' runs logged (by `call`, maybe in another process) and their ids put in `records`."""
+    run_ids = _mlflow(what, call, runs.log_jobs, ctx, records, Path(ctx.root))
+    for r, run_id in zip(records, run_ids or []):
+        r.run_id = run_id
 
 
 def _report(sweep_dir: Path, root: Path) -> list[Path]:
@@ -115,18 +127,20 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
         ctx = SweepContext.from_dict(plan["context"])
     records = job_records(sweep_dir)
     logger = _LOGGERS.pop(str(sweep_dir), None)
+    call = _here  # MLflow calls: in the sweep's MLflow process when it has one
     if logger is not None:
         logger.stop(records)
+        call = logger.parent.call
     tracked = ctx is not None and ctx.parent_run_id and ctx.tracking_uri
     if tracked:  # skipped jobs' results come from their earlier runs, before anything reads them
-        _mlflow("copy the results of skipped jobs", runs.log_jobs, ctx, [r for r in records if r.status == SKIPPED], Path(ctx.root))
+        _log_jobs(call, ctx, [r for r in records if r.status == SKIPPED], "copy the results of skipped jobs")
     coefficients = {r.num: c for r in records if (c := read_coefficients(r)) is not None}
     long = combined_coefficients(records, coefficients)
     # drawn by a warm local worker when the sweep has one (matplotlib is loaded there), while
     # this process logs the jobs' runs
     drawing = local_workers.Call(write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
     if tracked:
-        _mlflow("log the jobs' runs", runs.log_jobs, ctx, records, Path(ctx.root))
+        _log_jobs(call, ctx, records, "log the jobs' runs")
     summary = summary_frame(records, coefficients)
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
@@ -144,7 +158,9 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
         metrics |= curve_metrics
         artifacts = [sweep_dir / "summary.csv", sweep_dir / "summary.md", sweep_dir / "jobs.json", sweep_dir / PLAN_FILE, *written]
         status = "FINISHED" if code == 0 else ("KILLED" if aborted else "FAILED")
-        _mlflow("finish the MLflow parent run", runs.finish_parent_run, ctx, metrics, artifacts, status)
+        _mlflow("finish the MLflow parent run", call, runs.finish_parent_run, ctx, metrics, artifacts, status)
+    if logger is not None:
+        logger.parent.close()
     counts = summary.status.value_counts()
     print(f"[eqexp] sweep directory: {sweep_dir}", flush=True)
     print(f"[eqexp] summary: {sweep_dir / 'summary.md'}   combined table: {sweep_dir / 'combined.md'}   plot: {sweep_dir / 'coefplot.png'}", flush=True)
@@ -189,9 +205,9 @@ def main_with_summary(main: Any) -> int:
     from eqexp.sweep.parsed_once import parse_once
 
     parse_once()  # before Hydra composes the primary config (twice) and the jobs: each YAML file parsed once
-    tracking.preload()  # MLflow loads in its own process while Hydra composes (closed if nothing is logged)
     code = 0
     try:
+        tracking.preload()  # MLflow loads in its own process while Hydra composes (closed if nothing is logged)
         main()
     except SystemExit as exiting:
         code = exiting.code if isinstance(exiting.code, int) else (0 if exiting.code is None else 1)

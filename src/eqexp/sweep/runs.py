@@ -66,10 +66,11 @@ class ParentRun:
         return self._created.get()
 
     def earlier(self, experiment: str, records: list[JobRecord]) -> dict[int, str]:
-        try:
-            return self._process.submit(earlier_runs, self.uri, experiment, records).get()
-        finally:
-            self._process.close()
+        return self.call(earlier_runs, self.uri, experiment, records)
+
+    def call(self, function: Any, *args: Any) -> Any:
+        """`function(*args)` in the MLflow process (the sweep's later logging goes there too)."""
+        return self._process.submit(function, *args).get()
 
     def fail(self) -> None:
         """The sweep stops before any job: its parent run says FAILED."""
@@ -148,8 +149,9 @@ def reuse_run(uri: str, earlier_id: str, out_dir: Path, parent_run_id: str | Non
     return run.info.run_id
 
 
-def log_jobs(ctx: SweepContext, records: list[JobRecord], root: Path) -> None:
-    """Every job's run under the parent: its own (from `run.json`), reused, or KILLED."""
+def log_jobs(ctx: SweepContext, records: list[JobRecord], root: Path) -> list[str | None]:
+    """Every job's run under the parent: its own (from `run.json`), reused, or KILLED; the
+    records' run ids, also returned (for a caller in another process)."""
     for r in records:
         if r.run_id:
             continue
@@ -158,6 +160,7 @@ def log_jobs(ctx: SweepContext, records: list[JobRecord], root: Path) -> None:
             continue
         r.run_id = _log_own_run(ctx, r, root)
     _record_never_finished(ctx.tracking_uri, ctx.parent_run_id, records)
+    return [r.run_id for r in records]
 
 
 def _log_own_run(ctx: SweepContext, r: JobRecord, root: Path) -> str | None:
@@ -177,8 +180,8 @@ class JobLogger:
     """Logs each job's run as soon as its status says it ended (finished or failed), in a thread
     of the parent while the other jobs run, so that the sweep's end logs only what is left."""
 
-    def __init__(self, ctx: SweepContext, root: Path, interval: float = 0.25):
-        self.ctx, self.root, self.interval = ctx, root, interval
+    def __init__(self, ctx: SweepContext, root: Path, parent: ParentRun, interval: float = 0.25):
+        self.ctx, self.root, self.parent, self.interval = ctx, root, parent, interval
         self.logged: dict[int, str] = {}  # job num -> its run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -190,7 +193,7 @@ class JobLogger:
                 if r.status not in (FINISHED, FAILED):
                     continue
                 try:
-                    run_id = _log_own_run(self.ctx, r, self.root)
+                    run_id = self.parent.call(_log_own_run, self.ctx, r, self.root)
                 except Exception:  # left to the sweep's end, which reports why
                     return
                 if run_id:

@@ -250,8 +250,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         "created": time.time(),
     })
     _OPEN_SWEEPS[str(sweep_dir)] = ctx
-    if ctx.parent_run_id:
-        _LOGGERS[str(sweep_dir)] = runs.JobLogger(ctx, root)
+    if parent is not None:
+        _LOGGERS[str(sweep_dir)] = runs.JobLogger(ctx, root, parent)
     return ctx
 
 
