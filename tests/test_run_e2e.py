@@ -98,3 +98,14 @@ def test_a_store_that_cannot_be_used_is_named_with_what_to_do_and_the_results_ar
     assert "[eqexp] TrackingError: Cannot log to the MLflow store mysql://user:***@localhost/eqexp" in proc.stderr
     assert "Install its database driver: pip install pymysql" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "run" / "coefficients.csv").exists() and "[eqexp] report:" in proc.stdout
+
+
+def test_only_a_command_line_that_turns_tracking_off_skips_the_mlflow_process():
+    """`tracking=off` (or `tracking.enabled=false`) on the command line: no MLflow process is
+    started; a sweep over tracking choices, or no choice, still starts one."""
+    from eqexp.tracking import off_on_command_line
+
+    assert off_on_command_line(["tracking=off"]) and off_on_command_line(["-m", "+tracking=off", "hetero=region"])
+    assert off_on_command_line(["tracking.enabled=false"])
+    assert not off_on_command_line(["-m", "tracking=off,default"]) and not off_on_command_line([])
+    assert not off_on_command_line(["tracking.uri=sqlite:///off.db"])

@@ -324,6 +324,12 @@ def preload() -> None:
         _PRELOADED.append(MlflowProcess())
 
 
+def off_on_command_line(overrides: list[str]) -> bool:
+    """Does the command line turn tracking off? Then no MLflow process is started for it (one
+    turned off otherwise, in a preset or a config file, ends once the config is composed)."""
+    return any(o.lstrip("+") in ("tracking=off", "tracking.enabled=false", "tracking.enabled=False") for o in overrides)
+
+
 def mlflow_process() -> MlflowProcess:
     """The preloaded process, or a new one."""
     return _PRELOADED.pop() if _PRELOADED else MlflowProcess()

@@ -207,7 +207,8 @@ def main_with_summary(main: Any) -> int:
     parse_once()  # before Hydra composes the primary config (twice) and the jobs: each YAML file parsed once
     code = 0
     try:
-        tracking.preload()  # MLflow loads in its own process while Hydra composes (closed if nothing is logged)
+        if not tracking.off_on_command_line(sys.argv[1:]):  # MLflow loads in its own process while Hydra composes
+            tracking.preload()
         main()
     except SystemExit as exiting:
         code = exiting.code if isinstance(exiting.code, int) else (0 if exiting.code is None else 1)
