@@ -105,6 +105,32 @@ def test_a_stopped_sweep_leaves_no_run_running(tmp_path, cache, signum, to_group
         assert children[n].data.metrics["n_models"] > 0
 
 
+def test_a_sweep_whose_mlflow_process_was_killed_still_logs_every_run(tmp_path, cache):
+    """The sweep's MLflow calls go to the command's MLflow process (tracking.MlflowProcess); killed
+    (the OOM killer) while the jobs run, the parent logs the rest itself: every run FINISHED."""
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    db, sweep_dir = tmp_path / "mlflow.db", tmp_path / "sweep"
+    command = [sys.executable, "run.py", "-m", f"data.cache_dir={cache}", f"tracking.uri=sqlite:///{db}",
+               f"tracking.artifact_root={tmp_path / 'mlartifacts'}", f"hydra.sweep.dir={sweep_dir}", *JOBS,
+               *ONE_AT_A_TIME["joblib"]]
+    with (tmp_path / "out.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_a_job_in_flight(process, sweep_dir)
+    mlflow_process = min(psutil.Process(process.pid).children(), key=lambda c: c.create_time())  # forked first, at the start
+    mlflow_process.kill()
+    process.wait(timeout=300)
+    out = (tmp_path / "out.log").read_text()
+    assert process.returncode == 0 and "could not" not in out, out[-3000:]
+    client = MlflowClient(f"sqlite:///{db}")
+    runs = client.search_runs([client.get_experiment_by_name("eqexp").experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("eqexp.kind") == "sweep")
+    jobs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(int(r.data.tags["eqexp.job_num"]) for r in jobs) == [0, 1, 2]
+    assert {r.info.status for r in runs} == {"FINISHED"} and all(r.data.metrics["n_models"] > 0 for r in jobs)
+
+
 def test_a_job_run_whose_logging_died_with_its_sweep_is_logged_again_on_resume(tmp_path, cache):
     """The parent logs each job's run as the job ends; a parent killed in the middle of that leaves
     the run RUNNING and incomplete. The next sweep deletes it and logs the job again from its

@@ -250,6 +250,9 @@ class MlflowProcess:
         self._process.join(timeout=1)
         return TrackingError(f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it logged the run ({type(err).__name__})")
 
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
     def close(self) -> None:
         """End the process once it has answered what it was sent."""
         self._conn.close()

@@ -69,7 +69,10 @@ class ParentRun:
         return self.call(earlier_runs, self.uri, experiment, records)
 
     def call(self, function: Any, *args: Any) -> Any:
-        """`function(*args)` in the MLflow process (the sweep's later logging goes there too)."""
+        """`function(*args)` in the MLflow process (the sweep's later logging goes there too), or
+        here if that process was killed: the runs are still logged, at the cost of loading MLflow."""
+        if not self._process.alive():
+            return function(*args)
         return self._process.submit(function, *args).get()
 
     def fail(self) -> None:
