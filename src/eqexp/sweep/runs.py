@@ -61,6 +61,7 @@ class ParentRun:
         self._process = tracking.mlflow_process()
         tags = {**tags, OWNER_TAG: owner()}  # this process ends the run: not the one creating it
         self._created = self._process.submit(create_parent_run, tspec, root, name, tags, params)
+        self._alone = False  # logging here since the MLflow process was killed
 
     def run_id(self) -> str:
         return self._created.get()
@@ -72,6 +73,9 @@ class ParentRun:
         """`function(*args)` in the MLflow process (the sweep's later logging goes there too), or
         here if that process was killed: the runs are still logged, at the cost of loading MLflow."""
         if not self._process.alive():
+            if not self._alone:  # a job run it was logging when killed is half there: logged again
+                self._alone = True
+                delete_partial_runs(self.uri, client(self.uri).get_run(self.run_id()))
             return function(*args)
         return self._process.submit(function, *args).get()
 
@@ -280,14 +284,21 @@ def _log_abandoned_jobs(parent: Any) -> None:
     ctx = SweepContext.from_dict(plan["context"]) if plan else None
     if ctx is None or ctx.parent_run_id != parent.info.run_id:  # gone, or taken by another sweep since
         return
-    children = _children(ctx.tracking_uri, parent)
-    for partial in [c for c in children if c.info.status == "RUNNING"]:  # its logging died with the sweep: logged again below
-        _delete_with_children(ctx.tracking_uri, partial)
-    logged = {c.data.tags.get("eqexp.job_num"): c.info.run_id for c in children if c.info.status != "RUNNING"}
+    kept = delete_partial_runs(ctx.tracking_uri, parent)  # its logging died with the sweep: logged again below
+    logged = {c.data.tags.get("eqexp.job_num"): c.info.run_id for c in kept}
     records = job_records(sweep_dir)
     for r in records:
         r.run_id = logged.get(str(r.num))
     log_jobs(ctx, records, Path(ctx.root))
+
+
+def delete_partial_runs(uri: str, parent: Any) -> list:
+    """Delete the job runs under `parent` whose logging died midway (still RUNNING: a job's run is
+    created and ended in one go); return the other job runs."""
+    children = _children(uri, parent)
+    for partial in [c for c in children if c.info.status == "RUNNING"]:
+        _delete_with_children(uri, partial)
+    return [c for c in children if c.info.status != "RUNNING"]
 
 
 def _children(uri: str, run: Any) -> list:
