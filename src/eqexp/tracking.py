@@ -248,7 +248,7 @@ class MlflowProcess:
 
     def _gone(self, err: Exception) -> TrackingError:
         self._process.join(timeout=1)
-        return TrackingError(f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it logged the run ({type(err).__name__})")
+        return TrackingError(f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it answered ({type(err).__name__})")
 
     def alive(self) -> bool:
         return self._process.is_alive()

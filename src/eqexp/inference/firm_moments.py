@@ -138,20 +138,18 @@ class FirmMoments:
         order = np.argsort(place[codes], kind="stable")  # rows: the firms in `by_size` order
         z = np.zeros((len(order), p))
         z[:, :c] = df[list(columns)].to_numpy(float)[order]
-        rows = np.arange(len(order))
         for level in levels:
             sorted_level = level[order]
             has = sorted_level >= 0
-            z[rows[has], c + sorted_level[has]] = 1.0
+            z[np.flatnonzero(has), c + sorted_level[has]] = 1.0
         cross = np.empty((n_firms, p * (p + 1) // 2))  # packed as `_packing` orders it
         packed = _packing(c, n_dummies)
-        first_row, sizes = 0, n_obs[by_size]
-        for size, count in zip(*np.unique(sizes, return_counts=True)):
+        first_firm = first_row = 0
+        for size, count in zip(*np.unique(n_obs[by_size], return_counts=True)):
             block = z[first_row : first_row + size * count].reshape(count, size, p)
             block -= block.mean(axis=1, keepdims=True)
-            firms_of_size = by_size[sizes == size]
-            cross[firms_of_size] = (block.transpose(0, 2, 1) @ block)[:, packed[0], packed[1]]
-            first_row += size * count
+            cross[by_size[first_firm : first_firm + count]] = (block.transpose(0, 2, 1) @ block)[:, packed[0], packed[1]]
+            first_firm, first_row = first_firm + count, first_row + size * count
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
     def subset(self, firms: np.ndarray) -> FirmMoments:
