@@ -63,9 +63,9 @@ def test_bad_variable_fails_before_estimation(tmp_path):
     assert "estimating" not in proc.stdout
 
 
-def test_the_mlflow_process_of_a_killed_run_ends_with_it_and_ctrl_c_exits_130(tmp_path):
-    """A single run loads MLflow in a forked process (tracking.BackgroundLogger): killing the run
-    leaves no process behind, and Ctrl-C is the run's to report, with Unix's exit code."""
+def test_the_helper_processes_of_a_killed_run_end_with_it_and_ctrl_c_exits_130(tmp_path):
+    """A single run loads MLflow and matplotlib in forked processes (eqexp.helper): killing the
+    run leaves no process behind, and Ctrl-C is the run's to report, with Unix's exit code."""
     import os
     import signal
     import time
@@ -78,14 +78,15 @@ def test_the_mlflow_process_of_a_killed_run_ends_with_it_and_ctrl_c_exits_130(tm
         proc = subprocess.Popen([*args, f"hydra.run.dir={tmp_path}/{sent.name}"], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint)
         deadline = time.monotonic() + 60
-        while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
+        while len(psutil.Process(proc.pid).children()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        (logger,) = psutil.Process(proc.pid).children()
+        helpers = psutil.Process(proc.pid).children()
+        assert len(helpers) == 2  # the MLflow process and the figures' process
         # Ctrl-C reaches the whole group, as from a terminal; SIGKILL (the OOM killer) only the run
         (os.killpg if sent == signal.SIGINT else os.kill)(proc.pid, sent)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == expected, err[-2000:]
-        gone, alive = psutil.wait_procs([logger], timeout=30)
+        gone, alive = psutil.wait_procs(helpers, timeout=30)
         assert not alive and "Traceback" not in err
     assert "[eqexp] interrupted" in err
 

@@ -131,3 +131,14 @@ def test_a_treatment_with_two_values_is_a_named_error_not_a_traceback():
 
     with pytest.raises(InferenceError, match="2 distinct values: a flexible fit needs at least 3"):
         tl.spline_knots(np.array([0.0, 1.0, 1.0, 0.0]))
+
+
+@pytest.mark.slow
+def test_turning_figures_off_draws_none_and_keeps_every_test(tmp_path):
+    """`report.figures=false` (a key of conf/report/default.yaml) skips the figures only: the
+    two-lines test, which once was skipped with them, gives the same rows as with figures."""
+    drawn = job(tmp_path / "drawn", "model.two_lines=true").tests
+    plain = job(tmp_path / "plain", "model.two_lines=true", "report.figures=false")
+    assert not (tmp_path / "plain" / "run" / "figures").exists() and plain.figures == {}
+    assert (plain.tests.test == "two_lines").sum() == (drawn.test == "two_lines").sum() > 0
+    pd.testing.assert_frame_equal(plain.tests, drawn)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from eqexp import sweep
 from eqexp.data.validate import DataValidationError
 from eqexp.inference import InferenceError
+from eqexp.report import figures
 from eqexp.report.html import write_report
 from eqexp.spec import SpecError, load_spec
 from eqexp.tracking import BackgroundLogger, RunRecord, TrackingError, discard_preloaded, resolve_uri, ui_hint
@@ -50,6 +51,8 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
         _exit_with(err)
     if not spec.tracking.enabled:
         discard_preloaded()  # nothing to log: the MLflow process started for it ends
+    if not spec.report.figures:
+        figures.discard_preloaded()
     logger = BackgroundLogger(spec.tracking, root) if spec.tracking.enabled else None
     try:
         run_job(spec, out_dir, root=root, run_name=job_name(hydra_cfg), choices=choices_of(hydra_cfg), log=False)

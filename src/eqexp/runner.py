@@ -12,7 +12,6 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +27,7 @@ from eqexp.models import lags_needed, plans, treatment_terms
 from eqexp.multiverse import NULL_DRAWS_FILE
 from eqexp.panel import (Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
                          preparation_key, province_series)
-from eqexp.report.figures import save_figure
+from eqexp.report.figures import Drawing, save_drawings
 from eqexp.report.table import Table, to_text, write_table
 from eqexp.spec import Spec, SpecError, check_variables, load_spec
 from eqexp.terms import squared
@@ -41,7 +40,7 @@ class JobResult:
     fits: list[Fit] = field(default_factory=list)
     tests: pd.DataFrame = field(default_factory=lambda: hypothesis.frame([]))  # tests.csv
     tables: dict[str, Table] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)  # file name in figures/ -> matplotlib Figure
+    figures: dict[str, Drawing] = field(default_factory=dict)  # file name in figures/ -> the figure to draw
     steps: list[Step] = field(default_factory=list)
     fingerprint: str = ""
     data_key: str | None = None  # names the prepared panel's content (see `preparation_key`)
@@ -109,6 +108,7 @@ def _job_metrics(result: JobResult, steps: list[Step]) -> dict[str, float]:
 def write_outputs(result: JobResult) -> None:
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    figures_saved = save_drawings(result.figures, out / "figures")  # first: a helper process may draw them meanwhile
     if result.fits:
         coefficient_rows(result.fits).to_csv(out / "coefficients.csv", index=False)
     if result.null_draws:  # read by the multiverse's curve (eqexp.multiverse.curve)
@@ -119,8 +119,7 @@ def write_outputs(result: JobResult) -> None:
     pd.DataFrame([s.as_dict() for s in result.steps]).to_csv(out / "rows.csv", index=False)
     for name, table in result.tables.items():
         write_table(table, out / "tables", name)
-    for name, figure in result.figures.items():
-        save_figure(figure, out / "figures" / name)
+    figures_saved()
 
 
 def run_job(

@@ -17,7 +17,6 @@ import math
 import os
 import platform
 import re
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
+from eqexp import helper
 from eqexp.spec import TrackingSpec
 
 _PACKAGES = ("eqexp", "pyfixest", "pandas", "numpy", "hydra-core", "mlflow")
@@ -202,129 +201,30 @@ def log_run(record: RunRecord, root: Path, parent_run_id: str | None = None) -> 
     return run_id
 
 
-class MlflowProcess:
-    """A forked process that loads MLflow at once and then runs the calls it is sent, in order.
-
-    MLflow's import and its store's start cost seconds of one core (about 3.5 s on this
-    project's 2-core machine). A command starts this process before Hydra composes its
-    config (`preload`), so that the import overlaps the composing and the job instead of
-    preceding the first call; a command that logs nothing closes it. Calls are module-level
-    functions, sent with their arguments; `submit` returns at once and its reply's `get`
-    waits for the result (or raises the call's exception).
-    """
-
-    def __init__(self) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")  # the child has eqexp loaded already
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self._conn), name="eqexp-mlflow", daemon=True)
-        # Ctrl-C held until the child ignores it: here it then raises after the fork, not in the child
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self._process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        child.close()
-        self._pending: list[Reply] = []
-        _LIVE.append(self)
-
-    def submit(self, function: Any, *args: Any) -> "Reply":
-        reply = Reply(self)
-        try:
-            self._conn.send((function, args))
-        except OSError as err:
-            reply._set(True, self._gone(err))
-        self._pending.append(reply)
-        return reply
-
-    def _receive_until(self, reply: "Reply") -> None:
-        while not reply.done:
-            first = self._pending.pop(0)
-            try:
-                first._set(*self._conn.recv())
-            except (EOFError, OSError) as err:
-                first._set(True, self._gone(err))
-
-    def _gone(self, err: Exception) -> TrackingError:
-        self._process.join(timeout=1)
-        return TrackingError(f"the process logging to MLflow ended (exit code {self._process.exitcode}) before it answered ({type(err).__name__})")
-
-    def alive(self) -> bool:
-        return self._process.is_alive()
-
-    def close(self) -> None:
-        """End the process once it has answered what it was sent."""
-        self._conn.close()
-        self._process.join(timeout=30)
-        if self._process.is_alive():  # someone else holds the pipe: it would never see its end
-            self._process.kill()
-        if self in _LIVE:
-            _LIVE.remove(self)
+_ROLE = "logging to MLflow"
 
 
-class Reply:
-    """The result of one call sent to an `MlflowProcess`."""
-
-    def __init__(self, process: MlflowProcess):
-        self._process, self.done, self._failed, self._value = process, False, False, None
-
-    def _set(self, failed: bool, value: Any) -> None:
-        self.done, self._failed, self._value = True, failed, value
-
-    def get(self) -> Any:
-        self._process._receive_until(self)
-        if self._failed:
-            raise self._value
-        return self._value
-
-
-def _serve(conn, parent_end) -> None:
-    """The MlflowProcess: import MLflow, then answer calls until the pipe closes. Ctrl-C is the
-    command's to handle (it then closes this process); a command gone ends it quietly."""
-    import pickle
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by the fork's caller
-    parent_end.close()  # inherited from the fork: only the command may hold it, or its death is never seen
+def _load_mlflow() -> None:
+    """What the MLflow helper loads at once: about 3.5 s of one core on this project's 2-core machine."""
     import mlflow.tracking  # noqa: F401  (the point of this process)
     # and the SQL store, eqexp's default (SQLite) and PostgreSQL's: its import is most of opening one
     import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
-    while True:
-        try:
-            function, args = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            answer = (False, function(*args))
-        except Exception as err:
-            answer = (True, err)
-        try:
-            conn.send(answer)
-        except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
-            conn.send((True, TrackingError(f"{type(answer[1]).__name__}: {answer[1]}")))
-        except OSError:
-            return
-
-
-_PRELOADED: list[MlflowProcess] = []
-_LIVE: list[MlflowProcess] = []
-
-
-def forget_inherited() -> None:
-    """In a process forked from one that talks to an MlflowProcess: close this copy of its pipe,
-    so that the process still ends when its owner closes the pipe."""
-    for process in _LIVE:
-        process._conn.close()
-    _LIVE.clear()
-    _PRELOADED.clear()
-
 
 def preload() -> None:
-    """Start loading MLflow in its own process now; the first `mlflow_process()` takes it."""
-    if not _PRELOADED:
-        _PRELOADED.append(MlflowProcess())
+    """Start loading MLflow in its own process now (`eqexp.helper`), so that the import overlaps
+    Hydra's composing and the job; the first `mlflow_process()` takes it."""
+    helper.preload(_ROLE, _load_mlflow, TrackingError)
+
+
+def mlflow_process() -> helper.Helper:
+    """The preloaded MLflow process, or a new one."""
+    return helper.take(_ROLE, _load_mlflow, TrackingError)
+
+
+def discard_preloaded() -> None:
+    """This command logs nothing: end the preloaded process."""
+    helper.discard(_ROLE)
 
 
 def off_on_command_line(overrides: list[str]) -> bool:
@@ -333,21 +233,8 @@ def off_on_command_line(overrides: list[str]) -> bool:
     return any(o.lstrip("+") in ("tracking=off", "tracking.enabled=false", "tracking.enabled=False") for o in overrides)
 
 
-def mlflow_process() -> MlflowProcess:
-    """The preloaded process, or a new one."""
-    return _PRELOADED.pop() if _PRELOADED else MlflowProcess()
-
-
-def discard_preloaded() -> None:
-    """This command logs nothing: end the preloaded process."""
-    while _PRELOADED:
-        process = _PRELOADED.pop()
-        process._process.kill()
-        process.close()
-
-
 class BackgroundLogger:
-    """Logs one run from an `MlflowProcess`, which opens the store while the job computes. `log`
+    """Logs one run from the MLflow process (`mlflow_process`), which opens the store while the job computes. `log`
     hands the job's record over and waits for its run id; `close` ends the process when
     nothing is to be logged (a failed job)."""
 

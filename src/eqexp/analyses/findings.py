@@ -10,6 +10,7 @@ import pandas as pd
 from eqexp.estimate import Fit
 from eqexp.inference import hypothesis
 from eqexp.inference.hypothesis import HypothesisTest
+from eqexp.report.figures import Drawing
 from eqexp.report.table import Table
 
 
@@ -19,7 +20,7 @@ class Findings:
     tests: list[tuple[str, HypothesisTest]] = field(default_factory=list)  # (model, test): tests.csv's rows
     notes: list[str] = field(default_factory=list)  # written under the table
     tables: dict[str, Table] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)  # file name in figures/ -> matplotlib Figure
+    figures: dict[str, Drawing] = field(default_factory=dict)  # file name in figures/ -> the figure to draw
     null_draws: list[dict[str, Any]] = field(default_factory=list)  # a multiverse spec's estimates on the shared null draws
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)  # file name -> a table of numbers, written as CSV
 

@@ -12,7 +12,7 @@ from eqexp.inference import two_lines as tl
 from eqexp.inference.hypothesis import not_applicable
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
-from eqexp.report.figures import inverted_u_figure, two_lines_figure
+from eqexp.report.figures import Drawing, inverted_u_figure, two_lines_figure
 from eqexp.spec import Spec, VcovSpec
 from eqexp.terms import label, squared
 from eqexp.tracking import metric_name
@@ -88,13 +88,11 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         x, vcov, test = found
         rows += [(f.model, t) for t in test.tests()]
         notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
-        if not spec.report.figures:
-            continue
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
         title = f"{f.model} {f.sample}: {name} and {outcome}"
         if spec.report.figures:
             values = workspace.array(x)[workspace.rows(queries.get(f.model))]
-            figures[f"inverted_u_{metric_name(f.model)}.png"] = inverted_u_figure(test, vcov, values[~np.isnan(values)], name, title)
+            figures[f"inverted_u_{metric_name(f.model)}.png"] = Drawing(inverted_u_figure, (test, vcov, values[~np.isnan(values)], name, title))
         if not spec.model.two_lines:
             continue
         if not fast_path_serves(spec.vcov):
@@ -106,5 +104,5 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
                      f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
         if spec.report.figures:
-            figures[f"two_lines_{metric_name(f.model)}.png"] = two_lines_figure(lines, curve, name, title)
+            figures[f"two_lines_{metric_name(f.model)}.png"] = Drawing(two_lines_figure, (lines, curve, name, title))
     return Findings(tests=rows, notes=notes, figures=figures)

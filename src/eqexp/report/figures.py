@@ -4,15 +4,22 @@ the two lines of Simonsohn's test over the flexible fit.
 Drawn on matplotlib's object API (no pyplot: no global state), with fixed margins and one
 axis: a tight layout draws a figure twice and a twin axis doubles the ticks, and a job
 draws one figure per model.
+
+Analyses return `Drawing`s (a figure's function and arguments), not figures: a single run
+draws them in a helper process (`preload`, `eqexp.helper`), which imported matplotlib while
+the run composed its config and estimated, and draws while the run writes its other files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eqexp import helper
 from eqexp.inference.two_lines import Curve, TwoLinesResult
 from eqexp.inference.utest import UTestResult
 
@@ -33,6 +40,58 @@ def save_figure(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
     return path
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A figure to draw: a function of this module that returns it, and its arguments."""
+
+    function: Callable[..., Figure]
+    args: tuple[Any, ...]
+
+    def save(self, path: Path) -> Path:
+        return save_figure(self.function(*self.args), path)
+
+
+_ROLE = "drawing figures"
+
+
+def _load_matplotlib() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+
+def preload(overrides: list[str]) -> None:
+    """Start the process that draws this command's figures, importing matplotlib now, unless
+    its command line runs a sweep (each worker draws its own jobs' figures) or turns them off."""
+    if not {"-m", "--multirun", "hydra.mode=MULTIRUN", "report.figures=false", "report.figures=False"} & set(overrides):
+        helper.preload(_ROLE, _load_matplotlib, RuntimeError)
+
+
+def discard_preloaded() -> None:
+    """This command draws nothing (more): end the preloaded process."""
+    helper.discard(_ROLE)
+
+
+def save_drawings(drawings: dict[str, Drawing], directory: Path) -> Callable[[], list[Path]]:
+    """Start saving each drawing as `directory/name`; returns the wait for the files.
+
+    In the preloaded process when the command has one (it draws while the caller goes on, and
+    ends once it has drawn these), else here, now.
+    """
+    drawer = helper.taken(_ROLE)
+    if drawer is None:
+        paths = [drawing.save(directory / name) for name, drawing in drawings.items()]
+        return lambda: paths
+    replies = [drawer.submit(Drawing.save, drawing, directory / name) for name, drawing in drawings.items()]
+
+    def wait() -> list[Path]:
+        try:
+            return [reply.get() for reply in replies]
+        finally:
+            drawer.close()
+
+    return wait
 
 
 def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlabel: str, title: str) -> Figure:

@@ -8,7 +8,7 @@ A sweep (`python run.py -m hetero=ownership,region,period`) goes through four pl
    (`BasicSweeper.split_arguments`), composes and validates every job's spec once, builds
    each data cache once, caps the numerical libraries' threads for the workers, creates
    the MLflow store, the experiment and ONE parent run (through the command's MLflow
-   process, `tracking.MlflowProcess`, which loaded MLflow while Hydra composed),
+   process, `tracking.mlflow_process`, an `eqexp.helper` process, which loaded MLflow while Hydra composed),
    closes what killed sweeps left RUNNING (`runs.close_abandoned`), looks up earlier
    FINISHED runs (resume), and writes `sweep.json` (the plan).
 2. `run_sweep_job`, in the worker, for every job: records `status/<num>.json` (started,

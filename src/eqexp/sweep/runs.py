@@ -3,7 +3,7 @@
 Loading MLflow costs a process seconds (its import and its store's schema check), more than
 a typical job's own logging. So workers never load it: a job writes its run down
 (`tracking.RunRecord`, `run.json` in its directory) and the parent, through an
-`MlflowProcess` that loaded MLflow while Hydra composed the sweep, creates the parent run,
+MLflow process (`tracking.mlflow_process`) that loaded MLflow while Hydra composed the sweep, creates the parent run,
 looks up earlier FINISHED runs of the planned jobs (resume), and at the end logs every job under the parent:
 its own run (FINISHED or FAILED) as soon as the job has ended (`JobLogger`, a thread, while
 the other jobs run), a reused run for a job skipped as already done (its results copied back
@@ -50,7 +50,7 @@ def _newest_finished(mlflow_client: Any, experiment_id: str, key: str):
 
 
 class ParentRun:
-    """The sweep's parent run, created as soon as the sweep starts by an `MlflowProcess` (which
+    """The sweep's parent run, created as soon as the sweep starts by the MLflow process (which
     has loaded MLflow meanwhile; this process plans the jobs); `run_id()` waits for it and
     `earlier(records)` asks the same process for the planned jobs' earlier FINISHED runs."""
 
@@ -95,7 +95,7 @@ def end_run(uri: str, run_id: str, status: str) -> None:
 
 
 def create_parent_run(tspec: Any, root: Path, name: str, tags: dict[str, str], params: dict[str, str]) -> str:
-    """In the MlflowProcess: the parent run, then the runs stopped sweeps left RUNNING closed."""
+    """In the MLflow process: the parent run, then the runs stopped sweeps left RUNNING closed."""
     from mlflow.entities import Param
 
     from eqexp import tracking

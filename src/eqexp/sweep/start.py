@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from eqexp.multiverse.axes import MultiverseError
+from eqexp.report import figures
 from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _LOGGERS, _OPEN_SWEEPS, finish_sweep
@@ -207,6 +208,7 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
     task_overrides = list(OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
     if not tspec.enabled:
         tracking.discard_preloaded()
+    figures.discard_preloaded()  # a sweep set by its config (hydra.mode): each worker draws its own jobs' figures
     parent = _parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
     # eqexp's launcher: the workers compose jobs and read the data while the jobs are planned here
     warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg) if _planned_launcher(cfg) and workers else None

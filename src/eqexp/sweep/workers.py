@@ -91,10 +91,10 @@ def _call_pickled(payload: bytes) -> bytes:
 def start_worker(env: dict[str, str]) -> None:
     """In a new worker: its environment and thread caps; SIGTERM ends it (the parent's handler
     records the sweep, which only the parent does)."""
-    from eqexp import tracking
+    from eqexp import helper
     from eqexp.sweep.threads import THREADS_ENV, cap_threads
 
-    tracking.forget_inherited()  # the parent's MLflow process must see the parent's end, not a worker's
+    helper.forget_inherited()  # the parent's MLflow process must see the parent's end, not a worker's
     os.environ.update(env)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     cap_threads(int(env[THREADS_ENV]))  # BLAS was loaded by the parent with its own pool
