@@ -34,6 +34,7 @@ CHUNK_ENTRIES = 2**23
 # the within-firm sum constraint) up to rounding; real ones are far larger.
 _RANK_TOL = 1e-10
 _MAX_BYTES = 4 * 2**30
+_BLOCK_ROWS = 2**15  # rows of Z demeaned and multiplied at once
 
 
 def print_progress(task: str) -> Progress:
@@ -136,20 +137,28 @@ class FirmMoments:
         place = np.empty(n_firms, dtype=np.intp)
         place[by_size] = np.arange(n_firms)
         order = np.argsort(place[codes], kind="stable")  # rows: the firms in `by_size` order
-        z = np.zeros((len(order), p))
-        z[:, :c] = df[list(columns)].to_numpy(float)[order]
-        for level in levels:
-            sorted_level = level[order]
-            has = sorted_level >= 0
-            z[np.flatnonzero(has), c + sorted_level[has]] = 1.0
+        values = [df[column].to_numpy(float) for column in columns]
         cross = np.empty((n_firms, p * (p + 1) // 2))  # packed as `_packing` orders it
         packed = _packing(c, n_dummies)
         first_firm = first_row = 0
         for size, count in zip(*np.unique(n_obs[by_size], return_counts=True)):
-            block = z[first_row : first_row + size * count].reshape(count, size, p)
-            block -= block.mean(axis=1, keepdims=True)
-            cross[by_size[first_firm : first_firm + count]] = (block.transpose(0, 2, 1) @ block)[:, packed[0], packed[1]]
-            first_firm, first_row = first_firm + count, first_row + size * count
+            # Z of at most _BLOCK_ROWS rows of firms with `size` rows each: the whole Z, or all
+            # firms' Z̃ᵢᵀZ̃ᵢ unpacked, is never held
+            per_block = max(1, _BLOCK_ROWS // size)
+            for start in range(0, count, per_block):
+                n_here = min(per_block, count - start)
+                rows = order[first_row : first_row + size * n_here]
+                block = np.zeros((len(rows), p))
+                for j, column in enumerate(values):
+                    block[:, j] = column[rows]
+                for level in levels:
+                    block_level = level[rows]
+                    has = block_level >= 0
+                    block[np.flatnonzero(has), c + block_level[has]] = 1.0
+                block = block.reshape(n_here, size, p)
+                block -= block.mean(axis=1, keepdims=True)
+                cross[by_size[first_firm : first_firm + n_here]] = (block.transpose(0, 2, 1) @ block)[:, packed[0], packed[1]]
+                first_firm, first_row = first_firm + n_here, first_row + size * n_here
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
     def subset(self, firms: np.ndarray) -> FirmMoments:

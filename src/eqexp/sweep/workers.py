@@ -142,6 +142,7 @@ def warm_up() -> None:
     """Here, before the workers are forked: the imports of a job."""
     import hydra.core.utils  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401  (backend_agg does not import it: each worker would)
 
     import eqexp.cli  # noqa: F401  (the runner, the analyses, pandas, numpy, scipy.special)
     import eqexp.report.figures  # noqa: F401
