@@ -31,6 +31,15 @@ def test_figures_drawn_by_the_figure_process_equal_those_drawn_here(tmp_path):
     assert not helper._PRELOADED and not helper._LIVE  # taken, and ended once it had drawn them
 
 
+def test_figures_are_drawn_here_when_the_figure_process_was_killed(tmp_path):
+    figures.preload([])
+    drawer = helper._PRELOADED["drawing figures"]
+    drawer._process.kill()  # as the OOM killer would, before the run sends its drawings
+    drawer._process.join()
+    assert sorted(p.name for p in figures.save_drawings(drawings(), tmp_path)()) == sorted(p.name for p in tmp_path.glob("*.png")) == ["two_lines_a.png", "two_lines_b.png"]
+    assert not drawer.alive() and not helper._LIVE
+
+
 def test_a_sweep_or_figures_off_on_the_command_line_starts_no_figure_process():
     for overrides in (["-m", "hetero=region,ownership"], ["report.figures=false"], ["--multirun"]):
         figures.preload(overrides)

@@ -77,21 +77,31 @@ def save_drawings(drawings: dict[str, Drawing], directory: Path) -> Callable[[],
     """Start saving each drawing as `directory/name`; returns the wait for the files.
 
     In the preloaded process when the command has one (it draws while the caller goes on, and
-    ends once it has drawn these), else here, now.
+    ends once it has drawn these; what it could not draw because it was killed is drawn
+    here), else here, now.
     """
     drawer = helper.taken(_ROLE)
     if drawer is None:
         paths = [drawing.save(directory / name) for name, drawing in drawings.items()]
         return lambda: paths
-    replies = [drawer.submit(Drawing.save, drawing, directory / name) for name, drawing in drawings.items()]
+    replies = [(drawer.submit(Drawing.save, drawing, directory / name), drawing, directory / name) for name, drawing in drawings.items()]
 
     def wait() -> list[Path]:
         try:
-            return [reply.get() for reply in replies]
+            return [_saved(reply, drawer, drawing, path) for reply, drawing, path in replies]
         finally:
             drawer.close()
 
     return wait
+
+
+def _saved(reply: helper.Reply, drawer: helper.Helper, drawing: Drawing, path: Path) -> Path:
+    try:
+        return reply.get()
+    except Exception:
+        if drawer.alive():  # the drawing itself failed
+            raise
+        return drawing.save(path)  # the process was killed (the OOM killer): drawn here
 
 
 def inverted_u_figure(result: UTestResult, vcov: np.ndarray, x: np.ndarray, xlabel: str, title: str) -> Figure:
