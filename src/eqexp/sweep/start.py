@@ -166,10 +166,11 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
     return records, {k: v[0] for k, v in data_specs.items()}
 
 
-def _build_data(data_specs: Iterable[Any]) -> None:
-    """Build each data cache once, here, so that workers never race to build it."""
+def _build_data(data_specs: Iterable[Any]) -> list[Any]:
+    """Build each data cache once, here, so that workers never race to build it; the specs built."""
     from eqexp.data import load as data_load
 
+    built = []
     for spec in data_specs:
         try:
             key = data_load.fingerprint(spec)
@@ -177,9 +178,11 @@ def _build_data(data_specs: Iterable[Any]) -> None:
                 continue
             start = time.perf_counter()
             data_load.load(spec)
+            built.append(spec)
             print(f"[eqexp] data '{spec.name}' built in {time.perf_counter() - start:.1f} s", flush=True)
         except Exception as err:  # the jobs that need it will fail and say why
             print(f"[eqexp] could not build data '{spec.name}': {err}", flush=True)
+    return built
 
 
 def start_sweep(cfg: DictConfig) -> SweepContext:
@@ -220,6 +223,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         if parent is not None:
             parent.fail()
         raise
+    if warmup:  # the workers read the cached data while this process waits for the parent run
+        warmup.load(list(data_specs.values()))
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
@@ -240,9 +245,9 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         if ctx.earlier and ctx.earlier.get(record.num):
             note = f"  (skip: finished in run {ctx.earlier[record.num]})"
         print(f"[eqexp]   #{record.num} {record.label}{note}", flush=True)
-    _build_data(data_specs.values())
-    if warmup:
-        warmup.load(list(data_specs.values()))
+    built = _build_data(data_specs.values())  # after the store's check: a long build comes after its error
+    if warmup and built:
+        warmup.load(built)
     if threads and not warmup:  # after the build, which may use every core; before any worker starts
         set_thread_env(threads)
     _write_json(sweep_dir / PLAN_FILE, {
