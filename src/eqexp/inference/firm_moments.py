@@ -139,7 +139,8 @@ class FirmMoments:
         order = np.argsort(place[codes], kind="stable")  # rows: the firms in `by_size` order
         values = [df[column].to_numpy(float) for column in columns]
         cross = np.empty((n_firms, p * (p + 1) // 2))  # packed as `_packing` orders it
-        packed = _packing(c, n_dummies)
+        entry_row, entry_column = _packing(c, n_dummies)
+        packed = entry_row * p + entry_column  # the packed entries' places in a flattened p × p matrix
         first_firm = first_row = 0
         for size, count in zip(*np.unique(n_obs[by_size], return_counts=True)):
             # Z of at most _BLOCK_ROWS rows of firms with `size` rows each: the whole Z, or all
@@ -157,7 +158,8 @@ class FirmMoments:
                     block[np.flatnonzero(has), c + block_level[has]] = 1.0
                 block = block.reshape(n_here, size, p)
                 block -= block.mean(axis=1, keepdims=True)
-                cross[by_size[first_firm : first_firm + n_here]] = (block.transpose(0, 2, 1) @ block)[:, packed[0], packed[1]]
+                products = (block.transpose(0, 2, 1) @ block).reshape(n_here, p * p)
+                cross[by_size[first_firm : first_firm + n_here]] = np.take(products, packed, axis=1)
                 first_firm, first_row = first_firm + n_here, first_row + size * n_here
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
