@@ -201,8 +201,6 @@ def main_with_summary(main: Any) -> int:
     `on_multirun_end` never runs); this wrapper still writes the summary, which says which
     jobs never finished. Launcher-agnostic: it works the same for joblib, Ray and SLURM.
     """
-    import gc
-
     from eqexp import tracking
     from eqexp.report import figures
     from eqexp.sweep.parsed_once import parse_once
@@ -225,7 +223,4 @@ def main_with_summary(main: Any) -> int:
         code = 1
     code = max(code, finish_open_sweeps(aborted=True))
     figures.discard_preloaded()
-    # The interpreter's last collection walks every object this command made (0.25 s of a
-    # single run here); the objects end with the process anyway.
-    gc.freeze()
     return max(code, last_exit_code())
