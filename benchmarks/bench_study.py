@@ -12,7 +12,8 @@ MLflow tracking (a store created beforehand; force=true so no job is skipped as 
 done). Reported: median wall of the whole process, the ratio eqexp / pyfixest, the peak
 memory of the whole process tree (the largest sum over its processes at one moment, RSS and
 PSS: workers share their libraries' pages), a single warm `python run.py` (Table 4), how the
-sweep's time grows with the panel (1x, 2x, 4x rows via data.params), and the largest
+sweep's time grows with the panel (1x, 2x, 4x rows via data.params), where the sweep's
+wall went (start, jobs, end, from its jobs' status files), and the largest
 relative difference between eqexp's and pyfixest's coefficients and standard errors.
 Appends a section to benchmarks/results.md with the machine's core count.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+import json
 import os
 import statistics
 import subprocess
@@ -46,7 +48,7 @@ TABLES = {"table4": "table4_baseline", "table5": "table5_lags", "table6": "table
 
 def run_measured(args: list[str], interval: float = 0.1) -> dict:
     """Wall seconds, exit code and the peak of the summed RSS and PSS of the command's process tree."""
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = {"rss": 0.0, "pss": 0.0}
 
@@ -67,7 +69,18 @@ def run_measured(args: list[str], interval: float = 0.1) -> dict:
     thread.start()
     out, _ = proc.communicate()
     thread.join()
-    return {"seconds": time.perf_counter() - start, "code": proc.returncode, "rss": peak["rss"], "pss": peak["pss"], "out": out}
+    return {"seconds": time.perf_counter() - start, "started_at": started_at, "code": proc.returncode, "rss": peak["rss"],
+            "pss": peak["pss"], "out": out}
+
+
+def phases(sweep_dir: Path, run: dict) -> dict[str, float]:
+    """Where a sweep's wall went, from its jobs' status files: the start (until the first job
+    starts), the jobs (first start to last end), the end (to the process's exit), and the jobs'
+    own seconds summed (their CPU, roughly, on busy workers)."""
+    jobs = [json.loads(f.read_text()) for f in (sweep_dir / "status").glob("*.json")]
+    first, last = min(j["started"] for j in jobs), max(j["ended"] for j in jobs)
+    return {"start": first - run["started_at"], "jobs": last - first, "end": run["started_at"] + run["seconds"] - last,
+            "summed": sum(j["seconds"] for j in jobs)}
 
 
 def panel_of(data_overrides: list[str]) -> Path:
@@ -124,7 +137,9 @@ def main() -> None:
             if with_fixest:
                 results["fixest"].append(run_measured(["Rscript", str(FIXEST), str(tmp / "panel.csv"), str(tmp / "fixest.csv"), "2", "1e-11", "singleton"]))
             results["eqexp"].append(run_measured(sweep_args(tmp, f"off{r}", False, [])))
+            results["eqexp"][-1]["phases"] = phases(tmp / f"off{r}", results["eqexp"][-1])
             results["eqexp_mlflow"].append(run_measured(sweep_args(tmp, f"on{r}", True, [])))
+            results["eqexp_mlflow"][-1]["phases"] = phases(tmp / f"on{r}", results["eqexp_mlflow"][-1])
             results["single"].append(run_measured([PY, "run.py", "tracking=off", f"hydra.run.dir={tmp}/single{r}"]))
             results["single_mlflow"].append(run_measured([PY, "run.py", f"tracking.uri=sqlite:///{tmp}/mlflow.db",
                                                           f"tracking.artifact_root={tmp}/mlartifacts", f"hydra.run.dir={tmp}/singlet{r}"]))
@@ -158,6 +173,12 @@ def main() -> None:
              *rows, "",
              f"MLflow tracking adds {100 * (med['eqexp_mlflow'] / med['eqexp'] - 1):.0f} % to the sweep. "
              f"Agreement with pf.feols on {n_rows} rows (Tables 4-11): max relative difference {max_est:.1e} (estimates), {max_se:.1e} (SEs)."]
+    split = {k: {p: statistics.median(x["phases"][p] for x in results[k]) for p in ("start", "jobs", "end", "summed")}
+             for k in ("eqexp", "eqexp_mlflow")}
+    lines += ["", "| sweep (medians, s) | start: to the first job | jobs: first start to last end | end: last end to exit | the jobs' own seconds, summed |",
+              "|---|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {split[k]['start']:.2f} | {split[k]['jobs']:.2f} | {split[k]['end']:.2f} | {split[k]['summed']:.1f} |"
+              for k, label in (("eqexp", "`tracking=off`"), ("eqexp_mlflow", "with MLflow"))]
     if scaling:
         base = scaling[min(scaling)]["seconds"]
         lines += ["", "| rows | sweep wall (s) | relative to 1x | peak PSS, tree (MiB) |", "|---|---:|---:|---:|"]
