@@ -46,9 +46,9 @@ class Helper:
         reply = Reply(self)
         try:
             self._conn.send((function, args))
-        except OSError as err:
+            self._pending.append(reply)  # answered in the order sent
+        except OSError as err:  # the process is gone: no answer will come
             reply._set(True, self._gone(err))
-        self._pending.append(reply)
         return reply
 
     def _receive_until(self, reply: "Reply") -> None:
