@@ -99,7 +99,9 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
     axes[0][0].set_yticks(list(y.values()))
     axes[0][0].set_yticklabels([names[c] for c in y], fontsize=8)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout()  # margins for the labels, which vary in length
+    # and no layout engine left behind: saving would draw the figure once more to run it
+    fig.set_layout_engine(None)
     return save_figure(fig, path)
 
 
