@@ -41,7 +41,7 @@ def test_figures_are_drawn_here_when_the_figure_process_was_killed(tmp_path):
 
 
 def test_a_sweep_or_figures_off_on_the_command_line_starts_no_figure_process():
-    for overrides in (["-m", "hetero=region,ownership"], ["report.figures=false"], ["--multirun"]):
+    for overrides in (["-m", "hetero=region,ownership"], ["report.figures=false"], ["++report.figures=false"], ["--multirun"]):
         figures.preload(overrides)
         assert not helper._PRELOADED
 

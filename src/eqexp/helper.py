@@ -108,8 +108,8 @@ def take(role: str, load: Callable[[], None], error: type[Exception]) -> Helper:
     return _PRELOADED.pop(role, None) or Helper(role, load, error)
 
 
-def taken(role: str) -> Helper | None:
-    """The helper preloaded for `role`, if there is one (nothing is started)."""
+def take_preloaded(role: str) -> Helper | None:
+    """The helper preloaded for `role`, if there is one (`take` without starting one)."""
     return _PRELOADED.pop(role, None)
 
 

@@ -64,7 +64,7 @@ def _load_matplotlib() -> None:
 def preload(overrides: list[str]) -> None:
     """Start the process that draws this command's figures, importing matplotlib now, unless
     its command line runs a sweep (each worker draws its own jobs' figures) or turns them off."""
-    if not {"-m", "--multirun", "hydra.mode=MULTIRUN", "report.figures=false", "report.figures=False"} & set(overrides):
+    if not {"-m", "--multirun", "hydra.mode=MULTIRUN", "report.figures=false", "report.figures=False"} & {o.lstrip("+") for o in overrides}:
         helper.preload(_ROLE, _load_matplotlib, RuntimeError)
 
 
@@ -80,7 +80,7 @@ def save_drawings(drawings: dict[str, Drawing], directory: Path) -> Callable[[],
     ends once it has drawn these; what it could not draw because it was killed is drawn
     here), else here, now.
     """
-    drawer = helper.taken(_ROLE)
+    drawer = helper.take_preloaded(_ROLE)
     if drawer is None:
         paths = [drawing.save(directory / name) for name, drawing in drawings.items()]
         return lambda: paths
