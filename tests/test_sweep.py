@@ -139,6 +139,46 @@ def test_threads_times_workers_never_exceed_cores():
     assert env["OMP_NUM_THREADS"] == "2" and env["RAYON_NUM_THREADS"] == "1" and "OMP_NUM_THREADS" not in applied
 
 
+def _read_in(directory: str) -> tuple[int, int, float]:
+    """In a worker: which process read the panel it holds for `directory`, its rows and a column's sum."""
+    from eqexp.data import load as data_load
+
+    loaded = data_load._LAST[Path(directory)]
+    return loaded.panel.attrs["read_by"], len(loaded.panel), float(loaded.panel["y"].sum())
+
+
+def test_workers_inherit_the_panel_read_before_their_fork_and_the_parent_gives_it_back(tmp_path, monkeypatch):
+    """A sweep's workers share the pages of the first job's panel, read once in the parent: no worker reads
+    it again (it would hold a copy of its own), and the parent keeps none."""
+    from eqexp.data import load as data_load
+    from eqexp.spec import DataSpec
+    from eqexp.sweep import workers
+    from eqexp.sweep.threads import worker_env
+
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"firm": [1, 1, 2, 2, 3], "year": [2001, 2002, 2001, 2002, 2001], "y": [1.0, 2.0, 3.0, 4.5, 6.0]}).to_csv(path, index=False)
+    spec = DataSpec(name="p", source="panel", path=str(path), id="firm", time="year", cache_dir=str(tmp_path / "cache"))
+    directory = data_load.load(spec).directory  # the cache entry exists, as after any earlier run
+    data_load.release()
+    read = data_load._read
+
+    def tagged(file: Path) -> pd.DataFrame:
+        panel = read(file)
+        panel.attrs["read_by"] = os.getpid()
+        return panel
+
+    monkeypatch.setattr(data_load, "_read", tagged)
+    warmup = workers.Warmup(2, worker_env(1), None, None, [spec])
+    try:
+        assert data_load._LAST == {}
+        answers = [workers.submit(warmup.executor, _read_in, str(directory)).result(timeout=60) for _ in range(4)]
+        assert set(answers) == {(os.getpid(), 5, 16.5)}
+        warmup.load([spec])  # what the sweep asks of its workers later: no read, the inherited panel serves
+        assert {workers.submit(warmup.executor, _read_in, str(directory)).result(timeout=60) for _ in range(4)} == {(os.getpid(), 5, 16.5)}
+    finally:
+        workers.kill()
+
+
 def test_a_sweep_directory_is_never_shared(tmp_path):
     taken = tmp_path / "sweeps" / "2026-01-01_00-00-00-000001"
     taken.mkdir(parents=True)

@@ -193,6 +193,16 @@ def _read(path: Path) -> pd.DataFrame:
 _LAST: dict[Path, Loaded] = {}
 
 
+def release() -> None:
+    """Forget the panel `load` keeps and give its memory back to the system (a sweep's parent,
+    once its workers were forked with the panel: their pages stay theirs)."""
+    if _LAST:
+        import pyarrow as pa
+
+        _LAST.clear()
+        pa.default_memory_pool().release_unused()  # the columns live there: `_read` converts zero-copy
+
+
 def load(spec: DataSpec) -> Loaded:
     """The panel for `spec`, built on first use and read from the cache afterwards."""
     key = fingerprint(spec)

@@ -3,7 +3,8 @@
 A sweep (`python run.py -m hetero=ownership,region,period`) goes through four places:
 
 1. `SweepCallback.on_multirun_start`, in the parent process before any job runs:
-   starts the local workers (eqexp's launcher: they import and compose beside the parent),
+   starts the local workers (eqexp's launcher: forked with the first job's cached panel,
+   whose pages they share, they import and compose beside the parent),
    claims a sweep directory no other sweep shares, reproduces Hydra's job list
    (`BasicSweeper.split_arguments`), composes and validates every job's spec once, builds
    each data cache once, caps the numerical libraries' threads for the workers, creates

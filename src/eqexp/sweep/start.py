@@ -117,34 +117,36 @@ def compose_job(loader: Any, cfg: DictConfig, overrides: list[str]) -> tuple[Dic
         return job_cfg, None, f"{type(err).__name__}: {err}"
 
 
-def _compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], warmup: Any) -> list[tuple]:
-    """Every job composed: here one by one, or, with warming workers, beside them (the workers
-    take jobs from the front as they finish importing, this process from the back)."""
+def _compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], warmup: Any, composed: dict[int, tuple]) -> list[tuple]:
+    """Every job composed (`composed`: those done already): here one by one, or, with warming
+    workers, beside them (the workers take jobs from the front as they finish importing, this
+    process from the back)."""
     if warmup is None:
-        return [compose_job(loader, cfg, o) for o in overrides]
-    futures = [warmup.compose(compose_job, list(o)) for o in overrides]
-    composed = {}
+        return [composed[i] if i in composed else compose_job(loader, cfg, o) for i, o in enumerate(overrides)]
+    futures = {i: warmup.compose(compose_job, list(o)) for i, o in enumerate(overrides) if i not in composed}
     try:
-        for i in reversed(range(len(overrides))):
+        for i in reversed(futures):
             if not futures[i].cancel():  # a worker has it already, and every job before it
                 break
             composed[i] = compose_job(loader, cfg, overrides[i])
         return [composed[i] if i in composed else futures[i].result() for i in range(len(overrides))]
     except BaseException:  # a job that cannot be composed: the workers stop composing the others
-        for future in futures:
+        for future in futures.values():
             future.cancel()
         raise
 
 
-def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str], warmup: Any = None) -> tuple[list[JobRecord], dict]:
-    """Compose and validate every job; collect the data configs to build once."""
+def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str], warmup: Any = None,
+                  composed: dict[int, tuple] | None = None) -> tuple[list[JobRecord], dict]:
+    """Compose and validate every job (`composed`: those done already); collect the data configs to build once."""
     from hydra.core.global_hydra import GlobalHydra
 
     from eqexp.data import load as data_load
 
     loader = GlobalHydra.instance().config_loader()
     records, data_specs = [], {}
-    for num, (job_overrides, label, (job_cfg, spec, reason)) in enumerate(zip(overrides, labels, _compose_all(loader, cfg, overrides, warmup))):
+    jobs = _compose_all(loader, cfg, overrides, warmup, dict(composed or {}))
+    for num, (job_overrides, label, (job_cfg, spec, reason)) in enumerate(zip(overrides, labels, jobs)):
         record = JobRecord(num=num, label=label, overrides=list(job_overrides), reason=reason)
         local_workers.COMPOSED[tuple(job_overrides)] = job_cfg  # composed once: Hydra's sweeper and the launcher reuse it
         if spec is not None:
@@ -213,12 +215,19 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
         tracking.discard_preloaded()
     figures.discard_preloaded()  # a sweep set by its config (hydra.mode): each worker draws its own jobs' figures
     parent = _parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
-    # eqexp's launcher: the workers compose jobs and read the data while the jobs are planned here
-    warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg) if _planned_launcher(cfg) and workers else None
     # A job that cannot be composed (a misspelt config group) stops the sweep here, before any job
     # runs; the parent run, already created, says so.
     try:
-        records, data_specs = _compose_jobs(cfg, overrides, labels, warmup) if overrides is not None and loader else ([], {})
+        warmup, composed = None, {}
+        if _planned_launcher(cfg) and workers:
+            # eqexp's launcher: the workers compose jobs and read the data while the jobs are
+            # planned here. They are forked with the first job's panel (when cached), whose
+            # pages they then share instead of each reading a copy of its own.
+            if overrides and loader:
+                composed[0] = compose_job(loader, cfg, overrides[0])
+            first = composed[0][1] if composed else None
+            warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg, [first.data] if first else [])
+        records, data_specs = _compose_jobs(cfg, overrides, labels, warmup, composed) if overrides is not None and loader else ([], {})
     except ConfigCompositionException:
         if parent is not None:
             parent.fail()

@@ -5,8 +5,9 @@ starts a Python, imports everything, composes its job's config again (Hydra's sw
 composed it twice already) and reads its data. On a few cores that start-up is a large share
 of a sweep. The eqexp launcher (`hydra_plugins.eqexp_sweeps`) uses the pool this module
 starts at the very beginning of the sweep, forked from the parent once it has imported what
-a job needs (so no worker imports anything again): the workers compose the jobs beside the
-parent and read the sweep's data while it plans; each job then runs on the config composed
+a job needs (so no worker imports anything again), and the first job's panel (so the workers
+share its pages): the workers compose the jobs beside the parent and read the sweep's other
+data while it plans; each job then runs on the config composed
 once (`COMPOSED`), longest first (`COSTS`), so that no worker waits at the end for the
 other's long job, and jobs on the same prepared panel one after another in the same worker
 (`SHARES`, `chains`), which keeps that panel's work.
@@ -117,15 +118,25 @@ def kill() -> None:
 class Warmup:
     """A new pool forked while the parent plans: the workers compose jobs beside the parent
     (`compose`) with the parent's Hydra state, which they inherit, then read the sweep's data
-    (`load`)."""
+    (`load`).
 
-    def __init__(self, n_workers: int, env: dict[str, str], loader: Any, cfg: Any):
+    The panels of `shared` (DataSpecs) whose cache exists are read here before the fork: the
+    workers inherit them, and their pages stay shared as long as nobody writes to them
+    (nothing modifies a panel in place), so two workers hold one copy, not two. This process
+    then gives its own back.
+    """
+
+    def __init__(self, n_workers: int, env: dict[str, str], loader: Any, cfg: Any, shared: Sequence[Any] = ()):
+        from eqexp.data import load as data_load
+
         self.n_workers = n_workers
         kill()  # a pool forked earlier holds an earlier sweep's state
         _PLANNING.update(loader=loader, cfg=cfg)
+        load_data(list(shared))
         self.executor = pool(n_workers, env)
         for _ in range(n_workers):
             submit(self.executor, os.getpid)  # forks the workers now, before this process starts threads
+        data_load.release()
 
     def compose(self, compose_job: Any, overrides: list[str]) -> Pickled:
         """`compose_job(loader, cfg, overrides)` in a worker, on the sweep's loader and config as
@@ -150,7 +161,7 @@ def warm_up() -> None:
 
 
 def load_data(data: list) -> int:
-    """In a worker: the panels whose cache exists, kept for its jobs (`eqexp.data.load`)."""
+    """The panels whose cache exists, kept for the jobs of this process (`eqexp.data.load`)."""
     from eqexp.data import load as data_load
 
     for spec in data:
