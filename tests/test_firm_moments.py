@@ -42,6 +42,23 @@ def moments(panel: pd.DataFrame) -> FirmMoments:
     return FirmMoments.from_frame(panel, ["y", "m"], X, "firm", ["year"])
 
 
+def test_moments_built_in_small_blocks_are_each_firms_own_cross_products(panel, moments, monkeypatch):
+    """Blocks of a few rows (firms of one size split across blocks) give the same bits, and each
+    firm's entry is its own firm-demeaned [x, y, year dummies but the last]ᵀ[...] computed by hand."""
+    from eqexp.inference import firm_moments
+
+    monkeypatch.setattr(firm_moments, "_BLOCK_ROWS", 16)
+    small = FirmMoments.from_frame(panel, ["y", "m"], X, "firm", ["year"])
+    assert np.array_equal(small.cross, moments.cross)
+    years = np.sort(panel.year.unique())[:-1]
+    for i in (0, 17, 123, 299):
+        rows = panel[panel.firm == moments.firms[i]]
+        z = np.column_stack([rows[X + ["y", "m"]].to_numpy(), (rows.year.to_numpy()[:, None] == years).astype(float)])
+        z -= z.mean(axis=0)
+        one_hot = np.eye(moments.n_firms)[i]
+        np.testing.assert_allclose(small.aggregate(one_hot), z.T @ z, rtol=0, atol=1e-12)
+
+
 def test_unit_weights_equal_pyfixest_for_each_outcome(panel, moments):
     beta = moments.coefficients(np.ones(moments.n_firms))
     assert beta.shape == (2, 3)

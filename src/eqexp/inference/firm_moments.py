@@ -34,7 +34,7 @@ CHUNK_ENTRIES = 2**23
 # the within-firm sum constraint) up to rounding; real ones are far larger.
 _RANK_TOL = 1e-10
 _MAX_BYTES = 4 * 2**30
-_BLOCK_ROWS = 2**15  # rows of Z demeaned and multiplied at once
+_BLOCK_ROWS = 2**11  # rows of Z demeaned and multiplied at once: their products stay in cache, the temporaries small
 
 
 def print_progress(task: str) -> Progress:
