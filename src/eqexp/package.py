@@ -27,8 +27,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eqexp import environment
 from eqexp.rundir import (
     FINISHED,
@@ -41,6 +39,7 @@ from eqexp.rundir import (
     open_dir,
     read_json,
     resolved_config,
+    yaml_text,
 )
 from eqexp.sweep.records import OK_STATUSES
 
@@ -377,7 +376,7 @@ def build(directory: Path, target: Path | None = None) -> Path:
     env = env or environment.capture(out.root)
     files, left_out = _results(out)
     files |= _configs(out) | _build_logs(out)
-    texts = {f"data/{fp}/data.yaml": yaml.safe_dump(item["data"], sort_keys=False, allow_unicode=True)
+    texts = {f"data/{fp}/data.yaml": yaml_text(item["data"])
              for fp, item in _data_sources(out).items()}
     texts |= {
         "README.md": readme(out, env, recorded, sorted({*files, *texts}), left_out),

@@ -24,10 +24,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from eqexp import environment
-from eqexp.rundir import Job, OutputDir, command, job_overrides, open_dir, read_json, resolved_config
+from eqexp.rundir import Job, OutputDir, command, job_overrides, open_dir, read_json, resolved_config, yaml_text
 from eqexp.sweep.records import OK_STATUSES
 
 FILE = "report.html"
@@ -220,7 +218,7 @@ def _job(job: Job, heading: bool) -> str:
         parts.append("<h4>Rows dropped or changed by the job</h4>" + csv_table(d / "rows.csv"))
     config = resolved_config(job)
     if config is not None:
-        parts.append(details("Resolved configuration", pre(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))))
+        parts.append(details("Resolved configuration", pre(yaml_text(config))))
     return "".join(parts) + "</section>"
 
 
@@ -249,7 +247,7 @@ def _data(out: OutputDir) -> str:
         parts.append(f"<h3>Data fingerprint <code>{esc(job.fingerprint or 'unknown')}</code></h3>")
         data = (resolved_config(job) or {}).get("data")
         if data is not None:
-            parts.append(details("Data configuration", pre(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))))
+            parts.append(details("Data configuration", pre(yaml_text(data))))
         log = read_json(job.dir / "build_log.json")
         parts.append(_build_log(log) if log else "<p>No build log: the panel was read as it is.</p>")
     return "".join(parts)
