@@ -97,6 +97,12 @@ class Reply:
         return self._value
 
 
+def on_command_line(overrides: list[str], settings: set[str]) -> bool:
+    """Does the command line hold one of `settings` (Hydra's `+`/`++` prefixes aside)? A command
+    decides with it, before Hydra composes, whether to start a helper at all."""
+    return bool(settings & {o.lstrip("+") for o in overrides})
+
+
 def preload(role: str, load: Callable[[], None], error: type[Exception]) -> None:
     """Start the helper for `role` now; the first `take(role, …)` gets it."""
     if role not in _PRELOADED:

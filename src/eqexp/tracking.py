@@ -231,7 +231,7 @@ def discard_preloaded() -> None:
 def off_on_command_line(overrides: list[str]) -> bool:
     """Does the command line turn tracking off? Then no MLflow process is started for it (one
     turned off otherwise, in a preset or a config file, ends once the config is composed)."""
-    return any(o.lstrip("+") in ("tracking=off", "tracking.enabled=false", "tracking.enabled=False") for o in overrides)
+    return helper.on_command_line(overrides, {"tracking=off", "tracking.enabled=false", "tracking.enabled=False"})
 
 
 class BackgroundLogger:

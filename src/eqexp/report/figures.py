@@ -64,7 +64,7 @@ def _load_matplotlib() -> None:
 def preload(overrides: list[str]) -> None:
     """Start the process that draws this command's figures, importing matplotlib now, unless
     its command line runs a sweep (each worker draws its own jobs' figures) or turns them off."""
-    if not {"-m", "--multirun", "hydra.mode=MULTIRUN", "report.figures=false", "report.figures=False"} & {o.lstrip("+") for o in overrides}:
+    if not helper.on_command_line(overrides, {"-m", "--multirun", "hydra.mode=MULTIRUN", "report.figures=false", "report.figures=False"}):
         helper.preload(_ROLE, _load_matplotlib, RuntimeError)
 
 
