@@ -100,6 +100,19 @@ def test_batched_weights_equal_one_at_a_time(moments):
         np.testing.assert_allclose(beta, moments.coefficients(w), rtol=0, atol=1e-12)
 
 
+def test_sums_over_sets_of_firms_equal_pyfixest_on_those_firms(panel, moments):
+    """`sum_over` (the sparse product a permutation's small group takes) re-estimates each set's
+    own regression, and equals the dense 0/1 weights."""
+    rng = np.random.default_rng(5)
+    members = np.stack([rng.choice(moments.n_firms, 40, replace=False) for _ in range(3)])
+    summed = moments.sum_over(members)
+    dense = np.zeros((3, moments.n_firms))
+    np.put_along_axis(dense, members, 1.0, axis=1)
+    np.testing.assert_allclose(summed, moments.aggregate(dense), rtol=1e-12, atol=1e-9)
+    for row, chosen in zip(moments.solve(summed, "y"), members):
+        np.testing.assert_allclose(row[0], fixest(panel[panel.firm.isin(moments.firms[chosen])]), rtol=0, atol=1e-8)
+
+
 def test_sub_regression_with_other_columns(panel, moments):
     # y on [x, x2, z, m] and m on [x, x2, z] from the same stored moments.
     both = FirmMoments.from_frame(panel, "y", [*X, "m"], "firm")

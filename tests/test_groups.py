@@ -13,7 +13,9 @@ from scipy import stats
 from eqexp.inference.groups import (
     interacted_model,
     permutation_test,
+    permutation_tests,
     permute_firm_labels,
+    permuted_members,
     suest_difference,
     wald_equality,
 )
@@ -141,6 +143,31 @@ def test_permutation_draw_equals_pyfixest_on_relabelled_firms(differ):
     np.testing.assert_allclose(result.draws[0], expected, rtol=0, atol=1e-8)
     observed = separate(differ[differ.g == "A"])[:2] - separate(differ[differ.g == "B"])[:2]
     np.testing.assert_allclose(result.observed, observed, rtol=0, atol=1e-8)
+
+
+def test_a_small_group_is_permuted_as_sets_of_firms_on_all_firms_moments(differ, monkeypatch):
+    """A pair whose smaller group holds at most 1/8 of its firms (here 60 of 480, beside 120 firms
+    of a third group left out) is drawn as sets summed on all firms' moments, without a copy of
+    the pair's: each draw equals pyfixest on the relabelled firms, and the dense 0/1 weights
+    over the pair's own moments (the other path) give the same draws and p-values."""
+    from eqexp.inference import groups
+
+    df = differ.assign(size=np.select([differ.firm % 20 == 0, differ.firm % 20 < 5], ["small", "other"], "large"))
+    df["y"] += np.where(df["size"] == "small", 0.3 * df.x, 0.0)
+    sparse, = permutation_tests(df, "y", REGRESSORS, "size", TERMS, [("small", "large")], "firm", draws=40, seed=3, progress=None)
+    pair = df[df["size"] != "other"]
+    firms = np.sort(pair.firm.unique())
+    in_large = pair.groupby("firm")["size"].first().reindex(firms).eq("large").to_numpy(float)
+    members, value = permuted_members(np.random.default_rng(3), in_large, 1)
+    assert value == 0.0 and members.shape == (1, (1 - in_large).sum())  # the small group is the drawn set
+    new_small = pair.firm.isin(firms[members[0]])
+    expected = separate(pair[~new_small])[:2] - separate(pair[new_small])[:2]
+    np.testing.assert_allclose(sparse.draws[0], expected, rtol=0, atol=1e-8)
+    monkeypatch.setattr(groups, "_SPARSE_SHARE", 0.0)
+    dense, = permutation_tests(df, "y", REGRESSORS, "size", TERMS, [("small", "large")], "firm", draws=40, seed=3, progress=None)
+    np.testing.assert_allclose(sparse.draws, dense.draws, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sparse.observed, dense.observed, rtol=1e-9)
+    np.testing.assert_array_equal(sparse.p_upper, dense.p_upper)
 
 
 def test_permutation_p_values(same, differ):

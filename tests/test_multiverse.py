@@ -171,6 +171,27 @@ def test_jobs_on_the_same_preparation_share_the_prepared_panel_and_no_other_does
     assert "scale_sq" in prepared(loaded, scale, keys[2])[0] and "scale_sq" not in first[0]
 
 
+def test_a_job_on_another_prepared_panel_drops_the_absorbed_columns_of_the_previous_one(tmp_path):
+    """A worker keeps absorbed columns for the later jobs of its chain (same prepared panel); the
+    first job on another panel drops the others' columns, which no later job of the chain uses."""
+    from eqexp.data.load import Loaded
+    from eqexp.estimate import BLOCKS
+    from eqexp.panel import preparation_key
+    from eqexp.runner import prepared
+
+    loaded = Loaded(panel=make_panel(n_firms=50), fingerprint="test", directory=tmp_path, truth=None)
+    market, scale = small_spec(), small_spec(treatment="scale", controls=["age"])
+    first_key, other_key = preparation_key(market, "test"), preparation_key(scale, "test")
+    column = np.ones(100)
+    prepared(loaded, market, first_key)
+    BLOCKS.put((first_key, "rows", ("firm_id",), "market"), column)
+    prepared(loaded, market, first_key)  # the same panel: kept
+    assert (first_key, "rows", ("firm_id",), "market") in BLOCKS.columns
+    before = BLOCKS.bytes
+    prepared(loaded, scale, other_key)
+    assert not [k for k in BLOCKS.columns if k[0] != other_key] and BLOCKS.bytes <= before - column.nbytes
+
+
 # --- the joint test ------------------------------------------------------------------------------
 
 

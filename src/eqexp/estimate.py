@@ -103,6 +103,11 @@ class BlockCache:
         while self.bytes > self.max_bytes and len(self.columns) > 1:
             self.bytes -= self.columns.popitem(last=False)[1].nbytes
 
+    def keep_only(self, data_key: str) -> None:
+        """Forget the columns of every other prepared panel (a job moved on to this one)."""
+        for key in [k for k in self.columns if k[0] != data_key]:
+            self.bytes -= self.columns.pop(key).nbytes
+
 
 # A sweep worker runs many jobs; those on the same prepared data (a vcov or label sweep, a
 # multiverse) find their absorbed columns here. A full-size column is 4.7 MB.

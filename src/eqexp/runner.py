@@ -21,7 +21,7 @@ from eqexp.analyses.descriptive import DESCRIPTIVES_FILE
 from eqexp.data import load as data_load
 from eqexp.inference import hypothesis
 from eqexp.coefficients import coefficient_rows
-from eqexp.estimate import Fit
+from eqexp.estimate import BLOCKS, Fit
 from eqexp.model_runs import model_runs
 from eqexp.models import lags_needed, plans, treatment_terms
 from eqexp.multiverse import NULL_DRAWS_FILE
@@ -71,7 +71,8 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
 
 
 # The last prepared panel of this process: a sweep worker runs the specs that share it one
-# after another (eqexp.sweep.workers.chains); they only read it.
+# after another (eqexp.sweep.workers.chains); they only read it. Moving on to another panel
+# also drops the previous one's absorbed columns, which no later job of the chain can use.
 _PREPARED: dict[str, tuple[pd.DataFrame, list[Step]]] = {}
 
 
@@ -79,6 +80,7 @@ def prepared(loaded: data_load.Loaded, spec: Spec, key: str) -> tuple[pd.DataFra
     """`prepare` on the loaded panel, or the same preparation's result kept from the previous job."""
     if key not in _PREPARED:
         _PREPARED.clear()
+        BLOCKS.keep_only(key)
         extra = loaded.directory / "province_year.parquet"
         _PREPARED[key] = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
     return _PREPARED[key]

@@ -164,7 +164,7 @@ class FirmMoments:
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
     def subset(self, firms: np.ndarray) -> FirmMoments:
-        """The moments of the firms a boolean mask selects (as if built from their rows only)."""
+        """The moments of the firms at these positions, or a boolean mask selects (as if built from their rows only)."""
         return FirmMoments(self.y, self.x, self.columns, self.n_dummies, self.firms[firms], self.n_obs[firms], self.cross[firms])
 
     @property
@@ -176,7 +176,23 @@ class FirmMoments:
         weights = np.asarray(weights, dtype=float)
         if weights.shape[-1] != self.n_firms:
             raise InferenceError(f"weights must have {self.n_firms} entries (one per firm) last")
-        packed = weights @ self.cross
+        return self._unpacked(weights @ self.cross)
+
+    def sum_over(self, members: np.ndarray) -> np.ndarray:
+        """Σᵢ Z̃ᵢᵀZ̃ᵢ over each row's firms: members (B, m) firm positions → (B, p, p).
+
+        `aggregate` with 0/1 weights, at the cost of the B·m chosen firms instead of all B·G: a
+        product with the selection compressed by firm reads each chosen firm's entries once for
+        all the rows that hold it. Faster than the dense product while m ≤ ~G/8.
+        """
+        from scipy.sparse import csr_matrix
+
+        size, m = members.shape
+        chosen = csr_matrix((np.ones(size * m), members.ravel(), np.arange(0, size * m + 1, m)), shape=(size, self.n_firms))
+        return self._unpacked(chosen.tocsc() @ self.cross)
+
+    def _unpacked(self, packed: np.ndarray) -> np.ndarray:
+        """(…, p, p) symmetric matrices from their packed entries (…, p(p+1)/2)."""
         p = len(self.columns) + self.n_dummies
         rows, cols = _packing(len(self.columns), self.n_dummies)
         full = np.zeros((*packed.shape[:-1], p, p))

@@ -278,8 +278,9 @@ def suest_difference(model: InteractedModel, terms: Sequence[str]) -> tuple[Diff
     return tuple(out)
 
 
-def permute_firm_labels(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
-    """(size, G) independent permutations of 0/1 per-firm labels (group sizes in firms kept).
+def permuted_members(rng: np.random.Generator, labels: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """`size` independent permutations of 0/1 per-firm labels (group sizes in firms kept), as the
+    firms (size, m) that each draws for the smaller label, and that label.
 
     A permutation of 0/1 labels is a uniformly drawn set of firms for the smaller label;
     drawing just that set costs a fraction of shuffling all G labels.
@@ -289,9 +290,17 @@ def permute_firm_labels(rng: np.random.Generator, labels: np.ndarray, size: int)
         raise InferenceError("labels must be 0/1 (membership of the first group)")
     n_firms, ones = len(labels), int(labels.sum())
     drawn, value = (ones, 1.0) if ones <= n_firms - ones else (n_firms - ones, 0.0)
-    out = np.full((size, n_firms), 1.0 - value)
-    for row in out:
-        row[rng.choice(n_firms, drawn, replace=False)] = value
+    members = np.empty((size, drawn), dtype=np.intp)
+    for row in members:
+        row[:] = rng.choice(n_firms, drawn, replace=False)
+    return members, value
+
+
+def permute_firm_labels(rng: np.random.Generator, labels: np.ndarray, size: int) -> np.ndarray:
+    """(size, G) independent permutations of 0/1 per-firm labels (`permuted_members`, spelled out)."""
+    members, value = permuted_members(rng, labels, size)
+    out = np.full((size, len(labels)), 1.0 - value)
+    np.put_along_axis(out, members, value, axis=1)
     return out
 
 
@@ -353,24 +362,43 @@ def permutation_tests(
         first_level, second_level = sorted(pair)
         in_pair = np.isin(labels, [first_level, second_level])
         first = (labels[in_pair] == first_level).astype(float)  # firm weights of the first group
-        pair_moments = moments if in_pair.all() else moments.subset(in_pair)
-        results.append(_permute(pair_moments, first, (first_level, second_level), regressors, terms, draws, seed, progress))
-        del pair_moments
+        results.append(_permute(moments, np.flatnonzero(in_pair), first, (first_level, second_level), regressors, terms, draws, seed, progress))
     return tuple(results)
 
 
-def _permute(moments: FirmMoments, first: np.ndarray, levels: tuple, regressors: Sequence[str], terms: Sequence[str],
-             draws: int, seed: int, progress: Progress | None) -> PermutationResult:
-    total = moments.aggregate(np.ones(moments.n_firms))
+# A draw's set of firms at most this share of the pair is summed sparsely (`FirmMoments.sum_over`).
+_SPARSE_SHARE = 1 / 8
+
+
+def _permute(moments: FirmMoments, pair: np.ndarray, first: np.ndarray, levels: tuple, regressors: Sequence[str],
+             terms: Sequence[str], draws: int, seed: int, progress: Progress | None) -> PermutationResult:
+    """The draws of one pair of groups: its firms are `moments`' rows `pair`, `first` marks the first group's.
+
+    A draw sums the moments of the firms it picks for the smaller group. When that group is small
+    they are summed as a set, on all firms' moments; otherwise with dense 0/1 weights, on the
+    pair's own moments (a copy when the pair leaves firms out).
+    """
+    sparse = min(first.sum(), len(first) - first.sum()) <= _SPARSE_SHARE * len(first)
+    if not sparse and len(pair) < moments.n_firms:
+        moments, pair = moments.subset(pair), np.arange(len(pair))
+    in_pair, in_first = np.zeros(moments.n_firms), np.zeros(moments.n_firms)
+    in_pair[pair], in_first[pair] = 1.0, first
+    total = moments.aggregate(in_pair)
     cols = [list(regressors).index(t) for t in terms]
 
-    def difference(masks: np.ndarray) -> np.ndarray:
-        in_first = moments.aggregate(masks)
-        return moments.solve(in_first)[..., 0, cols] - moments.solve(total - in_first)[..., 0, cols]
+    def difference(first_sums: np.ndarray) -> np.ndarray:
+        return moments.solve(first_sums)[..., 0, cols] - moments.solve(total - first_sums)[..., 0, cols]
+
+    def permuted(size: int) -> np.ndarray:
+        if not sparse:
+            return moments.aggregate(permute_firm_labels(rng, first, size))
+        members, value = permuted_members(rng, first, size)
+        drawn = moments.sum_over(pair[members])
+        return drawn if value else total - drawn
 
     rng = np.random.default_rng(seed)
-    perm = run_draws(lambda size: difference(permute_firm_labels(rng, first, size)), draws, moments.n_firms, progress)
-    observed = difference(first)
+    perm = run_draws(lambda size: difference(permuted(size)), draws, len(pair), progress)
+    observed = difference(moments.aggregate(in_first))
     p_upper = np.mean(perm >= observed, axis=0)
     p_min_tail = np.minimum(p_upper, 1 - p_upper)
     return PermutationResult(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -103,8 +104,8 @@ def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors
     weights = firm_weights(moments.firms, seed, draws)
     step = max(1, CHUNK_ENTRIES // moments.n_firms)
     aggregated = np.concatenate([moments.aggregate(weights[i : i + step].astype(np.float64)) for i in range(0, draws, step)])
-    if workspace.cache is BLOCKS:
-        _MOMENTS[key] = (moments, aggregated)
+    if workspace.cache is BLOCKS:  # kept without the per-firm entries (firms × p²): a later spec only solves
+        _MOMENTS[key] = (replace(moments, cross=moments.cross[:0]), aggregated)
         while len(_MOMENTS) > _KEPT_MOMENTS:
             _MOMENTS.popitem(last=False)
     return moments, aggregated, False
