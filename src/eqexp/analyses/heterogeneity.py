@@ -45,7 +45,7 @@ def permutation_not_offered(workspace: Workspace, union: Sample, labels: np.ndar
     """Why relabelling whole units does not apply to this model ("" when it does)."""
     if firm not in fixed_effects:
         return f"it relabels whole units ({firm}), and the model has no {firm} fixed effect"
-    in_group = pd.Series(labels[union.positions]).groupby(workspace.values(union, firm)).nunique()
+    in_group = pd.Series(labels[union.positions], dtype=object).groupby(workspace.values(union, firm)).nunique()  # no type inference: 60 ms
     varying = int((in_group > 1).sum())
     return f"the groups vary within {varying:,} firms, so labels are not exchangeable across firms" if varying else ""
 
