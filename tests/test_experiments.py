@@ -84,6 +84,34 @@ def test_table6_mediation_three_equations(cache, tmp_path):
     assert stats["sobel", "ab"] == pytest.approx(a * b, rel=1e-12)
 
 
+def test_a_second_mediation_channel_takes_its_draws_from_the_first_ones_bootstrap(cache, tmp_path):
+    """Table 6 whose bootstrap also sums R&D (as a sweep over both tables plans it), then Table 7 in
+    the same process: Table 7 solves its draws from Table 6's moments, says so, and finds what it
+    finds alone."""
+    from eqexp.analyses import mediation as analysis
+
+    draws = "mediator.bootstrap.draws=100"
+    analysis._DRAWN.clear()
+    alone = run(cache, tmp_path / "alone", "table7_mediation_rd", draws)
+    analysis._DRAWN.clear()
+    run(cache, tmp_path / "t6", "table6_mediation_humancapital", draws, "mediator.bootstrap.share_with=[rd]")
+    shared = run(cache, tmp_path / "t7", "table7_mediation_rd", draws)
+    assert "shared with an earlier job" in "\n".join(shared.tables["table"].notes)
+    assert "shared" not in "\n".join(alone.tables["table"].notes)
+    boot = lambda r: r.tests[r.tests.test.str.startswith("bootstrap")].reset_index(drop=True)  # noqa: E731
+    assert len(boot(shared)) == 8
+    for column in ("estimate", "se", "ci_low", "ci_high"):
+        np.testing.assert_allclose(boot(shared)[column], boot(alone)[column], rtol=1e-10)
+    analysis._DRAWN.clear()
+
+
+def test_a_bootstrap_shared_with_an_unknown_column_fails_before_estimation(cache, tmp_path):
+    from eqexp.spec import SpecError
+
+    with pytest.raises(SpecError, match=r"'mediator.bootstrap.share_with' names the variable 'r_and_d', which is not a column"):
+        run(cache, tmp_path, "table6_mediation_humancapital", "mediator.bootstrap.share_with=[r_and_d]")
+
+
 def test_table8_groups_side_by_side(cache, tmp_path):
     result = run(cache, tmp_path, "table8_ownership", "hetero.permutation.draws=200")
     table = result.tables["table"]

@@ -116,6 +116,22 @@ def test_bootstrap_weights_whole_firms(panel, monkeypatch):
     assert np.all(weights == np.round(weights)) and np.all(weights.sum(axis=1) == weights.shape[1])
 
 
+def test_one_bootstrap_of_two_mediators_gives_each_its_own_draws(panel):
+    """Moments summed for two mediators on the same draws (what a sweep over mediation channels
+    shares) give each mediator the bootstrap it would get alone, draw by draw."""
+    df = panel.assign(m2=0.3 * panel.x + 0.5 * panel.m + np.random.default_rng(4).normal(size=len(panel)))
+    columns = mediation.bootstrap_columns("x", True, ["size"], ["m", "m2"])
+    assert columns == ["x", "x^2", "size", "m", "m2"]
+    drawn = mediation.bootstrap_moments(df, "y", columns, "firm", ["year"], 60, SEED, progress=None)
+    assert drawn.moments.cross.size == 0 and drawn.moments.cross.base is None  # kept without the per-firm entries
+    for m in ("m", "m2"):
+        shared = mediation.indirect_effects(drawn, "y", m, "x", True, True, ["size"], AT)
+        alone = bootstrap_indirect(df, "y", m, "x", True, True, ["size"], "firm", ["year"], 60, SEED, AT, progress=None)
+        np.testing.assert_allclose(shared.draws, alone.draws, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(shared.estimate, alone.estimate, rtol=1e-10)
+        np.testing.assert_allclose(shared.bias_corrected, alone.bias_corrected, rtol=1e-10)
+
+
 def test_result_summaries_follow_from_the_draws(result):
     np.testing.assert_allclose(result.se, result.draws.std(axis=0, ddof=1))
     np.testing.assert_allclose(result.percentile, np.quantile(result.draws, [0.025, 0.975], axis=0).T)

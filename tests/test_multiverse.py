@@ -156,6 +156,20 @@ def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null():
     np.testing.assert_allclose(results[("scale",)], null_estimates(fresh, spec, plans(spec)[0], fit)[0], rtol=0, atol=1e-12)
 
 
+def test_a_worker_keeps_the_drawn_moments_without_the_per_firm_entries():
+    """What a worker keeps for later specs is the draws' sums (draws × p × p), not the firms'
+    entries (firms × p²): nothing of those, not even a view that would hold them."""
+    from eqexp.multiverse import draws as draws_module
+
+    df, _ = prepare(make_panel(n_firms=150, seed=3), small_spec())
+    workspace = Workspace(df, data_key="test-kept")
+    spec = small_spec()
+    (fit,) = fit_plans(workspace, spec, plans(spec))
+    null_estimates(workspace, spec, plans(spec)[0], fit)
+    kept = [moments for key, (moments, _) in draws_module._MOMENTS.items() if key[0][0] == "test-kept"]
+    assert len(kept) == 1 and kept[0].cross.size == 0 and kept[0].cross.base is None
+
+
 def test_jobs_on_the_same_preparation_share_the_prepared_panel_and_no_other_does(tmp_path):
     from eqexp.data.load import Loaded
     from eqexp.panel import preparation_key

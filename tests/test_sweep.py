@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from eqexp import sweep
 from eqexp.spec import Spec, load_spec
+from dataclasses import FrozenInstanceError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -128,6 +129,34 @@ def test_job_key_ignores_tracking_force_and_cache_but_not_the_model_or_data():
     assert sweep.job_key(base, "synthetic-1") == sweep.job_key(same, "synthetic-1")
     assert sweep.job_key(base, "synthetic-1") != sweep.job_key(trimmed, "synthetic-1")
     assert sweep.job_key(base, "synthetic-1") != sweep.job_key(base, "synthetic-2")
+
+
+def test_mediation_channels_of_one_model_share_one_bootstrap_and_keep_their_identity():
+    """Jobs that differ only in the mediator resample the same firms the same way: the plan has
+    each bootstrap sum the other mediators too and chains the jobs on one worker, without
+    changing what identifies their results (resume finds runs made before or alone)."""
+    from eqexp.spec import with_bootstrap_shared
+    from eqexp.sweep import records, workers
+    from eqexp.sweep.start import _share_bootstraps
+
+    specs = {("mediator=humancapital",): load_spec({"mediator": {"name": "hc", "variable": "humancapital"}}),
+             ("mediator=rd",): load_spec({"mediator": {"name": "rd", "variable": "rd"}}),
+             ("mediator=rd", "trim=p5"): load_spec({"mediator": {"name": "rd", "variable": "rd"}, "trim": {"name": "p5", "method": "trim"}}),
+             ("hetero=region",): load_spec({})}
+    jobs = [records.JobRecord(num=i, label="", overrides=list(o), fingerprint="synthetic-1") for i, o in enumerate(specs)]
+    workers.SPECS.clear(), workers.SHARES.clear()
+    workers.SPECS.update(specs)
+    _share_bootstraps(jobs)
+    hc, rd, trimmed, plain = (workers.SPECS[o] for o in specs)
+    assert hc.mediator.bootstrap.share_with == ["rd"] and rd.mediator.bootstrap.share_with == ["humancapital"]
+    assert trimmed.mediator.bootstrap.share_with == [] and plain.mediator.bootstrap.share_with == []  # other rows, no mediator
+    assert workers.SHARES[("mediator=humancapital",)] == workers.SHARES[("mediator=rd",)]
+    assert ("mediator=rd", "trim=p5") not in workers.SHARES and ("hetero=region",) not in workers.SHARES
+    assert [0, 1] in workers.chains([list(o) for o in specs], 2)  # on one worker, one after the other, never split
+    assert sweep.job_key(hc, "synthetic-1") == sweep.job_key(specs[("mediator=humancapital",)], "synthetic-1")
+    with pytest.raises(FrozenInstanceError):
+        with_bootstrap_shared(rd, ["x"]).mediator.bootstrap.draws = 1  # sealed like a loaded spec
+    workers.SPECS.clear(), workers.SHARES.clear()
 
 
 def test_threads_times_workers_never_exceed_cores():

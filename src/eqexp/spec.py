@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import FrozenInstanceError, dataclass, field, fields, is_dataclass
+from dataclasses import FrozenInstanceError, dataclass, field, fields, is_dataclass, replace
 from typing import Any, Iterable, Optional, get_args, get_origin, get_type_hints
 
 import pandas as pd
@@ -152,6 +152,9 @@ class BootstrapSpec(_Sealable):
     draws: int = 1000
     seed: int = 20240101
     alpha: float = 0.05
+    # Other mediators whose moments the bootstrap sums as well, so that their jobs on the same
+    # sample take its draws instead of drawing again; results unchanged. A sweep fills it in.
+    share_with: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -333,6 +336,14 @@ def _check_multiverse(spec: Spec) -> None:
                         f"effect: add '{spec.data.id}' to model.fixed_effects ({model.fixed_effects}), or set multiverse.draws=0.")
 
 
+def with_bootstrap_shared(spec: Spec, mediators: list[str]) -> Spec:
+    """The spec whose mediation bootstrap also sums these mediators' moments (sealed, as `load_spec` leaves a spec)."""
+    bootstrap = replace(spec.mediator.bootstrap, share_with=list(mediators))
+    shared = replace(spec, mediator=replace(spec.mediator, bootstrap=bootstrap))
+    _seal(shared)
+    return shared
+
+
 def load_spec(cfg: DictConfig | dict) -> Spec:
     """Validate a composed config and return the typed `Spec`.
 
@@ -399,6 +410,7 @@ def named_variables(spec: Spec) -> dict[str, list[str]]:
         "trim.variables": list(spec.trim.variables) if spec.trim.method != "none" else [],
         "trim.by": [spec.trim.by] if spec.trim.by else [],
         "mediator.variable": [spec.mediator.variable] if spec.mediator.variable else [],
+        "mediator.bootstrap.share_with": list(spec.mediator.bootstrap.share_with) if spec.mediator.variable else [],
         "report.descriptives": descriptive_variables(spec) if spec.analysis != "regression" else [],  # only Tables 2 and 3 read them
     }
     for i, col in enumerate(model.columns):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -100,6 +100,94 @@ class BootstrapResult:
         return out
 
 
+@dataclass(frozen=True, eq=False)  # holds arrays: compare by identity
+class DrawnMoments:
+    """A firm-cluster bootstrap's per-firm moments summed over the sample (`total`) and over each
+    draw's firms (`drawn`, draws × p × p): any equation among their columns solves its draws
+    from them, so mediators on the same sample and draws share one set (`also` in `bootstrap_moments`)."""
+
+    moments: FirmMoments  # the columns' names and dummies (its per-firm entries are not kept)
+    total: np.ndarray
+    drawn: np.ndarray
+    seed: int
+
+
+def square_name(treatment: str) -> str:
+    return f"{treatment}^2"
+
+
+def bootstrap_moments(
+    df: pd.DataFrame,
+    outcome: str,
+    columns: Sequence[str],
+    firm: str,
+    other_fe: Sequence[str],
+    draws: int,
+    seed: int,
+    progress: Progress | None = print_progress("mediation bootstrap"),
+) -> DrawnMoments:
+    """Resample firms with replacement (new ids for duplicates) `draws` times and sum the
+    per-firm moments of `columns` and `outcome` (see firm_moments) over each draw.
+
+    A column `<treatment>^2` is built here from the treatment. Each draw is then exact OLS on
+    the resampled panel for any equation among the columns.
+    """
+    squares = {c: c[: -len("^2")] for c in columns if c.endswith("^2") and c not in df.columns}
+    check_columns(df, [outcome, *[c for c in columns if c not in squares], *squares.values(), firm, *other_fe])
+    data = df[list(dict.fromkeys([outcome, *[c for c in columns if c not in squares], firm, *other_fe]))]
+    data = data.assign(**{square: df[base] ** 2 for square, base in squares.items()})
+    moments = FirmMoments.from_frame(data, outcome, list(columns), firm, other_fe)
+    del df, data  # the draws need only the moments (a caller that keeps no name for its frame frees it here)
+    rng = np.random.default_rng(seed)
+    drawn = run_draws(lambda size: moments.aggregate(bootstrap_weights(rng, moments.n_firms, size)), draws, moments.n_firms, progress)
+    total = moments.aggregate(np.ones(moments.n_firms))
+    return DrawnMoments(replace(moments, cross=moments.cross[:0].copy()), total, drawn, seed)  # a copy: a view would keep the entries
+
+
+def indirect_effects(
+    drawn: DrawnMoments,
+    outcome: str,
+    mediator: str,
+    treatment: str,
+    square_outcome: bool,
+    square_mediator: bool,
+    controls: Sequence[str],
+    at: Mapping[str, float],
+    alpha: float = 0.05,
+) -> BootstrapResult:
+    """The bootstrap of the indirect effect from drawn moments: eqs (2) and (3) re-estimated on
+    each draw; X² enters eq (3) if `square_outcome`, eq (2) if `square_mediator`."""
+    square = square_name(treatment)
+    x_m = [treatment, *([square] if square_mediator else []), *controls]
+    x_y = [treatment, *([square] if square_outcome else []), *controls, mediator]
+    points = np.array(list(at.values()), dtype=float)
+    moments = drawn.moments
+
+    def indirect(agg: np.ndarray) -> np.ndarray:
+        a = moments.solve(agg, mediator, x_m)[..., 0, :]
+        b = moments.solve(agg, outcome, x_y)[..., 0, -1:]
+        a2 = a[..., 1:2] if square_mediator else 0.0
+        return np.concatenate([a[..., :1] * b, (a[..., :1] + 2 * a2 * points) * b], axis=-1)
+
+    boot, estimate = indirect(drawn.drawn), indirect(drawn.total)
+    return BootstrapResult(
+        names=("ab", *(f"theta_{label}" for label in at)),
+        estimate=estimate,
+        draws=boot,
+        se=boot.std(axis=0, ddof=1),
+        percentile=percentile_ci(boot, alpha),
+        bias_corrected=bias_corrected_ci(boot, estimate, alpha),
+        alpha=alpha,
+        seed=drawn.seed,
+        at={f"theta_{label}": float(x) for label, x in at.items()},
+    )
+
+
+def bootstrap_columns(treatment: str, square: bool, controls: Sequence[str], mediators: Sequence[str]) -> list[str]:
+    """The regressors whose moments a bootstrap of these mediators sums: X [, X²], controls, the mediators."""
+    return list(dict.fromkeys([treatment, *([square_name(treatment)] if square else []), *controls, *mediators]))
+
+
 def bootstrap_indirect(
     df: pd.DataFrame,
     outcome: str,
@@ -122,41 +210,9 @@ def bootstrap_indirect(
     if `square_outcome`, eq (2) if `square_mediator`. Each draw is exact OLS on the
     resampled panel, computed from per-firm moments (see firm_moments).
     """
-    columns = [outcome, mediator, treatment, *controls, firm, *other_fe]
-    check_columns(df, columns)
-    square = f"{treatment}^2"
-    data = df[columns].assign(**{square: df[treatment] ** 2})
-    x_m = [treatment, *([square] if square_mediator else []), *controls]
-    x_y = [treatment, *([square] if square_outcome else []), *controls, mediator]
-    moments = FirmMoments.from_frame(data, outcome, x_y, firm, other_fe)
-    points = np.array(list(at.values()), dtype=float)
-
-    def indirect(weights: np.ndarray) -> np.ndarray:
-        agg = moments.aggregate(weights)
-        a = moments.solve(agg, mediator, x_m)[..., 0, :]
-        b = moments.solve(agg, outcome, x_y)[..., 0, -1:]
-        a2 = a[..., 1:2] if square_mediator else 0.0
-        return np.concatenate([a[..., :1] * b, (a[..., :1] + 2 * a2 * points) * b], axis=-1)
-
-    rng = np.random.default_rng(seed)
-    boot = run_draws(
-        lambda size: indirect(bootstrap_weights(rng, moments.n_firms, size)),
-        draws,
-        moments.n_firms,
-        progress,
-    )
-    estimate = indirect(np.ones(moments.n_firms))
-    return BootstrapResult(
-        names=("ab", *(f"theta_{label}" for label in at)),
-        estimate=estimate,
-        draws=boot,
-        se=boot.std(axis=0, ddof=1),
-        percentile=percentile_ci(boot, alpha),
-        bias_corrected=bias_corrected_ci(boot, estimate, alpha),
-        alpha=alpha,
-        seed=seed,
-        at={f"theta_{label}": float(x) for label, x in at.items()},
-    )
+    columns = bootstrap_columns(treatment, square_outcome or square_mediator, controls, [mediator])
+    drawn = bootstrap_moments(df, outcome, columns, firm, other_fe, draws, seed, progress)
+    return indirect_effects(drawn, outcome, mediator, treatment, square_outcome, square_mediator, controls, at, alpha)
 
 
 def proportion_mediated(a: float, b: float, c: float) -> float:

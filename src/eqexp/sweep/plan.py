@@ -13,6 +13,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from eqexp.multiverse.axes import apply_exclusions
 from eqexp.spec import MultiverseSpec
 
+# The prefix of the share keys of mediation jobs on one bootstrap (`bootstrap_share_key`): a chain kept whole.
+BOOTSTRAP_CHAIN = "bootstrap:"
 # Keys that never change a job's results: left out of its identity (`job_key`).
 _KEY_EXCLUDED = ("tracking", "force", "outputs")  # where results go is not what they are
 _KEY_EXCLUDED_DATA = ("cache_dir",)
@@ -81,6 +83,7 @@ def job_key(spec: Any, fingerprint: str) -> str:
     if tree.get("multiverse") == dataclasses.asdict(MultiverseSpec()):  # outside a multiverse: the keys runs had before it existed
         tree.pop("multiverse")
     tree["data"] = {k: v for k, v in tree.get("data", {}).items() if k not in _KEY_EXCLUDED_DATA}
+    tree.get("mediator", {}).get("bootstrap", {}).pop("share_with", None)  # which draws it shares, not what it finds
     text = json.dumps({"spec": tree, "data": fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -115,3 +118,17 @@ def share_key(spec: Any, fingerprint: str) -> tuple[str, int]:
     if spec.analysis != "regression":
         return f"{spec.analysis}-{id(spec)}", 0
     return f"{preparation_key(spec, fingerprint)}:{'+'.join(spec.model.fixed_effects)}", max(len(p.regressors) for p in plans(spec))
+
+
+def bootstrap_share_key(spec: Any, fingerprint: str) -> str | None:
+    """Mediation jobs whose bootstraps resample the same firms the same way (the same prepared
+    panel, model and draws; the job checks the rows): one bootstrap's moments serve them all."""
+    from eqexp.panel import preparation_key
+
+    med = spec.mediator
+    if spec.analysis != "regression" or not med.variable:
+        return None
+    model = spec.model
+    parts = [preparation_key(spec, fingerprint), model.outcome, model.treatment, model.square or med.square, list(model.controls),
+             list(model.fixed_effects), spec.data.id, med.bootstrap.draws, med.bootstrap.seed]
+    return BOOTSTRAP_CHAIN + json.dumps(parts, default=str)

@@ -26,7 +26,7 @@ from eqexp.sweep import runs, stop
 from eqexp.sweep import workers as local_workers
 from eqexp.sweep.finish import _LOGGERS, _OPEN_SWEEPS, finish_sweep
 from eqexp.sweep.job import set_job_context
-from eqexp.sweep.plan import _is_sweep, estimated_cost, job_key, job_labels, planned_overrides, share_key, treatment_of
+from eqexp.sweep.plan import _is_sweep, bootstrap_share_key, estimated_cost, job_key, job_labels, planned_overrides, share_key, treatment_of
 from eqexp.sweep.parsed_once import parse_once
 from eqexp.sweep.records import PLAN_FILE, STATUS_DIR, JobRecord, SweepContext, _write_json
 from eqexp.sweep.threads import _launcher_workers, cores, set_thread_env, threads_per_worker, worker_env
@@ -165,7 +165,30 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
             except Exception as err:  # recorded: the job itself will fail with the same message
                 record.reason = f"{type(err).__name__}: {err}"
         records.append(record)
+    _share_bootstraps(records)
     return records, {k: v[0] for k, v in data_specs.items()}
+
+
+def _share_bootstraps(records: list[JobRecord]) -> None:
+    """Mediation jobs that resample the same firms the same way (other channels of one model):
+    each one's bootstrap also sums the others' mediators, and they run in a row on one worker,
+    so that the first draws and the others solve from its moments."""
+    from eqexp.spec import with_bootstrap_shared
+
+    groups: dict[str, list[tuple[str, ...]]] = {}
+    for r in records:
+        spec = local_workers.SPECS.get(tuple(r.overrides))
+        key = bootstrap_share_key(spec, r.fingerprint) if spec is not None and not r.reason else None
+        if key is not None:
+            groups.setdefault(key, []).append(tuple(r.overrides))
+    for key, jobs in groups.items():
+        mediators = list(dict.fromkeys(local_workers.SPECS[o].mediator.variable for o in jobs))
+        if len(mediators) < 2:
+            continue
+        for o in jobs:
+            spec = local_workers.SPECS[o]
+            local_workers.SPECS[o] = with_bootstrap_shared(spec, [m for m in mediators if m != spec.mediator.variable])
+            local_workers.SHARES.setdefault(o, (key, 0))
 
 
 def _build_data(data_specs: Iterable[Any]) -> list[Any]:

@@ -12,7 +12,7 @@ once (`COMPOSED`), longest first (`COSTS`), so that no worker waits at the end f
 other's long job, and jobs on the same prepared panel one after another in the same worker
 (`SHARES`, `chains`), which keeps that panel's work.
 
-The lowest layer of the sweep package besides `records`: it imports none of the others.
+A low layer of the sweep package: of the others it imports only `plan`'s name for chains kept whole.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from eqexp.sweep.plan import BOOTSTRAP_CHAIN
 
 # Filled by the planning in the parent (`start._compose_jobs`), read by the launcher.
 COMPOSED: dict[tuple[str, ...], Any] = {}  # job overrides -> the job's composed config
@@ -234,13 +236,16 @@ def chains(job_overrides: Sequence[Sequence[str]], n_workers: int) -> list[list[
     Jobs of a multiverse on the same prepared panel (`SHARES`: its control sets, vcov choices) form
     a chain, widest model first, so that a worker prepares the panel, absorbs its columns and
     draws its resampling moments once for all of them. A chain is at most 1/(2·workers) of
-    the jobs long, so that the workers still share the sweep evenly."""
+    the jobs long, so that the workers still share the sweep evenly; mediation jobs that share
+    one bootstrap (`BOOTSTRAP_CHAIN` keys) stay whole: each bootstrap sums all of their
+    mediators, and those after the first cost a fraction of it."""
     keys = [SHARES.get(tuple(o), (f"job-{i}", 0)) for i, o in enumerate(job_overrides)]
     groups: dict[str, list[int]] = {}
     for i in sorted(range(len(job_overrides)), key=lambda i: -keys[i][1]):
         groups.setdefault(keys[i][0], []).append(i)
     longest = max(1, -(-len(job_overrides) // (2 * max(n_workers, 1))))
-    split = [g[j : j + longest] for g in groups.values() for j in range(0, len(g), longest)]
+    split = [g[j : j + step] for key, g in groups.items()
+             for step in [len(g) if key.startswith(BOOTSTRAP_CHAIN) else longest] for j in range(0, len(g), step)]
     return sorted(split, key=lambda chain: -sum(COSTS.get(tuple(job_overrides[i]), 0.0) for i in chain))
 
 
