@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -382,6 +384,29 @@ def test_twelve_jobs_on_all_workers_every_run_param_metric_and_artifact_arrives(
     firsts = chosen[(chosen.model == "(2)") & (chosen.term.isin(["market", "L1_market"]))]
     assert list(firsts.estimate) == sorted(firsts.estimate)
     assert (tmp_path / "cmp_run" / "combined.md").read_text().splitlines()[1:] == (sweep_dir / "combined.md").read_text().splitlines()[1:]
+
+
+@pytest.mark.slow
+def test_a_sweep_over_mediators_draws_each_bootstrap_once_per_sample(tmp_path, cache):
+    """Two mediators × two trimmings on two workers: each trimming's second mediation job solves its
+    draws from the first one's bootstrap (the sweep planned it), the others draw their own, and
+    the shared job's bootstrap equals the same job run alone."""
+    done = run_sweep(tmp_path, cache, "med", "mediator=humancapital,rd", "trim=none,p5", "++mediator.bootstrap.draws=200",
+                     "hydra.launcher.n_jobs=2", "tracking=off")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    notes = {d.name: (d / "tables" / "table.txt").read_text() for d in (tmp_path / "med").iterdir() if (d / "tables").is_dir()}
+    shared = sorted(name for name, text in notes.items() if "shared with an earlier job" in text)
+    choice = lambda name, group: re.search(rf"{group}=(\w+)", name).group(0)  # noqa: E731
+    assert len(notes) == 4 and len(shared) == 2 and {choice(n, "trim") for n in shared} == {"trim=none", "trim=p5"}
+    alone = run_sweep(tmp_path, cache, "alone", choice(shared[0], "mediator"), choice(shared[0], "trim"), "++mediator.bootstrap.draws=200",
+                      "tracking=off")
+    assert alone.returncode == 0, alone.stdout[-3000:] + alone.stderr[-3000:]
+    (job,) = [d for d in (tmp_path / "alone").iterdir() if (d / "tests.csv").exists()]
+    boot = lambda path: pd.read_csv(path).query("test.str.startswith('bootstrap')", engine="python").reset_index(drop=True)  # noqa: E731
+    ours, theirs = boot(tmp_path / "med" / shared[0] / "tests.csv"), boot(job / "tests.csv")
+    assert len(ours) == 8
+    for column in ("estimate", "se", "ci_low", "ci_high"):
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-10)
 
 
 @pytest.fixture

@@ -165,7 +165,6 @@ def _compose_jobs(cfg: DictConfig, overrides: list[list[str]], labels: list[str]
             except Exception as err:  # recorded: the job itself will fail with the same message
                 record.reason = f"{type(err).__name__}: {err}"
         records.append(record)
-    _share_bootstraps(records)
     return records, {k: v[0] for k, v in data_specs.items()}
 
 
@@ -251,6 +250,8 @@ def start_sweep(cfg: DictConfig) -> SweepContext:
             first = composed[0][1] if composed else None
             warmup = local_workers.Warmup(workers, worker_env(threads), loader, cfg, [first.data] if first else [])
         records, data_specs = _compose_jobs(cfg, overrides, labels, warmup, composed) if overrides is not None and loader else ([], {})
+        if workers and len(records) > workers:  # fewer jobs than workers: each bootstrap on a core of its own is sooner
+            _share_bootstraps(records)
     except ConfigCompositionException:
         if parent is not None:
             parent.fail()
