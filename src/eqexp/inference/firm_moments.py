@@ -164,8 +164,13 @@ class FirmMoments:
         return cls(ys, tuple(x), columns, n_dummies, np.asarray(firms), n_obs, cross)
 
     def subset(self, firms: np.ndarray) -> FirmMoments:
-        """The moments of the firms at these positions, or a boolean mask selects (as if built from their rows only)."""
+        """The moments of the firms at `firms` (positions or a boolean mask), as if built from their rows only."""
         return FirmMoments(self.y, self.x, self.columns, self.n_dummies, self.firms[firms], self.n_obs[firms], self.cross[firms])
+
+    def without_entries(self) -> FirmMoments:
+        """The same names, no per-firm entries: enough to `solve` sums kept for later (a new empty
+        array, not a zero-row view, which would keep all the entries alive)."""
+        return FirmMoments(self.y, self.x, self.columns, self.n_dummies, self.firms, self.n_obs, np.empty((0, self.cross.shape[1])))
 
     @property
     def n_firms(self) -> int:

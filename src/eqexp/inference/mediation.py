@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,7 @@ class BootstrapResult:
 class DrawnMoments:
     """A firm-cluster bootstrap's per-firm moments summed over the sample (`total`) and over each
     draw's firms (`drawn`, draws × p × p): any equation among their columns solves its draws
-    from them, so mediators on the same sample and draws share one set (`also` in `bootstrap_moments`)."""
+    from them, so mediators on the same sample and draws share one set (`bootstrap_columns` of all)."""
 
     moments: FirmMoments  # the columns' names and dummies (its per-firm entries are not kept)
     total: np.ndarray
@@ -141,7 +141,7 @@ def bootstrap_moments(
     rng = np.random.default_rng(seed)
     drawn = run_draws(lambda size: moments.aggregate(bootstrap_weights(rng, moments.n_firms, size)), draws, moments.n_firms, progress)
     total = moments.aggregate(np.ones(moments.n_firms))
-    return DrawnMoments(replace(moments, cross=moments.cross[:0].copy()), total, drawn, seed)  # a copy: a view would keep the entries
+    return DrawnMoments(moments.without_entries(), total, drawn, seed)
 
 
 def indirect_effects(

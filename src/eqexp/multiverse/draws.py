@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -105,7 +104,7 @@ def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors
     step = max(1, CHUNK_ENTRIES // moments.n_firms)
     aggregated = np.concatenate([moments.aggregate(weights[i : i + step].astype(np.float64)) for i in range(0, draws, step)])
     if workspace.cache is BLOCKS:  # kept without the per-firm entries (firms × p²): a later spec only solves
-        _MOMENTS[key] = (replace(moments, cross=moments.cross[:0].copy()), aggregated)  # a copy: a view keeps the entries
+        _MOMENTS[key] = (moments.without_entries(), aggregated)
         while len(_MOMENTS) > _KEPT_MOMENTS:
             _MOMENTS.popitem(last=False)
     return moments, aggregated, False
