@@ -175,8 +175,9 @@ def test_permutation_p_values(same, differ):
     assert np.all(null.p_two_sided > 0.1)
     alt = permute(differ)
     assert alt.observed[0] > 0.3 and alt.p_upper[0] < 0.01 and alt.p_two_sided[0] < 0.05
-    np.testing.assert_allclose(alt.p_upper, np.mean(alt.draws >= alt.observed, axis=0))
-    np.testing.assert_allclose(alt.p_min_tail, np.minimum(alt.p_upper, 1 - alt.p_upper))
+    tie = 1e-8 * np.abs(alt.observed)  # the stated tie rule: a draw this close to the observed difference counts in both tails
+    np.testing.assert_allclose(alt.p_upper, np.mean(alt.draws >= alt.observed - tie, axis=0))
+    np.testing.assert_allclose(alt.p_min_tail, np.minimum(alt.p_upper, np.mean(alt.draws <= alt.observed + tie, axis=0)))
     upper = next(t for t in alt.tests() if t.test == "bdiff")
     assert (upper.hypothesis, upper.p_value, upper.estimate, upper.draws) == ("x: A vs B", alt.p_upper[0], alt.observed[0], len(alt.draws))
 

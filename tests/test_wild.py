@@ -13,6 +13,7 @@ from eqexp.inference.wild import WildBootstrap, WildError, weight_blocks
 from eqexp.spec import SpecError, VcovSpec, load_spec
 
 FE = ["firm", "year"]
+TIE = 1e-8  # the stated tie rule: a draw within this share of the observed statistic counts as at least as extreme
 
 
 def small_panel(seed: int = 1, n_firms: int = 90, n_years: int = 6, n_clusters: int = 9, effect: float = 0.3) -> pd.DataFrame:
@@ -91,11 +92,11 @@ def test_wild_joint_wald_equals_brute_force_and_its_p_value():
     wald = b @ np.linalg.solve(f.vcov[:2, :2], b)
     joint = boot.joint([0, 1])
     assert joint.wald == pytest.approx(wald, rel=1e-12)
-    assert joint.p_value == pytest.approx(np.mean(wald_draws >= wald), abs=1e-12)
+    assert joint.p_value == pytest.approx(np.mean(wald_draws >= wald * (1 - TIE)), abs=1e-12)
 
 
 def test_wild_p_value_and_interval_follow_from_brute_force_draws():
-    """p(0) is the share of brute-force |t*| ≥ |t|; at the interval's ends p crosses α (just inside > α ≥ just outside)."""
+    """p(0) is the share of brute-force |t*| ≥ |t|, ties counted; at the interval's ends p crosses α (just inside > α ≥ just outside)."""
     regressors = ["x", "x_sq", "c"]
     boot, f, sample = bootstrap_of(small_panel(seed=5), regressors, "rademacher", 399, seed=2)
     w = np.concatenate(list(weight_blocks("rademacher", 399, boot.design.n_clusters, 2)))
@@ -104,13 +105,34 @@ def test_wild_p_value_and_interval_follow_from_brute_force_draws():
 
     def p_brute(c: float) -> float:
         num, cov = brute_force(sample, regressors, {"x": c}, w, boot.design.clusters, boot.factor)
-        return float(np.mean(np.abs(num[:, 0] / np.sqrt(cov[:, 0, 0])) >= abs((b - c) / se)))
+        return float(np.mean(np.abs(num[:, 0] / np.sqrt(cov[:, 0, 0])) >= abs((b - c) / se) * (1 - TIE)))
 
     assert term.p_value == pytest.approx(p_brute(0.0), abs=1e-12)
     assert term.ci_low < b < term.ci_high
     eps = 1e-6 * se
     for end, inward in ((term.ci_low, 1), (term.ci_high, -1)):
         assert p_brute(end + inward * eps) > 0.05 >= p_brute(end - inward * eps)
+
+
+def test_an_enumerated_p_value_counts_its_exact_ties_whatever_the_order_of_rows_and_clusters():
+    """8 clusters: all 256 sign patterns. The identity pattern and its mirror give |t*| = |t| in exact
+    arithmetic; they are counted however the sums are ordered: the rows shuffled, the clusters renumbered."""
+    regressors = ["x", "x_sq", "c"]
+    df = small_panel(seed=5)
+    boot, f, _ = bootstrap_of(df, regressors, "rademacher", 399, seed=2)
+    assert boot.enumerated and boot.draws == 256
+    t = boot.t_draws(0)
+    observed = f.tidy["estimate"][0] / f.tidy["std_error"][0]
+    tied = np.isclose(np.abs(t), abs(observed), rtol=1e-12, atol=0)
+    assert tied.sum() >= 2  # the identity pattern and its mirror
+    counts = {round(boot.term(0).p_value * 256)}
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        relabel = rng.permutation(df.province.max() + 1)
+        other = df.assign(province=relabel[df.province]).sample(frac=1, random_state=int(rng.integers(1 << 31)))
+        again, _, _ = bootstrap_of(other.reset_index(drop=True), regressors, "rademacher", 399, seed=2)
+        counts.add(round(again.term(0).p_value * 256))
+    assert counts == {int(((np.abs(t) > abs(observed)) & ~tied).sum() + tied.sum())}
 
 
 def test_rademacher_with_few_clusters_enumerates_every_sign_pattern():

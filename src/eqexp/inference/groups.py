@@ -21,6 +21,7 @@ import pandas as pd
 
 from eqexp.distributions import chi2_sf, f_sf, norm_sf
 from eqexp.inference import InferenceError
+from eqexp.inference.extreme import share_at_least, share_at_most
 from eqexp.inference.hypothesis import HypothesisTest, p_test
 from eqexp.inference.firm_moments import (
     FirmMoments,
@@ -102,8 +103,9 @@ class PermutationResult:
     """Firm-level Fisher permutation test of d = b(groups[0]) − b(groups[1]) per term.
 
     p_upper = #{d_k ≥ d0}/K is Lian's one-sided "Freq/K"; p_min_tail = min(p_upper,
-    1 − p_upper) is what pybdiff labels two-sided; p_two_sided = min(1, 2·p_min_tail) is
-    the equal-tailed two-sided p.
+    #{d_k ≤ d0}/K) is what pybdiff labels two-sided; p_two_sided = min(1, 2·p_min_tail) is
+    the equal-tailed two-sided p. A draw tied with d0 counts in both tails (`extreme`), so
+    a permutation that gives back the observed grouping counts whatever the rounding.
     """
 
     groups: tuple[Hashable, Hashable]
@@ -399,8 +401,8 @@ def _permute(moments: FirmMoments, pair: np.ndarray, first: np.ndarray, levels: 
     rng = np.random.default_rng(seed)
     perm = run_draws(lambda size: difference(permuted(size)), draws, len(pair), progress)
     observed = difference(moments.aggregate(in_first))
-    p_upper = np.mean(perm >= observed, axis=0)
-    p_min_tail = np.minimum(p_upper, 1 - p_upper)
+    p_upper = share_at_least(perm, observed)
+    p_min_tail = np.minimum(p_upper, share_at_most(perm, observed))
     return PermutationResult(
         groups=levels,
         terms=tuple(terms),

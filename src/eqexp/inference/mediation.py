@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.distributions import norm_cdf, norm_ppf, norm_sf
+from eqexp.inference.extreme import share_at_least
 from eqexp.inference.hypothesis import NAN, HypothesisTest, interval_test, p_test
 from eqexp.inference.firm_moments import (
     FirmMoments,
@@ -60,11 +61,12 @@ def percentile_ci(draws: np.ndarray, alpha: float = 0.05) -> np.ndarray:
 def bias_corrected_ci(draws: np.ndarray, estimate: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """Bias-corrected percentile CI per column: (k, 2).
 
-    z0 = Φ⁻¹(#{θ* < θ̂}/B); bounds are the Φ(2z0 − z_{1−α/2}) and Φ(2z0 + z_{1−α/2})
+    z0 = Φ⁻¹(#{θ* < θ̂}/B), a draw tied with θ̂ not counted as below it (`extreme`: ties
+    do not depend on rounding); bounds are the Φ(2z0 − z_{1−α/2}) and Φ(2z0 + z_{1−α/2})
     quantiles of the draws (if no draw, or every draw, is below θ̂, z0 = ∓∞ and the
     interval collapses to the draws' minimum or maximum).
     """
-    z0 = norm_ppf(np.mean(draws < estimate, axis=0))
+    z0 = norm_ppf(1 - share_at_least(draws, estimate))
     z = norm_ppf(1 - alpha / 2)
     levels = norm_cdf(np.stack([2 * z0 - z, 2 * z0 + z], axis=-1))
     return np.array([np.quantile(col, q) for col, q in zip(draws.T, levels)])

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqexp.inference import InferenceError
+from eqexp.inference.extreme import share_at_least
 from eqexp.inference.hypothesis import HypothesisTest, p_test
 
 WEIGHTS = ("auto", "rademacher", "webb")
@@ -281,12 +282,17 @@ class WildBootstrap:
         return _t(n0, n1, a00, a01, a11, c, self.factor)
 
     def term(self, j: int) -> WildTerm:
-        """p-value of β_j = 0 and the (1 − α) interval {c : p(c) > α}."""
+        """p-value of β_j = 0 and the (1 − α) interval {c : p(c) > α}.
+
+        p(c) is the share of draws with |t*(c)| ≥ |t(c)|, a tie counted (`extreme`): with few
+        clusters every sign pattern is enumerated, and the identity pattern and its mirror give
+        |t*| = |t| exactly, which rounding alone must not move to either side.
+        """
         draws = self.term_draws(j)
         b, se = self.coef[j], float(np.sqrt(self.vcov[j, j]))
 
         def p_value(c: float) -> float:
-            return float(np.mean(np.abs(_t(*draws, c, self.factor)) >= abs((b - c) / se)))
+            return float(share_at_least(np.abs(_t(*draws, c, self.factor)), abs((b - c) / se)))
 
         low, high = (_boundary(p_value, b, side * se, self.alpha) for side in (-1, 1))
         return WildTerm(self.design.names[j], b / se, p_value(0.0), low, high)
@@ -306,7 +312,7 @@ class WildBootstrap:
             meat = self.factor * np.einsum("bqg,brg->bqr", scores, scores)
             stats.append(np.einsum("bq,bq->b", numerators, np.linalg.solve(meat, numerators[:, :, None])[:, :, 0]))
         wald_draws = np.concatenate(stats)
-        return WildJoint(tuple(self.design.names[j] for j in js), wald, float(np.mean(wald_draws >= wald)))
+        return WildJoint(tuple(self.design.names[j] for j in js), wald, float(share_at_least(wald_draws, wald)))
 
     def run(self, terms: Sequence[str], joint: bool = True) -> WildResult:
         js = [self.design.names.index(t) for t in terms]

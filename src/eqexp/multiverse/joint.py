@@ -13,7 +13,8 @@ Each statistic is computed alike on every draw under the null, with the draw's o
 dominant sign and each spec's t = b*/sₖ (its full-sample standard error: a draw's own would
 cost a pass over the data per draw and spec). The p-value of a statistic is the share of
 draws at least as extreme as the observed one, counting the observed curve as one draw:
-(1 + #{T* ≥ T}) / (1 + B), so it is never 0.
+(1 + #{T* ≥ T}) / (1 + B), so it is never 0. A draw tied with T (within `extreme.TIE_RTOL`;
+the share significant takes few values, so ties are common) counts as at least as extreme.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from eqexp.distributions import norm_ppf, t_sf, t_two_sided
+from eqexp.inference.extreme import at_least
 from eqexp.inference.hypothesis import HypothesisTest, p_test
 
 STATISTICS = ("share_significant", "median", "stouffer_z")
@@ -56,7 +58,7 @@ def joint_tests(estimates: np.ndarray, se: np.ndarray, df: np.ndarray, null: np.
     sign = int(observed["sign"])
     tests = []
     for name in STATISTICS:
-        p_value = (1 + np.sum(drawn[name] >= observed[name])) / (1 + len(null))
+        p_value = (1 + np.sum(at_least(drawn[name], observed[name]))) / (1 + len(null))
         shown = sign * observed[name] if name == "median" else observed[name]
         null_text = f"no effect in any specification ({_MEANING[name]}; dominant sign {'positive' if sign > 0 else 'negative'})"
         tests.append(p_test("specification_curve", name, null_text, float(observed[name]), float(p_value), "null draws", alpha=alpha,
