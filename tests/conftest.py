@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from numerics import in_test_order
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,7 +40,7 @@ def make_panel(n_firms: int = 300, seed: int = 7) -> pd.DataFrame:
     firm_effect = rng.normal(0, 0.1, n_firms)[df.firm_id]
     df["quality"] = 0.05 * df.market - 0.006 * df.market**2 + 0.02 * df.scale + firm_effect + 0.01 * (df.year - 2004) + rng.normal(0, 0.05, len(df))
     df["soe"] = (df.firm_id % 10 == 0).astype("int64")
-    return df
+    return in_test_order(df)
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ import pytest
 from eqexp import absorb
 from eqexp.estimate import BlockCache, Workspace, fit
 from eqexp.spec import SpecError, VcovSpec
+from numerics import assert_vcov_close, in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 DEMEANER = pf.MapDemeaner(fixef_tol=absorb.FIXEF_TOL)  # eqexp's tolerance where it iterates too
 RTOL = 1e-10
@@ -43,7 +46,7 @@ def make_panel(n_firms: int = 400, seed: int = 11) -> pd.DataFrame:
     df["quality"] = 0.05 * df.market - 0.006 * df.market_sq + 0.02 * df.scale + alpha + 0.01 * (df.year - 2004) + rng.normal(0, 0.05, len(df))
     df.loc[rng.random(len(df)) < 0.03, "scale"] = np.nan
     df.loc[rng.random(len(df)) < 0.02, "quality"] = np.nan
-    return df
+    return in_test_order(df)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,7 @@ def assert_equal_to_pyfixest(ours, ref, x):
     np.testing.assert_allclose(ours.tidy.p_value, tidy["Pr(>|t|)"][x], rtol=1e-8, atol=1e-14)
     # a bound near zero is a difference of two numbers: compare it on the scale of its SE
     np.testing.assert_allclose(ours.tidy.conf_low, tidy["2.5%"][x], rtol=RTOL, atol=RTOL * ours.tidy.std_error.max())
-    np.testing.assert_allclose(ours.vcov, ref._vcov, rtol=RTOL)
+    assert_vcov_close(ours.vcov, ref._vcov, RTOL)
     assert ours.n_obs == ref._N and ours.df_t == ref._df_t
     np.testing.assert_allclose([ours.r2, ours.r2_within], [ref._r2, ref._r2_within], rtol=RTOL)
 
@@ -163,7 +166,7 @@ def test_stacked_groups_equal_the_interacted_pyfixest_model(panel, group):
         ref = interacted_model(data, "quality", x, group, "firm_id", ["year"], demeaner=DEMEANER)
     assert ours.groups == ref.groups and ours.n_obs == ref.n_obs and ours.n_clusters == ref.n_clusters
     np.testing.assert_allclose(ours.coef, ref.coef, rtol=RTOL)
-    np.testing.assert_allclose(ours.vcov, ref.vcov, rtol=RTOL, atol=RTOL * np.abs(ref.vcov).max())
+    assert_vcov_close(ours.vcov, ref.vcov, RTOL)
 
 
 @pytest.mark.parametrize("vcov", ["firm", "robust", "iid", "twoway"])
@@ -179,6 +182,6 @@ def test_model_without_fixed_effects_absorbs_its_intercept(panel, vcov):
     np.testing.assert_allclose(ours.tidy.estimate, tidy.Estimate, rtol=RTOL)
     np.testing.assert_allclose(ours.tidy.std_error, tidy["Std. Error"], rtol=RTOL)
     np.testing.assert_allclose(ours.tidy.p_value, tidy["Pr(>|t|)"], rtol=1e-8, atol=1e-14)
-    np.testing.assert_allclose(ours.vcov, ref._vcov[1:, 1:], rtol=RTOL)
+    assert_vcov_close(ours.vcov, ref._vcov[1:, 1:], RTOL)
     assert ours.n_obs == ref._N and ours.df_t == ref._df_t and ours.r2 == pytest.approx(ref._r2, rel=1e-12)
     assert np.isnan(ours.r2_within) and ours.fixed_effects == []

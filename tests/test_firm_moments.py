@@ -6,6 +6,9 @@ import pyfixest as pf
 import pytest
 
 from eqexp.inference.firm_moments import FirmMoments, bootstrap_weights, run_draws
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 X = ["x", "x2", "z"]
 TIGHT = pf.MapDemeaner(fixef_tol=1e-13)
@@ -24,7 +27,7 @@ def make_panel(n_firms: int = 300, seed: int = 0) -> pd.DataFrame:
     noise = rng.normal(size=(2, len(df)))
     df["y"] = 0.8 * df.x - 0.2 * df.x2 + 0.3 * df.z + alpha + 0.05 * (df.year - 2004) + noise[0]
     df["m"] = 0.4 * df.x + 0.1 * df.z + alpha + noise[1]
-    return df.reset_index(drop=True)
+    return in_test_order(df.reset_index(drop=True))
 
 
 def fixest(df: pd.DataFrame, y: str = "y") -> np.ndarray:

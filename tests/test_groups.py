@@ -19,6 +19,9 @@ from eqexp.inference.groups import (
     suest_difference,
     wald_equality,
 )
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 TIGHT = pf.MapDemeaner(fixef_tol=1e-13)
 REGRESSORS = ["x", "x2", "z"]
@@ -40,7 +43,7 @@ def make_panel(slope_b: float, n_firms: int = 400, seed: int = 0) -> pd.DataFram
     df["z"] = rng.normal(size=len(df))
     slope = np.where(df.g == "A", 0.8, slope_b)
     df["y"] = slope * df.x - 0.1 * df.x2 + 0.3 * df.z + alpha + 0.05 * (df.year - 2004) + rng.normal(size=len(df))
-    return df
+    return in_test_order(df)
 
 
 def separate(df: pd.DataFrame) -> np.ndarray:

@@ -22,6 +22,9 @@ from eqexp.inference.mediation import (
     sobel,
     wen_ye_decision,
 )
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 TIGHT = pf.MapDemeaner(fixef_tol=1e-13)
 AT = {"P10": 1.0, "P50": 3.0, "P90": 5.0}
@@ -39,7 +42,7 @@ def make_panel(n_firms: int = 200, seed: int = 0) -> pd.DataFrame:
     df["size"] = rng.normal(size=len(df))
     df["m"] = 0.5 * df.x - 0.05 * df.x**2 + 0.2 * df["size"] + alpha + year + rng.normal(size=len(df))
     df["y"] = 0.3 * df.x - 0.03 * df.x**2 + 0.4 * df.m + alpha + year + rng.normal(size=len(df))
-    return df.assign(x2=df.x**2)
+    return in_test_order(df.assign(x2=df.x**2))
 
 
 def run(df: pd.DataFrame, draws: int = 200, square_mediator: bool = True, **kw):

@@ -117,6 +117,7 @@ def dummies_ols(df: pd.DataFrame, y: str, x: list[str]) -> np.ndarray:
     return np.linalg.lstsq(design, df[y].to_numpy(float), rcond=None)[0][: len(x)]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("square", [True, False])
 def test_null_draws_equal_a_brute_force_loop_over_resampled_panels(square):
     """Each draw: every firm copied as often as its weight (copies are new firms), the outcome
@@ -136,6 +137,7 @@ def test_null_draws_equal_a_brute_force_loop_over_resampled_panels(square):
     assert np.abs(drawn[:, : len(terms)]).max() < 5 * fit.tidy.std_error.max()  # centred on the null
 
 
+@pytest.mark.numerics
 def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null():
     """Two control sets on the same rows: the second solves from the first's moments (kept per
     worker) and equals a fresh computation."""
@@ -209,6 +211,7 @@ def test_a_job_on_another_prepared_panel_drops_the_absorbed_columns_of_the_previ
 # --- the joint test ------------------------------------------------------------------------------
 
 
+@pytest.mark.numerics
 def test_ssn_statistics_equal_a_hand_computation_on_a_tiny_curve():
     estimates, se = np.array([0.5, 0.2, -0.1, 0.3]), np.array([0.1, 0.2, 0.1, 0.05])
     df = np.full(4, 10**12)  # t = normal: z-values by hand

@@ -19,6 +19,9 @@ from eqexp.runner import run_job
 from eqexp.spec import VcovSpec
 
 from conftest import make_panel
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +65,7 @@ def rising_falling(seed: int = 3, n: int = 4000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 10, n)
     y = np.where(x < 6, 0.5 * x, 3 - 0.8 * (x - 6)) + rng.normal(0, 1, n)
-    return pd.DataFrame({"x": x, "x_sq": x**2, "y": y, "one": 0})
+    return in_test_order(pd.DataFrame({"x": x, "x_sq": x**2, "y": y, "one": 0}))
 
 
 def test_slopes_equal_separate_regressions_on_each_side():

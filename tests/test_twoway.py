@@ -15,7 +15,10 @@ from eqexp.estimate import fit
 from eqexp.spec import VcovSpec, load_spec
 
 from conftest import make_panel
+from numerics import assert_vcov_close
 from test_experiments import ROOT
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 
 def by_hand(df: pd.DataFrame, regressors: list[str], first: str, second: str, k: int) -> np.ndarray:
@@ -55,7 +58,7 @@ def test_two_way_clustered_se_equals_the_formula_by_hand_and_pf_feols(second, fe
     f = fit(df, "quality", regressors, ["firm_id", "year"], VcovSpec("twoway", "CRV1", ["firm_id", second], ""))
     explicit = df.assign(province_year=df.province.astype(str) + "-" + df.year.astype(str))  # pyfixest has no a^b clusters
     column = "province_year" if "^" in second else second
-    np.testing.assert_allclose(f.vcov, by_hand(explicit, regressors, "firm_id", column, len(regressors) + fe_parameters), rtol=1e-9)
+    assert_vcov_close(f.vcov, by_hand(explicit, regressors, "firm_id", column, len(regressors) + fe_parameters), 1e-9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = pf.feols("quality ~ market + market_sq + scale | firm_id + year", explicit, vcov={"CRV1": f"firm_id+{column}"},

@@ -13,6 +13,9 @@ import pytest
 from scipy import stats
 
 from eqexp.inference.utest import fieller_interval, utest
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 B1, B2, DF = 0.8, -0.1, 299
 V = np.array([[0.004, -0.0004], [-0.0004, 0.00006]])
@@ -147,6 +150,7 @@ def test_on_a_fixed_effects_fit_with_clustered_errors():
     df["x"] = rng.uniform(0, 8, len(df))
     df["x2"] = df.x**2
     df["y"] = 0.8 * df.x - 0.1 * df.x2 + rng.normal(size=n_firms)[df.firm] + rng.normal(size=len(df))
+    df = in_test_order(df)
     fit = pf.feols("y ~ x + x2 | firm + year", df, vcov={"CRV1": "firm"})
     r = utest(*fit.coef()[["x", "x2"]], fit._vcov, df.x.min(), df.x.max(), df=n_firms - 1)
     assert r.inverted_u

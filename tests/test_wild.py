@@ -11,6 +11,9 @@ from eqexp.analyses.wild import _note, wild_design
 from eqexp.estimate import Workspace, fit
 from eqexp.inference.wild import WildBootstrap, WildError, weight_blocks
 from eqexp.spec import SpecError, VcovSpec, load_spec
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 FE = ["firm", "year"]
 TIE = 1e-8  # the stated tie rule: a draw within this share of the observed statistic counts as at least as extreme
@@ -28,7 +31,7 @@ def small_panel(seed: int = 1, n_firms: int = 90, n_years: int = 6, n_clusters: 
     df = pd.DataFrame({"firm": firm, "year": year, "province": prov, "x": x, "x_sq": x**2, "c": rng.normal(size=len(firm))})
     df["y"] = (effect * df.x - 0.1 * effect * df.x_sq + 0.2 * df.c + rng.normal(size=n_firms)[firm]
                + rng.normal(size=(n_clusters, n_years))[prov, year] + rng.normal(size=len(firm)))
-    return df[rng.random(len(df)) > 0.15].reset_index(drop=True)  # gaps: an unbalanced panel
+    return in_test_order(df[rng.random(len(df)) > 0.15].reset_index(drop=True))  # gaps: an unbalanced panel
 
 
 def bootstrap_of(df: pd.DataFrame, regressors: list[str], weights: str, draws: int, seed: int, cluster: str = "province"):
