@@ -48,8 +48,11 @@ run: setup
 
 # Two test files at a time (pytest-xdist): most tests use one core, and a file's module
 # fixtures (a built panel, a sweep) stay in one process. 575 tests: 9 min against 12.6 serially.
+# Then the numerics tests again with every test panel's rows shuffled (tests/numerics.py): every
+# sum in another order, as on another CPU; every comparison and p-value must hold both ways.
 test: setup browser $(RAY) postgres $(PGDRV)
 	$(PY) -m pytest -q -ra -n 2 --dist loadfile
+	EQEXP_TEST_SHUFFLE=20261208 $(PY) -m pytest -q -ra -n 2 --dist loadfile -m numerics
 
 bench: setup
 	$(PY) benchmarks/bench_study.py
