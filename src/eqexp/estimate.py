@@ -282,6 +282,21 @@ def _crv3(workspace: Workspace, sample: Sample, outcome: str, regressors: list[s
     )
 
 
+def _check_finite(result: LeastSquares, values: dict[str, np.ndarray], what: str) -> None:
+    """No estimate or standard error reaches a table as NaN or inf: a named error says which and why."""
+    bad = [n for n, b, s in zip(result.names, result.coef, result.se) if not (np.isfinite(b) and np.isfinite(s))]
+    if not bad:
+        return
+    largest = {n: float(np.abs(v).max()) for n, v in values.items() if len(v)}
+    huge = [f"{n} (up to {m:.3g})" for n, m in largest.items() if m > 1e100]
+    why = (f"the values of {', '.join(huge)} are so large that their products overflow: rescale them (divide by a power "
+           "of 10, or take logs)" if huge else
+           f"{result.n_obs} observations, {result.df_t} residual degrees of freedom"
+           + (f", {result.n_clusters} cluster(s)" if result.n_clusters is not None else "")
+           + ": use more observations or clusters, or fewer regressors")
+    raise SpecError(f"{what}: no finite estimate or standard error for {', '.join(bad)}: {why}.")
+
+
 def fit(
     df: pd.DataFrame,
     outcome: str,
@@ -318,9 +333,10 @@ def fit(
             f"Model {model} on sample '{sample}': {', '.join(err.names)} is collinear with the other regressors "
             f"or the fixed effects ({' + '.join(fixed_effects)}) and cannot be estimated. Remove it from the model."
         ) from None
+    values = {r: workspace.values(rows, r).astype(np.float64) for r in result.names if r in df}
+    _check_finite(result, values, f"Model {model} on sample '{sample}'")
     tidy = pd.DataFrame({"term": list(result.names), "estimate": result.coef, "std_error": result.se, "statistic": result.statistic,
                          "p_value": result.p_value, "conf_low": result.conf_low, "conf_high": result.conf_high})
-    values = {r: workspace.values(rows, r).astype(np.float64) for r in result.names if r in df}
     return Fit(
         model=model, sample=sample, outcome=outcome, regressors=list(result.names), fixed_effects=list(fixed_effects),
         tidy=tidy, vcov=result.vcov, n_obs=result.n_obs, r2=result.r2, r2_within=result.r2_within if fixed_effects else float("nan"), df_t=result.df_t,

@@ -60,7 +60,8 @@ def solve(xd: np.ndarray, yd: np.ndarray, names: Sequence[str]) -> tuple[np.ndar
     """β = (X̃ᵀX̃)⁻¹X̃ᵀỹ, the residuals and (X̃ᵀX̃)⁻¹; collinear regressors raise `CollinearError`."""
     from pyfixest.core.collinear import find_collinear_variables
 
-    xtx = np.ascontiguousarray(xd.T @ xd)
+    with np.errstate(over="ignore", invalid="ignore"):  # values that overflow: a named error after the fit (estimate._check_finite)
+        xtx = np.ascontiguousarray(xd.T @ xd)
     excluded, _, all_removed = find_collinear_variables(xtx, COLLINEARITY_TOL)
     flagged = np.asarray(excluded).ravel().astype(bool)
     if all_removed or flagged.any():

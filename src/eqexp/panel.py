@@ -13,11 +13,41 @@ import json
 import numpy as np
 import pandas as pd
 
-from eqexp.spec import SampleSpec, Spec, SpecError, TrimSpec
+from eqexp.data.validate import DataValidationError, check_types
+from eqexp.spec import SampleSpec, Spec, SpecError, TrimSpec, numeric_variables
 from eqexp.steps import Step
 from eqexp.terms import lag_name, square_name
 
 UNIT, TIME = "firm_id", "year"  # the reference study's; a data config names its own (data.id, data.time)
+
+
+def as_numbers(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """The panel with every column the spec uses as a number holding numbers, or a named error
+    (the file, the column, the field that uses it, how many rows, examples, the fix) before any
+    estimation. A text column whose every value reads as a number ("3.5") becomes numbers."""
+    used = {c: where for c, where in numeric_variables(spec).items() if c in df.columns}
+    where = spec.data.path or f"the panel of data={spec.data.name}"
+    try:
+        check_types(df, dict.fromkeys(used, "numeric"), where)
+    except DataValidationError as err:
+        fields = ", ".join(f"'{c}' is used by {f}" for c, f in used.items() if f"'{c}'" in str(err))
+        raise DataValidationError(f"{err}\n  ({fields}: it must be a number in every row, or missing.)") from None
+    text = [c for c in used if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
+    return df.assign(**{c: pd.to_numeric(df[c]).astype(float) for c in text}) if text else df
+
+
+def drop_infinite(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[Step]]:
+    """Remove the rows with +inf or -inf in any of `columns`, one counted step per column, as
+    fixest removes them. Run after lags and squares: a lag of a finite column is finite, but a
+    square overflows past 1.3e154."""
+    steps = []
+    for column in (c for c in dict.fromkeys(columns) if c in df.columns and pd.api.types.is_float_dtype(df[c])):
+        infinite = np.isinf(df[column].to_numpy())
+        if infinite.any():
+            steps.append(Step(f"infinite values in {column}", len(df), len(df) - int(infinite.sum()),
+                              reason="+inf or -inf: removed, as fixest does"))
+            df = df.loc[~infinite]
+    return df, steps
 
 
 def add_lags(df: pd.DataFrame, variables: list[str], k: int, unit: str = UNIT, time: str = TIME) -> pd.DataFrame:

@@ -26,10 +26,10 @@ from eqexp.model_runs import model_runs
 from eqexp.models import lags_needed, plans, treatment_terms
 from eqexp.multiverse import NULL_DRAWS_FILE
 from eqexp.panel import (Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
-                         preparation_key, province_series)
+                         as_numbers, drop_infinite, preparation_key, province_series)
 from eqexp.report.figures import Drawing, save_drawings
 from eqexp.report.table import Table, to_text, write_table
-from eqexp.spec import Spec, SpecError, check_variables, load_spec
+from eqexp.spec import Spec, SpecError, check_variables, load_spec, numeric_variables
 from eqexp.terms import squared
 
 
@@ -51,8 +51,9 @@ class JobResult:
 
 
 def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Step]]:
-    """Lags on the full panel first (before any filter or split), then sample, then trimming."""
-    df, x, unit, time = panel, spec.model.treatment, spec.data.id, spec.data.time
+    """Numbers checked, lags on the full panel first (before any filter or split), squares, rows with
+    infinite values out, then sample, then trimming."""
+    df, x, unit, time = as_numbers(panel, spec), spec.model.treatment, spec.data.id, spec.data.time
     for k, variables in lags_needed(spec).items():
         if spec.lags.unit == "province" and x in variables:
             df = add_province_lags(df, x, k, province_series(panel, x, province_year, time), time)
@@ -64,9 +65,10 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
                 if squared(term) is not None and term not in df:
                     df = add_square(df, squared(term))
     df = add_interactions(df, [*spec.model.fixed_effects, *spec.vcov.cluster])
+    df, infinite_steps = drop_infinite(df, [*numeric_variables(spec), *(c for c in df.columns if c not in panel.columns)])
     df, sample_steps = apply_sample(df, spec.sample)
     df, trim_steps = apply_trim(df, spec.trim)
-    return df, sample_steps + trim_steps
+    return df, infinite_steps + sample_steps + trim_steps
 
 
 

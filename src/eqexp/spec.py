@@ -112,7 +112,7 @@ class VcovSpec(_Sealable):
     name: str = "firm"
     type: str = "CRV1"  # CRV1 | CRV3 | hetero | iid
     cluster: list[str] = field(default_factory=lambda: ["firm_id"])  # two for two-way; `a^b` clusters by a × b
-    label: str = "Firm"  # the table's "S.E." row; empty: the cluster variables' labels (report.labels)
+    label: str = ""  # the table's "S.E." row; empty: the cluster variables' labels (report.labels, else their names)
     bootstrap: Optional[WildSpec] = None  # e.g. {type: wild, draws: 9999}: few-cluster p-values and intervals
 
 
@@ -120,7 +120,7 @@ class VcovSpec(_Sealable):
 class SampleSpec(_Sealable):
     name: str = "all"
     query: Optional[str] = None  # pandas query selecting the rows to keep
-    label: str = "All firm-years"
+    label: str = ""  # empty: "All <unit>-<period>s" when report.labels names the unit (data.id), else "All observations"
 
 
 @dataclass
@@ -367,8 +367,17 @@ def load_spec(cfg: DictConfig | dict) -> Spec:
         names = spec.vcov.cluster if spec.vcov.type.startswith("CRV") else []
         default = {"hetero": "Robust", "iid": "IID"}.get(spec.vcov.type, spec.vcov.type)
         spec.vcov.label = " and ".join(label(c, spec.report.labels) for c in names) or default
+    if not spec.sample.label:
+        spec.sample.label = _all_rows_label(spec.data.id, spec.data.time, spec.report.labels)
     _seal(spec)
     return spec
+
+
+def _all_rows_label(unit: str, period: str, labels: dict[str, str]) -> str:
+    """The whole sample in the panel's own words: "All firm-years" where the labels name the unit and period."""
+    if unit not in labels:
+        return "All observations"
+    return f"All {labels[unit].lower()}-{labels.get(period, period).lower()}s"
 
 
 def _plain(value: Any) -> Any:
@@ -419,6 +428,20 @@ def named_variables(spec: Spec) -> dict[str, list[str]]:
         if col.controls:
             named[f"model.columns[{i}].controls"] = list(col.controls)
     return named
+
+
+# Fields whose columns may hold labels (codes, names, groups); every other named column is a number.
+_LABEL_FIELDS = ("data.id", "data.time", "model.fixed_effects", "vcov.cluster", "trim.by")
+
+
+def numeric_variables(spec: Spec) -> dict[str, str]:
+    """Every panel column the spec uses as a number, with the first field that names it."""
+    out: dict[str, str] = {}
+    for where, names in named_variables(spec).items():
+        if where not in _LABEL_FIELDS:
+            for name in names:
+                out.setdefault(name, where)
+    return out
 
 
 def _check_query(query: str, columns: pd.Index, where: str) -> None:

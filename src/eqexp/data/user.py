@@ -18,7 +18,21 @@ def read_panel(spec: DataSpec) -> tuple[pd.DataFrame, list[Step]]:
     per (unit, period); the rules of its declared schema and its own rules. Which other columns
     a job needs, its spec says (`eqexp.spec.check_variables`)."""
     path = Path(spec.path or "")
-    df = read_file(path, spec.columns)
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataValidationError(f"{path} is empty (0 bytes). Point data.path at the panel file itself, or write the panel "
+                                  "into it again: a header row with the column names, then one row per unit and period.")
+    try:
+        df = read_file(path, spec.columns)
+    except DataValidationError:
+        raise
+    except ValueError as err:  # pandas' and Arrow's readers raise ValueError subclasses for a file they cannot parse
+        kind = {".csv": "CSV", ".parquet": "Parquet", ".dta": "Stata"}.get(path.suffix.lower(), path.suffix)
+        raise DataValidationError(f"{path} cannot be read as a {kind} file ({type(err).__name__}: {str(err).splitlines()[0][:300]}). "
+                                  "Check that it is the panel itself and that its name ends in the extension of its format"
+                                  + ("; a CSV file must be UTF-8 text." if kind == "CSV" else ".")) from None
+    if df.empty:
+        raise DataValidationError(f"{path} has its columns ({', '.join(map(str, df.columns))}) but no rows. "
+                                  "Write the panel's rows into it, one per unit and period.")
     keys = (spec.id, spec.time)
     for key, what in zip(("id", "time"), ("unit (firm, worker, country, ...)", "period (year, quarter, ...)")):
         column = getattr(spec, key)

@@ -72,7 +72,7 @@ def _bad_for_kind(s: pd.Series, kind: Kind) -> pd.Series:
 
 
 _TYPE_FIX = {
-    "numeric": "store numbers without units or thousands separators (e.g. 1234.5, not '1,234.5 RMB')",
+    "numeric": "store numbers without units or thousands separators (e.g. 1234.5, not '1,234.5 RMB'), and leave a missing value empty (or NA), not '.' or '-'",
     "integer": "store whole numbers (e.g. 2004, not '2004年' or 2004.5)",
     "string": "store text values",
     "code": "store codes as digits only (e.g. '847130'); keep leading zeros by reading the column as text",
