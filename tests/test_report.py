@@ -15,8 +15,8 @@ LABELS = {"market": "Market", "firm_id": "Firm", "year": "Year", "scale": "Scale
 def fits(panel):
     df = add_square(panel, "market")
     return [
-        fit(df, "quality", ["market", "market_sq"], ["firm_id", "year"], VcovSpec(), "(1)"),
-        fit(df, "quality", ["market", "market_sq", "scale"], ["firm_id", "year"], VcovSpec(), "(2)"),
+        fit(df, "quality", ["market", "market_sq"], ["firm_id", "year"], VcovSpec(label="Firm"), "(1)"),
+        fit(df, "quality", ["market", "market_sq", "scale"], ["firm_id", "year"], VcovSpec(label="Firm"), "(2)"),
     ]
 
 

@@ -125,7 +125,7 @@ def test_planned_jobs_are_hydras_product_in_hydras_order():
 
 
 def test_job_key_ignores_tracking_force_and_cache_but_not_the_model_or_data():
-    base = Spec()
+    base = load_spec({})  # the labels a spec derives from its config (vcov, sample) are filled in
     same = load_spec({"tracking": {"uri": "sqlite:///elsewhere.db", "experiment": "other"}, "force": True, "data": {"cache_dir": "/x"}})
     trimmed = load_spec({"trim": {"name": "p5", "method": "trim"}})
     assert sweep.job_key(base, "synthetic-1") == sweep.job_key(same, "synthetic-1")

@@ -75,7 +75,10 @@ def curve_frame(records: list[JobRecord], settings: dict[str, Any]) -> tuple[pd.
     if frame[MODEL_AXIS].nunique() > 1:
         axes[MODEL_AXIS] = list(dict.fromkeys(frame[MODEL_AXIS]))
     axes = {axis: [o for o in options if o in set(frame[axis])] for axis, options in axes.items()}
-    frame = frame.sort_values(["estimate", "job"], kind="stable").reset_index(drop=True)
+    # Specs whose estimates are equal in exact arithmetic (a choice that changes no row) are ranked
+    # by job, not by how their last bits were rounded: sorted on 12 significant digits.
+    by_value = frame.estimate.map(lambda v: float(f"{v:.12g}"))
+    frame = frame.assign(_by=by_value).sort_values(["_by", "job"], kind="stable").drop(columns="_by").reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     sign = int(dominant_sign(frame.estimate.to_numpy()))
     frame["significant"] = (frame.p < settings.get("alpha", 0.05)) & (np.sign(frame.estimate) == sign)
