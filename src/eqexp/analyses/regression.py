@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from eqexp.analyses.endogeneity import iv_diagnostics
 from eqexp.analyses.findings import Findings
 from eqexp.analyses.heterogeneity import group_differences
 from eqexp.analyses.inverted_u import inverted_u_tests
@@ -21,7 +22,7 @@ from eqexp.terms import base_variable
 def check_samples(workspace: Workspace, spec: Spec, planned: list[Plan]) -> None:
     """Every planned column has rows to be estimated on: an empty group is found before any estimation."""
     cluster = list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") else []
-    empty = [p for p in planned if workspace.sample([p.outcome, *p.regressors, *cluster], spec.model.fixed_effects, p.query).n_obs == 0]
+    empty = [p for p in planned if workspace.sample([p.outcome, *p.regressors, *p.instruments, *cluster], spec.model.fixed_effects, p.query).n_obs == 0]
     if empty:
         what = "; ".join(f"{p.model} {p.label or p.outcome}" + (f" (query {p.query!r}: {len(workspace.rows(p.query)):,} rows before "
                          "missing values and singletons)" if p.query else "") for p in empty)
@@ -35,7 +36,7 @@ def fit_plans(workspace: Workspace, spec: Spec, planned: list[Plan]) -> list[Fit
     for plan in planned:
         print(f"[eqexp] estimating {plan.model} {plan.label or plan.outcome}: {len(workspace.rows(plan.query)):,} rows", flush=True)
         fits.append(fit(df, plan.outcome, plan.regressors, spec.model.fixed_effects, spec.vcov, plan.model,
-                        plan.label or spec.sample.label, workspace, plan.query))
+                        plan.label or spec.sample.label, workspace, plan.query, list(plan.endogenous), list(plan.instruments)))
     return fits
 
 
@@ -44,7 +45,8 @@ def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Fin
     planned = plans(spec)
     workspace = Workspace(df, data_key)
     fits = fit_plans(workspace, spec, planned)
-    found = Findings(fits=fits) + inverted_u_tests(workspace, spec, planned, fits) + wild_tests(workspace, spec, planned, fits)
+    found = Findings(fits=fits) + iv_diagnostics(spec, fits) + inverted_u_tests(workspace, spec, planned, fits) \
+        + wild_tests(workspace, spec, planned, fits)
     if spec.hetero.groups:
         found += group_differences(workspace, spec)
     if spec.mediator.variable:
