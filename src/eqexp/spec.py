@@ -387,7 +387,6 @@ def _check_instruments(spec: Spec) -> None:
         "the wild cluster bootstrap (vcov.bootstrap)": spec.vcov.bootstrap is not None,
         "CRV3 standard errors": spec.vcov.type == "CRV3",
         "the two-lines test (model.two_lines)": model.two_lines,
-        "the multiverse's joint test (multiverse.draws > 0)": spec.multiverse.draws > 0,
     }
     bad = [what for what, present in unsupported.items() if present]
     if bad:

@@ -16,7 +16,7 @@ from eqexp.estimate import Fit, Workspace, fit
 from eqexp.models import Plan, plans
 from eqexp.multiverse.draws import null_draws
 from eqexp.report.regression import regression_table
-from eqexp.spec import Spec, SpecError
+from eqexp.spec import Spec, SpecError, uses_iv
 from eqexp.terms import base_variable
 
 def check_samples(workspace: Workspace, spec: Spec, planned: list[Plan]) -> None:
@@ -51,7 +51,10 @@ def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Fin
         found += group_differences(workspace, spec)
     if spec.mediator.variable:
         found += mediation(workspace, spec, fits)
-    if spec.multiverse.draws:
+    if spec.multiverse.draws and uses_iv(spec):  # the draws are exact OLS re-estimates from per-firm moments
+        found += Findings(notes=["Multiverse: a 2SLS spec has no draws under the null, so the curve's joint test is left out "
+                                 "(its draws re-estimate by OLS); set multiverse.draws=0 to say so in the command."])
+    elif spec.multiverse.draws:
         found += Findings(null_draws=null_draws(workspace, spec, planned, fits))
     labels = [p.label for p in planned]
     table = regression_table(
