@@ -23,7 +23,7 @@ from eqexp.estimate import fit
 from eqexp.inference import hypothesis, iv_tests
 from eqexp.ols import residual_df
 from eqexp.runner import run_job
-from eqexp.spec import SpecError, VcovSpec, load_spec
+from eqexp.spec import SpecError, VcovSpec, load_spec, uses_iv
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "fixest"
 VCOVS = {"iid": VcovSpec(type="iid", cluster=[]), "hetero": VcovSpec(type="hetero", cluster=[]), "CRV": VcovSpec()}
@@ -254,7 +254,8 @@ def test_bad_iv_specs_are_named_errors(model, message):
 def test_iv_refuses_what_only_ols_serves():
     with pytest.raises(SpecError, match="not offered with a mediator"):
         load_spec({**spec(instruments=["z", "z_sq"]), "mediator": {"variable": "rd"}})
-    assert not load_spec(spec(instruments=["z"], estimator="ols")).model.instruments == []  # ols: instruments kept, not used
+    ols = load_spec(spec(instruments=["z"], estimator="ols"))  # ols: the instruments are not used, so not too few
+    assert ols.model.instruments == ["z"] and not uses_iv(ols)
 
 
 def test_an_unknown_instrument_is_named_before_estimation(tmp_path):
@@ -376,3 +377,21 @@ def test_monte_carlo_sizes_of_anderson_rubin_and_kp_lm():
         assert abs(rates["anderson_rubin"] - 0.05) <= 0.015
     assert abs(strong["t"] - 0.05) <= 0.015 and weak["t"] > 0.15
     assert abs(irrelevant["kp_lm"] - 0.05) <= 0.015 and strong["kp_lm"] > 0.99
+
+
+def test_the_iv_table_shows_ols_the_first_stages_and_2sls_on_the_same_rows(tmp_path):
+    data = {"name": "world_small", "source": "world", "params": {"n_firms": 1000, "n_obs": 6000}, "cache_dir": str(tmp_path / "cache")}
+    config = {"data": data, "experiment": "endogeneity_iv", "tracking": {"enabled": False}, "report": {"figures": False},
+              "model": {"instruments": ["market_iv", "market_iv_sq"], "columns": [{}], "controls": ["scale", "age"]}}
+    result = run_job(config, tmp_path / "run")
+    table = result.tables["table"]
+    assert table.header[1][1:] == ["OLS", "First stage", "First stage", "2SLS"]
+    assert table.header[2][1:] == ["quality", "market", "market²", "quality"]
+    (iv,) = result.fits
+    from eqexp.runner import _PREPARED  # the job's prepared panel (with market_sq), kept by the runner
+
+    (panel, _), = _PREPARED.values()
+    ols = fit(panel, "quality", iv.regressors, iv.fixed_effects, VcovSpec())  # the world has no missing instrument: same rows
+    assert ols.n_obs == iv.n_obs
+    assert table.body[0][1].startswith(f"{ols.coef('market'):.4f}") and table.body[0][4].startswith(f"{iv.coef('market'):.4f}")
+    assert any(n.startswith("2SLS (1): market, market² instrumented by market_iv, market_iv²") for n in table.notes)

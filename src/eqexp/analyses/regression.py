@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eqexp.analyses.endogeneity import iv_diagnostics
+from eqexp.analyses.endogeneity import iv_diagnostics, iv_table_fits
 from eqexp.analyses.findings import Findings
 from eqexp.analyses.heterogeneity import group_differences
 from eqexp.analyses.inverted_u import inverted_u_tests
@@ -56,14 +56,14 @@ def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Fin
                                  "(its draws re-estimate by OLS); set multiverse.draws=0 to say so in the command."])
     elif spec.multiverse.draws:
         found += Findings(null_draws=null_draws(workspace, spec, planned, fits))
-    labels = [p.label for p in planned]
+    shown, labels = (fits, [p.label for p in planned]) if not uses_iv(spec) or spec.hetero.groups else iv_table_fits(workspace, spec, planned, fits)
     table = regression_table(
-        coefficient_rows(fits, fixed_effects=True),
+        coefficient_rows(shown, fixed_effects=True),
         spec.report.title or spec.model.name,
         spec.report.labels,
         spec.report.stat,
         spec.report.digits,
-        first_terms=[t for p in planned for t in p.regressors if base_variable(t) == spec.model.treatment],
+        first_terms=[t for p in planned for t in [*p.regressors, *p.instruments] if base_variable(t) == spec.model.treatment or t in p.instruments],
         groups=labels if any(labels) else None,
         notes=found.notes,
     )
