@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eqexp.ols import COLLINEARITY_TOL, Clusters, CollinearError, LeastSquares, least_squares, with_inference
+from eqexp.ols import COLLINEARITY_TOL, Clusters, CollinearError, LeastSquares, with_inference
 
 
 class InstrumentError(ValueError):
@@ -62,17 +62,18 @@ class Instrumented:
         return [*self.instrument_names, *self.exogenous_names]
 
 
-def check_instruments(zd: np.ndarray, wd: np.ndarray, names: Sequence[str]) -> None:
-    """Raise `InstrumentError` for an excluded instrument the fixed effects absorb or collinear with the other instruments."""
+def check_instruments(qtq: np.ndarray, n_instruments: int, names: Sequence[str]) -> None:
+    """Raise `InstrumentError` for an excluded instrument the fixed effects absorb, or collinear with the other
+    instruments and the exogenous regressors; `qtq` is QᵀQ of Q = [Z̃, W̃] (the excluded instruments first)."""
     from pyfixest.core.collinear import find_collinear_variables
 
-    scale = np.sqrt((zd**2).sum(axis=0))
-    absorbed = [n for n, s in zip(names, scale) if s <= COLLINEARITY_TOL * max(1.0, np.sqrt(len(zd)))]
+    diagonal = np.diagonal(qtq)[:n_instruments]
+    absorbed = [n for n, ss in zip(names, diagonal) if ss <= COLLINEARITY_TOL**2 * max(1.0, float(np.diagonal(qtq).max()))]
     if absorbed:
         raise InstrumentError(absorbed, absorbed=True)
-    q = np.column_stack([wd, zd])  # the exogenous regressors first: an instrument collinear with them is named
-    excluded, _, _ = find_collinear_variables(np.ascontiguousarray(q.T @ q), COLLINEARITY_TOL)
-    flagged = np.asarray(excluded).ravel().astype(bool)[wd.shape[1]:]
+    order = [*range(n_instruments, len(qtq)), *range(n_instruments)]  # the exogenous regressors first: an instrument collinear with them is named
+    excluded, _, _ = find_collinear_variables(np.ascontiguousarray(qtq[np.ix_(order, order)]), COLLINEARITY_TOL)
+    flagged = np.asarray(excluded).ravel().astype(bool)[len(qtq) - n_instruments:]
     if flagged.any():
         raise InstrumentError([n for n, bad in zip(names, flagged) if bad], absorbed=False)
 
@@ -86,14 +87,18 @@ def two_stage(xd: np.ndarray, yd: np.ndarray, y: np.ndarray, names: Sequence[str
     endo = [names.index(e) for e in endogenous]
     exo = [j for j in range(len(names)) if j not in endo]
     wd = xd[:, exo]
-    check_instruments(zd, wd, list(instrument_names))
     q = np.column_stack([zd, wd])
+    qtq = q.T @ q
+    check_instruments(qtq, zd.shape[1], list(instrument_names))
+    q_bread = np.linalg.inv(qtq)
+    pi = q_bread @ (q.T @ xd[:, endo])  # every first stage in one pass: they share Q
     q_names = [*instrument_names, *(names[j] for j in exo)]
-    first = tuple(least_squares(q, xd[:, j], raw_endogenous[:, i], q_names, kind, fe_names, fe_codes, clusters, alpha)
-                  for i, j in enumerate(endo))
     fitted = xd.copy()
-    for stage, j in zip(first, endo):
-        fitted[:, j] = q @ stage.coef
+    first = []
+    for i, j in enumerate(endo):
+        fitted[:, j] = q @ pi[:, i]
+        first.append(with_inference(q, pi[:, i], xd[:, j] - fitted[:, j], q_bread, xd[:, j], raw_endogenous[:, i], q_names, kind,
+                                    fe_names, fe_codes, clusters, alpha))
     try:
         bread = np.linalg.inv(fitted.T @ fitted)
     except np.linalg.LinAlgError:
@@ -102,5 +107,5 @@ def two_stage(xd: np.ndarray, yd: np.ndarray, y: np.ndarray, names: Sequence[str
     resid = yd - xd @ beta
     second = with_inference(fitted, beta, resid, bread, yd, y, names, kind, fe_names, fe_codes, clusters, alpha)
     data = Instrumented(yd, xd[:, endo], wd, zd, tuple(endogenous), tuple(names[j] for j in exo), tuple(instrument_names),
-                        first, resid, kind, tuple(fe_names), fe_codes, clusters)
+                        tuple(first), resid, kind, tuple(fe_names), fe_codes, clusters)
     return second, data

@@ -34,6 +34,7 @@ first stages' coefficients on the instruments. "The model's vcov" is its iid, HC
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -71,18 +72,26 @@ class Partialled:
     def p(self) -> int:
         return self.x.shape[1]
 
+    @functools.cached_property
+    def first_stage(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Π̂ (l × p), the first-stage residuals V̂ (n × p) and (Z⊥ᵀZ⊥)⁻¹, computed once."""
+        zz_inv = np.linalg.inv(self.z.T @ self.z)
+        pi = zz_inv @ (self.z.T @ self.x)
+        return pi, self.x - self.z @ pi, zz_inv
+
     @property
     def l(self) -> int:  # noqa: E743
         return self.z.shape[1]
 
 
 def partial_out(data: Instrumented) -> Partialled:
+    """M_W applied to y, X and Z at once (one solve of the normal equations)."""
     w = data.exogenous
-
-    def resid(a: np.ndarray) -> np.ndarray:
-        return a - w @ np.linalg.lstsq(w, a, rcond=None)[0] if w.shape[1] else a.copy()
-
-    return Partialled(resid(data.y), resid(data.endogenous), resid(data.instruments), data)
+    block = np.column_stack([data.y, data.endogenous, data.instruments])
+    if w.shape[1]:
+        block = block - w @ np.linalg.solve(w.T @ w, w.T @ block)
+    p = data.endogenous.shape[1]
+    return Partialled(np.ascontiguousarray(block[:, 0]), block[:, 1:p + 1], block[:, p + 1:], data)
 
 
 def covariance(part: Partialled, scores: np.ndarray, bread: np.ndarray, k: int, kind: str | None = None) -> tuple[np.ndarray, int]:
@@ -103,9 +112,7 @@ def meat(scores: np.ndarray, kind: str, data: Instrumented) -> np.ndarray:
 
 def first_stage_coefficients(part: Partialled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Π̂ (l × p), the first-stage residuals V̂ (n × p) and (Z⊥ᵀZ⊥)⁻¹."""
-    zz_inv = np.linalg.inv(part.z.T @ part.z)
-    pi = zz_inv @ (part.z.T @ part.x)
-    return pi, part.x - part.z @ pi, zz_inv
+    return part.first_stage
 
 
 def vec_pi_covariance(part: Partialled, resid: np.ndarray, kind: str | None = None) -> tuple[np.ndarray, int]:
@@ -273,8 +280,8 @@ class ConfidenceSet:
 
 def _ar_pieces(part: Partialled) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """γ(β) = a − bβ, the coefficients of y⊥ − X⊥β on Z⊥, and e(β) = e_y − e_x β their residuals (one endogenous regressor)."""
-    zz_inv = np.linalg.inv(part.z.T @ part.z)
-    a, b = zz_inv @ part.z.T @ part.y, zz_inv @ part.z.T @ part.x[:, 0]
+    zz_inv = part.first_stage[2]
+    a, b = zz_inv @ (part.z.T @ part.y), zz_inv @ (part.z.T @ part.x[:, 0])
     return a, b, part.y - part.z @ a, part.x[:, 0] - part.z @ b
 
 
@@ -283,8 +290,8 @@ def ar_statistic(part: Partialled, beta0: np.ndarray) -> tuple[float, int]:
     data = part.data
     k = part.l + data.exogenous.shape[1]
     target = part.y - part.x @ beta0
-    zz_inv = np.linalg.inv(part.z.T @ part.z)
-    gamma = zz_inv @ part.z.T @ target
+    zz_inv = part.first_stage[2]
+    gamma = zz_inv @ (part.z.T @ target)
     e = target - part.z @ gamma
     if data.kind == "iid":
         factor, df, _ = correction(data.n_obs, k, "iid", data.fe_names, data.fe_codes, data.clusters)
@@ -303,7 +310,7 @@ def ar_confidence_set(part: Partialled, alpha: float = 0.05, grid: int = 4001) -
     _, df = ar_statistic(part, np.zeros(1))
     crit = float(stats.f.isf(alpha, part.l, df)) * part.l
     a, b, ey, ex = _ar_pieces(part)
-    zz_inv = np.linalg.inv(part.z.T @ part.z)
+    zz_inv = part.first_stage[2]
     if part.l == 1 or data.kind == "iid":
         # γ'V⁻¹γ ≤ crit with V = V_yy − 2β V_xy + β² V_xx: for l = 1, (a − bβ)² ≤ crit·V(β); iid: γ'(Z'Z)γ ≤ crit·σ²(β)
         if data.kind == "iid":
@@ -339,7 +346,8 @@ def _quadratic_set(a2: float, a1: float, a0: float) -> ConfidenceSet:
 def _grid_set(part: Partialled, crit: float, points: int = 4001) -> ConfidenceSet:
     """The accepted runs of a grid of ±50 standard errors around 2SLS, each end found exactly between its grid points
     (an accepted grid end: unbounded that way)."""
-    b2sls = float(np.linalg.lstsq(part.z @ np.linalg.lstsq(part.z, part.x, rcond=None)[0], part.y, rcond=None)[0][0])
+    xhat = part.z @ part.first_stage[0][:, 0]
+    b2sls = float(xhat @ part.y) / float(xhat @ xhat)
     grid = np.linspace(b2sls - 50 * _rough_se(part, b2sls), b2sls + 50 * _rough_se(part, b2sls), points)
 
     def excess(b: float) -> float:
@@ -361,7 +369,7 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _rough_se(part: Partialled, beta: float) -> float:
-    xhat = part.z @ np.linalg.lstsq(part.z, part.x[:, 0], rcond=None)[0]
+    xhat = part.z @ part.first_stage[0][:, 0]
     e = part.y - part.x[:, 0] * beta
     return math.sqrt(float(e @ e) / len(e) / float(xhat @ xhat))
 
@@ -404,7 +412,7 @@ def overidentification(part: Partialled) -> HypothesisTest:
     if robust:
         stat = gmm_criterion(q, np.column_stack([data.endogenous, data.exogenous]), data.y, meat(q * u[:, None], data.kind, data))
     else:
-        fitted = q @ np.linalg.lstsq(q, u, rcond=None)[0]
+        fitted = q @ np.linalg.solve(q.T @ q, q.T @ u)
         stat = data.n_obs * float(fitted @ fitted) / float(u @ u)
     return p_test(test, "all", null, stat, float(stats.chi2.sf(stat, dof)), "chi2", dof, clusters=_clusters(part))
 
@@ -433,7 +441,7 @@ def endogeneity(part: Partialled) -> list[HypothesisTest]:
     wu = _wald_f("endogeneity", "wu_hausman", null + " (Wu–Hausman, iid)", beta[part.p:], v, df)
     # C: difference-in-Hansen with the scores' covariance at the OLS residuals
     x_all = np.column_stack([data.endogenous, data.exogenous])
-    ols = np.linalg.lstsq(x_all, data.y, rcond=None)[0]
+    ols = np.linalg.solve(x_all.T @ x_all, x_all.T @ data.y)
     u = data.y - x_all @ ols
     q = np.column_stack([data.instruments, data.exogenous])
     q_all = np.column_stack([q, data.endogenous])
