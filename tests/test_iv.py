@@ -395,3 +395,33 @@ def test_the_iv_table_shows_ols_the_first_stages_and_2sls_on_the_same_rows(tmp_p
     assert ols.n_obs == iv.n_obs
     assert table.body[0][1].startswith(f"{ols.coef('market'):.4f}") and table.body[0][4].startswith(f"{iv.coef('market'):.4f}")
     assert any(n.startswith("2SLS (1): market, market² instrumented by market_iv, market_iv²") for n in table.notes)
+
+
+def test_instruments_are_lagged_as_the_treatment_and_squared_by_the_term_grammar():
+    from eqexp.models import plans
+    from eqexp.runner import prepare
+
+    config = {"model": {"instruments": ["market_iv", "market_iv_sq", "humancapital"], "columns": [{}], "controls": ["scale"],
+                        "endogenous": ["roa"]}, "lags": {"treatment": 1, "controls": 1}}
+    (plan,) = plans(load_spec(config))
+    assert plan.instruments == ("L1_market_iv", "L1_market_iv_sq", "L1_humancapital") and plan.endogenous == ("L1_market", "L1_market_sq", "L1_roa")
+    assert plan.regressors == ["L1_market", "L1_market_sq", "L1_roa", "L1_scale"]
+    panel = generate_world(WorldParams(n_firms=300, n_obs=1500)).panel
+    df, _ = prepare(panel, load_spec(config))
+    lagged = df.merge(panel[["firm_id", "year", "market_iv"]].assign(year=panel.year + 1), on=["firm_id", "year"], how="left",
+                      suffixes=("", "_previous"))
+    np.testing.assert_array_equal(df.L1_market_iv.to_numpy(), lagged.market_iv_previous.to_numpy())  # gap-aware: a missing year gives NaN
+    np.testing.assert_allclose(df.L1_market_iv_sq.dropna(), df.L1_market_iv.dropna() ** 2, rtol=1e-15)
+
+
+@pytest.mark.parametrize("kind", ["hetero", "CRV"])
+def test_robust_c_statistic_equals_linearmodels_hansen_j_with_the_regressor_as_its_own_instrument(panel, kind):
+    """Just identified, C is the J of the model whose instruments include x itself: linearmodels' two-step GMM
+    (its first step, with x among the instruments, is OLS, whose residuals give the weight)."""
+    data = iv_fit(panel, kind, ("z1",)).iv
+    clusters = {"clusters": data.clusters.codes[:, 0]} if kind == "CRV" else {}
+    weight = {"weight_type": "clustered" if kind == "CRV" else "robust", **clusters}
+    gmm = IVGMM(data.y, data.exogenous, data.endogenous, np.column_stack([data.endogenous, data.instruments]), **weight)
+    j = gmm.fit(cov_type=LM_COV[kind], **clusters).j_stat.stat
+    c = iv_tests.endogeneity(iv_tests.partial_out(data))[1]
+    assert c.statistic == pytest.approx(j, rel=1e-9) and c.df == 1
