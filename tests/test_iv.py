@@ -425,3 +425,50 @@ def test_robust_c_statistic_equals_linearmodels_hansen_j_with_the_regressor_as_i
     j = gmm.fit(cov_type=LM_COV[kind], **clusters).j_stat.stat
     c = iv_tests.endogeneity(iv_tests.partial_out(data))[1]
     assert c.statistic == pytest.approx(j, rel=1e-9) and c.df == 1
+
+
+def ar_direct(part, beta: np.ndarray) -> float:
+    """AR F by its definition on the rows: y⊥ − X⊥β on Z⊥, the coefficients' Wald with the model's sandwich / l."""
+    data = part.data
+    target = part.y - part.x @ beta
+    zz_inv = np.linalg.inv(part.z.T @ part.z)
+    gamma = zz_inv @ part.z.T @ target
+    e = target - part.z @ gamma
+    k = part.l + data.exogenous.shape[1]
+    if data.kind == "iid":
+        v = float(e @ e) / residual_df(data.n_obs, k, "iid", data.fe_names, data.fe_codes) * zz_inv
+    else:
+        v, _ = iv_tests.covariance(part, part.z * e[:, None], zz_inv, k)
+    return float(gamma @ np.linalg.solve(v, gamma)) / part.l
+
+
+TWO_WAY = VcovSpec(cluster=["firm_id", "year"])
+
+
+@pytest.mark.parametrize("vcov", [*VCOVS.values(), TWO_WAY], ids=[*VCOVS, "two_way"])
+def test_ar_from_its_sums_equals_ar_on_the_rows(panel, vcov):
+    result = fit(panel, "y", ["x", "x_sq", "scale", "age"], ["firm_id", "year"], vcov, endogenous=["x", "x_sq"],
+                 instruments=["z1", "z1_sq", "z2"])
+    part = iv_tests.partial_out(result.iv)
+    betas = np.array([[0.0, 0.0], [0.4, -0.07], [1.0, 0.3], [-2.0, 0.5]])
+    np.testing.assert_allclose(iv_tests.ar_statistics(part.ar, betas), [ar_direct(part, b) for b in betas], rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["iid", "CRV"])
+def test_ar_projection_set_of_the_treatment_with_its_square(panel, kind):
+    """{β₁: min over β₂ of AR(β₁, β₂) ≤ F crit}: at its ends the profiled AR equals the critical value (β₂ minimised by
+    scipy on AR computed on the rows); inside it the 2SLS estimate; it is wider than the Wald interval."""
+    from scipy import optimize
+
+    result = fit(panel, "y", ["x", "x_sq", "scale", "age"], ["firm_id", "year"], VCOVS[kind], endogenous=["x", "x_sq"],
+                 instruments=["z1", "z1_sq", "z2"])
+    part = iv_tests.partial_out(result.iv)
+    rows = {t.hypothesis: t for t in iv_tests.anderson_rubin(part)}
+    projection = rows["x_projection"]
+    crit = stats.f.isf(0.05, part.l, part.ar.df)
+    for end in (projection.ci_low, projection.ci_high):
+        best = optimize.minimize_scalar(lambda b2: ar_direct(part, np.array([end, b2])), bracket=(-0.5, 0.5), tol=1e-12)
+        assert best.fun == pytest.approx(crit, rel=1e-5)
+    x = result.tidy.set_index("term").loc["x"]
+    assert projection.ci_low < x.conf_low < x.estimate < x.conf_high < projection.ci_high
+    assert projection.reject and "(bounded)" in projection.verdict and rows["joint"].reject

@@ -72,8 +72,10 @@ def _iv_names(linear: pd.Series | None) -> dict[tuple[str, str, str], str]:
     """The rows named by the treatment's term: its first stage's F and its AR test and set (one endogenous regressor)."""
     if linear is None:
         return {}
+    projection = f"{linear.term}_projection"  # several endogenous regressors: the treatment's AR set by projection
     return {("first_stage_f", linear.term, "statistic"): "iv_first_stage_f", ("anderson_rubin", linear.term, "p_value"): "iv_ar_p",
-            ("anderson_rubin", linear.term, "ci_low"): "iv_ar_low", ("anderson_rubin", linear.term, "ci_high"): "iv_ar_high"}
+            ("anderson_rubin", linear.term, "ci_low"): "iv_ar_low", ("anderson_rubin", linear.term, "ci_high"): "iv_ar_high",
+            ("anderson_rubin", projection, "ci_low"): "iv_ar_low", ("anderson_rubin", projection, "ci_high"): "iv_ar_high"}
 
 
 def treatment_rows(fit: Fit, treatment: str) -> tuple[pd.Series | None, pd.Series | None]:

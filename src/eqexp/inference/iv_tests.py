@@ -22,8 +22,11 @@ first stages' coefficients on the instruments. "The model's vcov" is its iid, HC
   F_eff = Π̂ᵀZ⊥ᵀZ⊥Π̂ / tr(V̂(Π̂) Z⊥ᵀZ⊥), with the simplified (Patnaik) critical value for a worst-case
   bias τ = 10 % of the Nagar bias at the 5 % level.
 - anderson_rubin: the AR test of the endogenous coefficients (the regression of y⊥ − X⊥β₀ on Z⊥
-  with the model's vcov, F(l, df)); with one endogenous regressor its confidence set by
-  test inversion, which may be an interval, two half-lines, the whole line or empty.
+  with the model's vcov, F(l, df)), from small sums that give AR(β) for any β at once
+  (`ArMoments`); with one endogenous regressor its confidence set by test inversion, which may
+  be an interval, two half-lines, the whole line or empty; with two (a squared treatment), the
+  joint test and the treatment coefficient's set by projection (`<term>_projection`: β₂
+  profiled out, conservative).
 - sargan (iid) / hansen_j (robust) when over-identified: N·R² of the 2SLS residuals on the
   instruments; Hansen's J, the two-step GMM criterion with the scores' covariance at the 2SLS residuals.
 - endogeneity: Wu–Hausman, fixest's `wh` (the F of the first-stage residuals added to the
@@ -71,6 +74,11 @@ class Partialled:
     @property
     def p(self) -> int:
         return self.x.shape[1]
+
+    @functools.cached_property
+    def ar(self) -> "ArMoments":
+        """The Anderson–Rubin statistic's sums, computed once."""
+        return ar_moments(self)
 
     @functools.cached_property
     def first_stage(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -285,20 +293,61 @@ def _ar_pieces(part: Partialled) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return a, b, part.y - part.z @ a, part.x[:, 0] - part.z @ b
 
 
-def ar_statistic(part: Partialled, beta0: np.ndarray) -> tuple[float, int]:
-    """AR F statistic of H0: β_endogenous = beta0 with the model's vcov, and its denominator degrees of freedom."""
+@dataclass(frozen=True, eq=False)
+class ArMoments:
+    """Everything AR(β) needs, as small sums: with Y = [y⊥, X⊥] and b = (1, −β), the residual of y⊥ − X⊥β on Z⊥ is
+    r·b (r = M_Z Y) and its coefficients γ = (Z⊥ᵀZ⊥)⁻¹ZᵀY·b, so the scores' covariance is Σ_d ± Σ_g C_g b bᵀ C_gᵀ with
+    C_g = Σ_{i∈g} z_i r_iᵀ: the tensors T_d = Σ_g C_g ⊗ C_g hold it for every β (iid: rᵀr)."""
+
+    gamma: np.ndarray  # l × (1 + p): γ = gamma @ b
+    zz: np.ndarray
+    zz_inv: np.ndarray
+    tensors: tuple[tuple[float, np.ndarray], ...]  # (sign, T) per clustering dimension; iid: ((1, rᵀr),)
+    factor: float
+    df: int
+    kind: str
+
+
+def ar_moments(part: Partialled) -> ArMoments:
     data = part.data
     k = part.l + data.exogenous.shape[1]
-    target = part.y - part.x @ beta0
     zz_inv = part.first_stage[2]
-    gamma = zz_inv @ (part.z.T @ target)
-    e = target - part.z @ gamma
+    big_y = np.column_stack([part.y, part.x])
+    zy = part.z.T @ big_y
+    r = big_y - part.z @ (zz_inv @ zy)
+    factor, df, _ = correction(data.n_obs, k, data.kind, data.fe_names, data.fe_codes, data.clusters)
     if data.kind == "iid":
-        factor, df, _ = correction(data.n_obs, k, "iid", data.fe_names, data.fe_codes, data.clusters)
-        v = factor * float(e @ e) / (data.n_obs - 1) * zz_inv
+        tensors = ((1.0, r.T @ r),)
     else:
-        v, df = covariance(part, part.z * e[:, None], zz_inv, k)
-    return float(gamma @ np.linalg.solve(v, gamma)) / part.l, df
+        outer = (part.z[:, :, None] * r[:, None, :]).reshape(len(r), -1)  # z_i ⊗ r_i, one row each
+        dims = [None] if data.kind == "hetero" else list(with_intersection(data.clusters).codes.T)
+        tensors = []
+        for codes, sign in zip(dims, (1.0, 1.0, -1.0)):
+            sums = outer if codes is None else np.column_stack([np.bincount(codes, weights=c) for c in outer.T])
+            c = sums.reshape(len(sums), part.l, -1)
+            tensors.append((sign, np.einsum("gik,gjl->ikjl", c, c)))
+        tensors = tuple(tensors)
+    return ArMoments(zz_inv @ zy, part.z.T @ part.z, zz_inv, tensors, factor, df, data.kind)
+
+
+def ar_statistics(moments: ArMoments, betas: np.ndarray) -> np.ndarray:
+    """AR F statistics of H0: β = each row of `betas` (N × p), at once."""
+    b = np.column_stack([np.ones(len(betas)), -np.asarray(betas, float)])
+    gamma = b @ moments.gamma.T  # N × l
+    l = gamma.shape[1]  # noqa: E741
+    if moments.kind == "iid":
+        (_, rr), = moments.tensors
+        sigma = np.einsum("nk,kl,nl->n", b, rr, b) / moments.df  # fixest's iid factor (N − 1)/(N − K) times e'e/(N − 1)
+        return np.einsum("ni,ij,nj->n", gamma, moments.zz, gamma) / l / sigma
+    meat = sum(sign * np.einsum("ikjl,nk,nl->nij", t, b, b) for sign, t in moments.tensors)
+    v = moments.factor * moments.zz_inv @ meat @ moments.zz_inv
+    return np.einsum("ni,ni->n", gamma, np.linalg.solve(v, gamma[:, :, None])[:, :, 0]) / l
+
+
+def ar_statistic(part: Partialled, beta0: np.ndarray) -> tuple[float, int]:
+    """AR F statistic of H0: β_endogenous = beta0 with the model's vcov, and its denominator degrees of freedom."""
+    moments = part.ar
+    return float(ar_statistics(moments, np.atleast_2d(beta0))[0]), moments.df
 
 
 def ar_confidence_set(part: Partialled, alpha: float = 0.05, grid: int = 4001) -> ConfidenceSet:
@@ -346,20 +395,51 @@ def _quadratic_set(a2: float, a1: float, a0: float) -> ConfidenceSet:
 def _grid_set(part: Partialled, crit: float, points: int = 4001) -> ConfidenceSet:
     """The accepted runs of a grid of ±50 standard errors around 2SLS, each end found exactly between its grid points
     (an accepted grid end: unbounded that way)."""
-    xhat = part.z @ part.first_stage[0][:, 0]
-    b2sls = float(xhat @ part.y) / float(xhat @ xhat)
-    grid = np.linspace(b2sls - 50 * _rough_se(part, b2sls), b2sls + 50 * _rough_se(part, b2sls), points)
+    centre, se = _two_sls(part)
+    grid = np.linspace(centre[0] - 50 * se[0], centre[0] + 50 * se[0], points)
+    accepted = ar_statistics(part.ar, grid[:, None]) <= crit
+    return _accepted_set(grid, accepted, lambda b: float(ar_statistics(part.ar, np.array([[b]]))[0]) - crit)
 
-    def excess(b: float) -> float:
-        return ar_statistic(part, np.array([b]))[0] - crit
 
-    accepted = np.array([excess(g) <= 0 for g in grid])
+def _accepted_set(grid: np.ndarray, accepted: np.ndarray, excess) -> ConfidenceSet:
+    """The runs of accepted grid points as intervals, each end the root of `excess` between its neighbours."""
     intervals = []
     for start, end in _runs(accepted):
         low = -math.inf if start == 0 else optimize.brentq(excess, grid[start - 1], grid[start], xtol=1e-14, rtol=1e-12)
-        high = math.inf if end == points - 1 else optimize.brentq(excess, grid[end], grid[end + 1], xtol=1e-14, rtol=1e-12)
+        high = math.inf if end == len(grid) - 1 else optimize.brentq(excess, grid[end], grid[end + 1], xtol=1e-14, rtol=1e-12)
         intervals.append((float(low), float(high)))
     return ConfidenceSet(tuple(intervals))
+
+
+def projection_set(part: Partialled, alpha: float = 0.05, points: int = 801) -> ConfidenceSet:
+    """The AR confidence set of the first endogenous coefficient by projection (several endogenous regressors):
+    {β₁: min over the others of AR(β₁, β₂) not rejected at F(l, df)}, conservative. Two endogenous regressors:
+    β₂ minimised on a grid of ±50 standard errors, then exactly near the grid's minimum."""
+    moments = part.ar
+    crit = float(stats.f.isf(alpha, part.l, moments.df))
+    centre, se = _two_sls(part)
+    grid1 = np.linspace(centre[0] - 50 * se[0], centre[0] + 50 * se[0], points)
+    grid2 = np.linspace(centre[1] - 50 * se[1], centre[1] + 50 * se[1], points)
+    step = grid2[1] - grid2[0]
+
+    def profile(b1: float) -> float:
+        values = ar_statistics(moments, np.column_stack([np.full(points, b1), grid2]))
+        best = grid2[int(np.argmin(values))]
+        found = optimize.minimize_scalar(lambda b2: float(ar_statistics(moments, np.array([[b1, b2]]))[0]),
+                                         bounds=(best - step, best + step), method="bounded", options={"xatol": 1e-12 * max(1, abs(best))})
+        return min(float(found.fun), float(values.min()))
+
+    accepted = np.array([profile(b1) <= crit for b1 in grid1])
+    return _accepted_set(grid1, accepted, lambda b1: profile(b1) - crit)
+
+
+def _two_sls(part: Partialled) -> tuple[np.ndarray, np.ndarray]:
+    """2SLS on the partialled columns and rough (iid) standard errors: where the grids are centred and how wide."""
+    xhat = part.z @ part.first_stage[0]
+    bread = np.linalg.inv(xhat.T @ xhat)
+    beta = bread @ (xhat.T @ part.y)
+    e = part.y - part.x @ beta
+    return beta, np.sqrt(np.diagonal(bread) * float(e @ e) / len(e))
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -368,24 +448,32 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
 
-def _rough_se(part: Partialled, beta: float) -> float:
-    xhat = part.z @ part.first_stage[0][:, 0]
-    e = part.y - part.x[:, 0] * beta
-    return math.sqrt(float(e @ e) / len(e) / float(xhat @ xhat))
-
-
-def anderson_rubin(part: Partialled, alpha: float = 0.05) -> HypothesisTest:
+def anderson_rubin(part: Partialled, alpha: float = 0.05) -> list[HypothesisTest]:
     names = part.data.endogenous_names
     stat, df = ar_statistic(part, np.zeros(part.p))
     p_value = f_sf(stat, part.l, df)
     null = f"{' and '.join(names)} {'has' if part.p == 1 else 'have'} no effect (β = 0), robust to weak instruments"
     if part.p > 1:
-        test = p_test("anderson_rubin", "joint", null, stat, p_value, "F", part.l, df, alpha, clusters=_clusters(part))
-        return _with_verdict(test, "; a confidence set for one of several endogenous coefficients needs projection and is not computed")
+        joint = p_test("anderson_rubin", "joint", null, stat, p_value, "F", part.l, df, alpha, clusters=_clusters(part))
+        return [joint, projected(part, alpha)]
     cs = ar_confidence_set(part, alpha)
     lo, hi = (cs.intervals[0][0], cs.intervals[-1][1]) if cs.intervals else (math.nan, math.nan)
     test = p_test("anderson_rubin", names[0], null, stat, p_value, "F", part.l, df, alpha, ci_low=lo, ci_high=hi, clusters=_clusters(part))
-    return _with_verdict(test, f"; {100 * (1 - alpha):g} % AR confidence set {cs}")
+    return [_with_verdict(test, f"; {100 * (1 - alpha):g} % AR confidence set {cs}")]
+
+
+def projected(part: Partialled, alpha: float = 0.05) -> HypothesisTest:
+    """The first endogenous coefficient's AR test (the others profiled out) and its projection set (two regressors)."""
+    name = part.data.endogenous_names[0]
+    null = f"{name} has no effect (β = 0), robust to weak instruments (AR, the other endogenous coefficients projected out)"
+    if part.p != 2:
+        return not_applicable("anderson_rubin", f"{name}_projection", null, f"the projection set is computed for two endogenous regressors (the model has {part.p})")
+    cs = projection_set(part, alpha)
+    inside = any(lo <= 0 <= hi for lo, hi in cs.intervals)
+    lo, hi = (cs.intervals[0][0], cs.intervals[-1][1]) if cs.intervals else (math.nan, math.nan)
+    verdict = (f"{'Not rejected' if inside else 'Rejected'} at {alpha:g}: {null}; {100 * (1 - alpha):g} % AR projection set {cs}")
+    return HypothesisTest("anderson_rubin", f"{name}_projection", null, distribution="F", df=part.l, df_denom=part.ar.df, ci_low=lo, ci_high=hi,
+                          alpha=alpha, reject=not inside, clusters=_clusters(part), verdict=verdict)
 
 
 def _with_verdict(test: HypothesisTest, more: str) -> HypothesisTest:
@@ -461,4 +549,4 @@ def diagnostics(data: Instrumented, alpha: float = 0.05) -> list[HypothesisTest]
     """Every row of the block, in the order ivreg2 prints them."""
     part = partial_out(data)
     return [*first_stage_f(part), kp_lm(part), kp_wald_f(part), *cragg_donald_f(part), effective_f(part, alpha),
-            anderson_rubin(part, alpha), overidentification(part), *endogeneity(part)]
+            *anderson_rubin(part, alpha), overidentification(part), *endogeneity(part)]
