@@ -51,10 +51,12 @@ dat[, `:=`(x_sq = x^2, z1_sq = z1^2)]
 # --- the cases ----------------------------------------------------------------------------------
 models <- list(); coefficients <- list(); vcovs <- list(); first <- list(); stats <- list()
 
+eqexp_term <- function(term) sub("^l\\((\\w+), (\\d)\\)$", "L\\2_\\1", term)  # fixest's l(x, 1) is eqexp's L1_x
+
 record <- function(case, fit, identification) {
   v <- fit$cov.scaled
   ct <- coeftable(fit)
-  terms <- sub("^fit_", "", rownames(ct))
+  terms <- eqexp_term(sub("^fit_", "", rownames(ct)))
   models[[case]] <<- data.table(case = case, formula = deparse1(formula(fit, "full")), identification = identification,
                                 n_obs = nobs(fit), vcov_type = attr(v, "type"), dof_k = attr(v, "dof.K"), df_t = attr(v, "df.t"),
                                 n_clusters = if (is.null(attr(v, "G"))) NA_integer_ else attr(v, "G"),
@@ -67,7 +69,8 @@ record <- function(case, fit, identification) {
   if (!inherits(stages, "fixest_multi")) stages <- list(stages)
   for (s in stages) {
     fs <- coeftable(s)
-    first[[paste(case, s$fml[[2]])]] <<- data.table(case = case, endogenous = deparse1(s$fml[[2]]), term = rownames(fs),
+    endogenous <- eqexp_term(deparse1(s$fml[[2]]))
+    first[[paste(case, endogenous)]] <<- data.table(case = case, endogenous = endogenous, term = eqexp_term(rownames(fs)),
                                                     estimate = num(fs[, 1]), std_error = num(fs[, 2]))
   }
   wanted <- c("ivf", "ivwald", "wh", "kpr", if (identification == "over") "sargan")
@@ -98,6 +101,13 @@ for (fe in names(fixed_effects)) for (vc in names(vcov_types)) for (iv in names(
   fml <- as.formula(paste("y ~ scale + age |", fixed_effects[[fe]], "|", instruments[[iv]]))
   record(paste0("fe=", fe, ";vcov=", vc, ";iv=", iv), est(fml, vcov_types[[vc]]), if (iv == "over") "over" else "just")
 }
+
+# lags (fixest's l() on panel.id: calendar years, no lag after a gap) and a subset, two-way clustered
+lagged <- feols(y ~ scale + age | firm_id + year | l(x, 1) ~ l(z1, 1) + l(z2, 1), dat, panel.id = ~firm_id + year,
+                vcov = ~firm_id + year, fixef.rm = "singleton", fixef.tol = 3e-12)
+record("lag1;vcov=firm_year", lagged, "over")
+record("year!=2010;vcov=firm", feols(y ~ scale + age | firm_id + year | x ~ z1 + z2, dat, subset = dat$year != 2010,
+                                     vcov = ~firm_id, fixef.rm = "singleton", fixef.tol = 3e-12), "over")
 
 fwrite(rbindlist(models), file.path(here, "iv_models.csv"))
 fwrite(rbindlist(coefficients), file.path(here, "iv_coefficients.csv"))
