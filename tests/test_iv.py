@@ -472,3 +472,22 @@ def test_ar_projection_set_of_the_treatment_with_its_square(panel, kind):
     x = result.tidy.set_index("term").loc["x"]
     assert projection.ci_low < x.conf_low < x.estimate < x.conf_high < projection.ci_high
     assert projection.reject and "(bounded)" in projection.verdict and rows["joint"].reject
+
+
+def test_the_reduced_form_column_on_request_is_indirect_least_squares(tmp_path):
+    """Just identified with one endogenous regressor: 2SLS = reduced-form coefficient / first-stage coefficient."""
+    data = {"name": "world_small", "source": "world", "params": {"n_firms": 1000, "n_obs": 6000}, "cache_dir": str(tmp_path / "cache")}
+    config = {"data": data, "tracking": {"enabled": False}, "report": {"figures": False},
+              "model": {"instruments": ["market_iv"], "square": False, "columns": [{}], "controls": ["scale"], "reduced_form": True}}
+    result = run_job(config, tmp_path / "run")
+    table = result.tables["table"]
+    assert table.header[1][1:] == ["OLS", "First stage", "Reduced form", "2SLS"]
+    (iv,) = result.fits
+    from eqexp.runner import _PREPARED
+
+    (panel, _), = _PREPARED.values()
+    first = fit(panel, "market", ["market_iv", "scale"], iv.fixed_effects, VcovSpec()).coef("market_iv")
+    reduced = fit(panel, "quality", ["market_iv", "scale"], iv.fixed_effects, VcovSpec()).coef("market_iv")
+    assert iv.coef("market") == pytest.approx(reduced / first, rel=1e-10)
+    row = next(r for r in table.body if r[0] == "market_iv")
+    assert row[3].startswith(f"{reduced:.4f}") and row[2].startswith(f"{first:.4f}")

@@ -100,6 +100,7 @@ class ModelSpec(_Sealable):
     instruments: list[str] = field(default_factory=list)
     endogenous: list[str] = field(default_factory=list)  # other endogenous regressors (lagged as the controls)
     estimator: str = "auto"  # auto: 2SLS when instruments are listed, else OLS | ols | iv
+    reduced_form: bool = False  # 2SLS tables: also the outcome on the instruments and controls
 
 
 @dataclass

@@ -33,7 +33,7 @@ def iv_diagnostics(spec: Spec, fits: list[Fit]) -> Findings:
 
 def iv_table_fits(workspace: Workspace, spec: Spec, planned: list[Plan], fits: list[Fit]) -> tuple[list[Fit], list[str]]:
     """The columns of a 2SLS table, as ivreghdfe users lay it out: for each model, OLS on the same rows, each
-    endogenous regressor's first stage, then 2SLS; and their headers."""
+    endogenous regressor's first stage, the reduced form (model.reduced_form), then 2SLS; and their headers."""
     columns, headers = [], []
     for plan, f in zip(planned, fits):
         if f.iv is None:
@@ -48,6 +48,11 @@ def iv_table_fits(workspace: Workspace, spec: Spec, planned: list[Plan], fits: l
         for stage, endogenous in zip(f.iv.first, f.iv.endogenous_names):
             columns.append(_as_fit(stage, f"{f.model} first stage {endogenous}", f, endogenous))
             headers.append("First stage")
+        if spec.model.reduced_form:
+            exogenous = [r for r in plan.regressors if r not in plan.endogenous]
+            reduced = least_squares_of(workspace, rows, plan.outcome, [*plan.instruments, *exogenous], spec.vcov)
+            columns.append(_as_fit(reduced, f"{f.model} reduced form", f, f.outcome))
+            headers.append("Reduced form")
         columns.append(f)
         headers.append("2SLS")
     return columns, headers
