@@ -160,11 +160,15 @@ def sandwich(scores: np.ndarray, bread: np.ndarray, k: int, kind: str, fe_names:
              clusters: Clusters | None = None) -> tuple[np.ndarray, int, int | None]:
     """bread · meat · bread of per-row `scores` (HC1 or CRV1, one- or multi-way), corrected as a model with k regressors."""
     factor, df_t, g = correction(len(scores), k, kind, fe_names, fe_codes, clusters)
+    return factor * bread @ meat(scores, kind, clusters) @ bread, df_t, g
+
+
+def meat(scores: np.ndarray, kind: str, clusters: Clusters | None = None) -> np.ndarray:
+    """Σ sᵢsᵢᵀ (hetero) or Σ_g s_g s_gᵀ (CRV; two-way: V₁ + V₂ − V₁₂), uncorrected."""
     if kind == "hetero":
-        return factor * bread @ (scores.T @ scores) @ bread, df_t, None
+        return scores.T @ scores
     dims = with_intersection(clusters)
-    meat = sum(sign * cluster_meat(scores, dims.codes[:, d]) for d, sign in zip(range(dims.codes.shape[1]), (1, 1, -1)))
-    return factor * bread @ meat @ bread, df_t, g
+    return sum(sign * cluster_meat(scores, dims.codes[:, d]) for d, sign in zip(range(dims.codes.shape[1]), (1, 1, -1)))
 
 
 def least_squares(xd: np.ndarray, yd: np.ndarray, y: np.ndarray, names: Sequence[str], kind: str,

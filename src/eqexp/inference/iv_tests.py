@@ -47,7 +47,7 @@ from scipy import optimize, stats
 from eqexp.distributions import f_sf
 from eqexp.inference.hypothesis import HypothesisTest, not_applicable, p_test
 from eqexp.iv import Instrumented
-from eqexp.ols import cluster_meat, correction, residual_df, with_intersection
+from eqexp.ols import correction, meat, residual_df, sandwich, with_intersection
 
 # Stock & Yogo (2005), Table 5.2: critical values of the Cragg–Donald F for a 2SLS t test of
 # nominal size 5 % whose maximal size is 10/15/20/25 %; by (endogenous regressors p, excluded
@@ -105,17 +105,8 @@ def partial_out(data: Instrumented) -> Partialled:
 def covariance(part: Partialled, scores: np.ndarray, bread: np.ndarray, k: int, kind: str | None = None) -> tuple[np.ndarray, int]:
     """bread · meat · bread of stacked per-row scores with the model's vcov kind and fixest's factor for k regressors."""
     data = part.data
-    kind = kind or data.kind
-    factor, df_t, _ = correction(data.n_obs, k, kind, data.fe_names, data.fe_codes, data.clusters)
-    return factor * bread @ meat(scores, kind, data) @ bread, df_t
-
-
-def meat(scores: np.ndarray, kind: str, data: Instrumented) -> np.ndarray:
-    """Σ sᵢsᵢᵀ (HC) or Σ_g s_g s_gᵀ (CRV, two-way: V₁ + V₂ − V₁₂), unscaled."""
-    if kind == "hetero":
-        return scores.T @ scores
-    dims = with_intersection(data.clusters)
-    return sum(sign * cluster_meat(scores, dims.codes[:, d]) for d, sign in zip(range(dims.codes.shape[1]), (1, 1, -1)))
+    v, df_t, _ = sandwich(scores, bread, k, kind or data.kind, data.fe_names, data.fe_codes, data.clusters)
+    return v, df_t
 
 
 def first_stage_coefficients(part: Partialled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -194,10 +185,10 @@ def kp_wald_f(part: Partialled) -> HypothesisTest:
     rk = rk_statistic(part, pi, v_pi)
     dof = part.l - part.p + 1
     test = p_test("kp_wald_f", "all", f"rank(Π) = {part.p - 1}: the model is under-identified (KP rk Wald, model's vcov)",
-                  rk / part.l, float(stats.chi2.sf(rk, dof)), "chi2", dof, clusters=clusters)
+                  rk, float(stats.chi2.sf(rk, dof)), "chi2", dof, clusters=clusters)
     values = STOCK_YOGO_SIZE.get((part.p, part.l))
     against = f"; Stock–Yogo 10 % maximal size {values[0]:g}" if values else ""
-    return replace(test, verdict=f"KP rk Wald F = rk/l = {rk / part.l:.4g}{against}; " + test.verdict.replace(f"= {rk / part.l:.4g}", f"= {rk:.4g}"))
+    return replace(test, statistic=rk / part.l, verdict=f"KP rk Wald F = rk/l = {rk / part.l:.4g}{against}; {test.verdict}")
 
 
 def kp_lm(part: Partialled) -> HypothesisTest:
@@ -350,7 +341,7 @@ def ar_statistic(part: Partialled, beta0: np.ndarray) -> tuple[float, int]:
     return float(ar_statistics(moments, np.atleast_2d(beta0))[0]), moments.df
 
 
-def ar_confidence_set(part: Partialled, alpha: float = 0.05, grid: int = 4001) -> ConfidenceSet:
+def ar_confidence_set(part: Partialled, alpha: float = 0.05) -> ConfidenceSet:
     """{β₀: AR(β₀) not rejected} for one endogenous regressor: exact where the inequality is a quadratic in β₀ (one
     instrument, or iid errors); else the accepted runs of a grid of ±50 2SLS standard errors, their ends refined to
     the root of AR(β₀) = critical value (an accepted grid end meaning unbounded)."""
@@ -498,7 +489,7 @@ def overidentification(part: Partialled) -> HypothesisTest:
     q = np.column_stack([data.instruments, data.exogenous])
     u = data.resid
     if robust:
-        stat = gmm_criterion(q, np.column_stack([data.endogenous, data.exogenous]), data.y, meat(q * u[:, None], data.kind, data))
+        stat = gmm_criterion(q, np.column_stack([data.endogenous, data.exogenous]), data.y, meat(q * u[:, None], data.kind, data.clusters))
     else:
         fitted = q @ np.linalg.solve(q.T @ q, q.T @ u)
         stat = data.n_obs * float(fitted @ fitted) / float(u @ u)
@@ -536,7 +527,7 @@ def endogeneity(part: Partialled) -> list[HypothesisTest]:
     if data.kind == "iid":
         s_all = float(u @ u) / data.n_obs * (q_all.T @ q_all)
     else:
-        s_all = meat(q_all * u[:, None], data.kind, data)
+        s_all = meat(q_all * u[:, None], data.kind, data.clusters)
     small = q.shape[1]
     c = gmm_criterion(q_all, x_all, data.y, s_all) - gmm_criterion(q, x_all, data.y, s_all[:small, :small])
     kind = {"iid": "iid", "hetero": "heteroskedasticity-robust", "CRV": "cluster-robust"}[data.kind]
