@@ -75,6 +75,10 @@ class Partialled:
     def p(self) -> int:
         return self.x.shape[1]
 
+    @property
+    def l(self) -> int:  # noqa: E743
+        return self.z.shape[1]
+
     @functools.cached_property
     def ar(self) -> "ArMoments":
         """The Anderson–Rubin statistic's sums, computed once."""
@@ -86,11 +90,6 @@ class Partialled:
         zz_inv = np.linalg.inv(self.z.T @ self.z)
         pi = zz_inv @ (self.z.T @ self.x)
         return pi, self.x - self.z @ pi, zz_inv
-
-    @property
-    def l(self) -> int:  # noqa: E743
-        return self.z.shape[1]
-
 
 def partial_out(data: Instrumented) -> Partialled:
     """M_W applied to y, X and Z at once (one solve of the normal equations)."""
