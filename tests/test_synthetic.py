@@ -51,7 +51,7 @@ def test_columns_and_dtypes(medium):
     ints = ["firm_id", "year", "province", "city", "industry", "cic2", "soe"]
     strings = ["region", "factor_intensity", "intensity2"]
     floats = ["quality", "market", "scale", "age", "roa", "rdebt", "fic", "invint"]
-    floats += ["humancapital", "rd"]
+    floats += ["humancapital", "rd", "market_iv"]
     assert list(medium.panel.columns) == ints[:6] + ["region", "soe"] + strings[1:] + floats
     panel = medium.panel
     assert all(panel[c].dtype == np.int64 for c in ints)

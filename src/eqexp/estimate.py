@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from eqexp.absorb import FIXEF_TOL, Absorber, AbsorbError, compact, factorize
+from eqexp.iv import Instrumented, InstrumentError, two_stage
 from eqexp.ols import Clusters, CollinearError, LeastSquares, least_squares
 from eqexp.panel import Step
 from eqexp.spec import SpecError, VcovSpec
@@ -52,6 +53,7 @@ class Fit:
     vcov_label: str
     steps: list[Step] = field(default_factory=list)
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # regressor min/max in the estimation sample
+    iv: Instrumented | None = None  # 2SLS: the first stages and what the IV diagnostics read
 
     def coef(self, term: str) -> float:
         return float(self.tidy.set_index("term").at[term, "estimate"])
@@ -235,6 +237,10 @@ def fast_path_serves(vcov: VcovSpec) -> bool:
     return vcov.type in FAST_VCOV
 
 
+def _clusters(workspace: Workspace, sample: Sample, vcov: VcovSpec) -> Clusters | None:
+    return Clusters(tuple(vcov.cluster), workspace.sample_codes(sample.positions, list(vcov.cluster))) if vcov.type.startswith("CRV") else None
+
+
 def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], vcov: VcovSpec,
                      derived: dict[str, np.ndarray] | None = None) -> LeastSquares:
     """OLS of a sample's outcome on panel columns (`regressors`) and on `derived` ones (values on the
@@ -244,11 +250,19 @@ def least_squares_of(workspace: Workspace, sample: Sample, outcome: str, regress
     if derived:
         block = np.column_stack([block[:, :1], workspace.absorb(sample, np.column_stack(list(derived.values()))), block[:, 1:]])
         names = [*derived, *names]
-    clusters = None
-    if vcov.type.startswith("CRV"):
-        clusters = Clusters(tuple(vcov.cluster), workspace.sample_codes(sample.positions, list(vcov.cluster)))
     return least_squares(block[:, 1:], block[:, 0], workspace.values(sample, outcome).astype(np.float64), names,
-                         FAST_VCOV[vcov.type], sample.fixed_effects, sample.fe_codes, clusters)
+                         FAST_VCOV[vcov.type], sample.fixed_effects, sample.fe_codes, _clusters(workspace, sample, vcov))
+
+
+def two_stage_of(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], endogenous: list[str],
+                 instruments: list[str], vcov: VcovSpec) -> tuple[LeastSquares, Instrumented]:
+    """2SLS of a sample's outcome on `regressors`, `endogenous` of them instrumented by `instruments` (absorbed once, cached)."""
+    block = workspace.absorbed(sample, [outcome, *regressors, *instruments])
+    k = len(regressors)
+    raw = np.column_stack([workspace.values(sample, e).astype(np.float64) for e in endogenous])
+    return two_stage(block[:, 1:k + 1], block[:, 0], workspace.values(sample, outcome).astype(np.float64), regressors, endogenous,
+                     block[:, k + 1:], instruments, raw, FAST_VCOV[vcov.type], sample.fixed_effects, sample.fe_codes,
+                     _clusters(workspace, sample, vcov))
 
 
 def _crv3(workspace: Workspace, sample: Sample, outcome: str, regressors: list[str], fixed_effects: list[str],
@@ -307,21 +321,28 @@ def fit(
     sample: str = "All",
     workspace: Workspace | None = None,
     query: str | None = None,
+    endogenous: list[str] | None = None,
+    instruments: list[str] | None = None,
 ) -> Fit:
     """Estimate `outcome ~ regressors | fixed_effects` on the rows of `df` that `query` selects; return a tidy `Fit`.
+    With `instruments`: 2SLS, the `endogenous` regressors instrumented by them and the other regressors.
 
     Pass the job's `workspace` (whose panel `df` is) to share samples and absorbed columns.
     """
     workspace = workspace if workspace is not None and workspace.df is df else Workspace(df)
     cluster = list(vcov.cluster) if vcov.type.startswith("CRV") else []
-    rows = workspace.sample([outcome, *regressors, *cluster], fixed_effects, query)
+    instruments = list(instruments or [])
+    rows = workspace.sample([outcome, *regressors, *instruments, *cluster], fixed_effects, query)
     if rows.n_obs == 0:
         raise SpecError(
             f"Model {model} on sample '{sample}' has no observations left "
             f"({'; '.join(f'{s.step}: -{s.dropped}' for s in rows.steps)}). Check the sample filter, the group definitions and the lags."
         )
+    instrumented = None
     try:
-        if fast_path_serves(vcov):
+        if instruments:
+            result, instrumented = two_stage_of(workspace, rows, outcome, regressors, list(endogenous or []), instruments, vcov)
+        elif fast_path_serves(vcov):
             result = least_squares_of(workspace, rows, outcome, regressors, vcov)
         else:
             result = _crv3(workspace, rows, outcome, regressors, fixed_effects, vcov)
@@ -333,6 +354,11 @@ def fit(
             f"Model {model} on sample '{sample}': {', '.join(err.names)} is collinear with the other regressors "
             f"or the fixed effects ({' + '.join(fixed_effects)}) and cannot be estimated. Remove it from the model."
         ) from None
+    except InstrumentError as err:
+        what = (f"is absorbed by the fixed effects ({' + '.join(fixed_effects)}): it does not vary within them" if err.absorbed
+                else "is collinear with the other instruments and the exogenous regressors")
+        raise SpecError(f"Model {model} on sample '{sample}': the instrument {', '.join(err.names)} {what}, so it identifies nothing. "
+                        "Remove it from model.instruments or use an instrument that varies within the fixed effects.") from None
     values = {r: workspace.values(rows, r).astype(np.float64) for r in result.names if r in df}
     _check_finite(result, values, f"Model {model} on sample '{sample}'")
     tidy = pd.DataFrame({"term": list(result.names), "estimate": result.coef, "std_error": result.se, "statistic": result.statistic,
@@ -341,4 +367,5 @@ def fit(
         model=model, sample=sample, outcome=outcome, regressors=list(result.names), fixed_effects=list(fixed_effects),
         tidy=tidy, vcov=result.vcov, n_obs=result.n_obs, r2=result.r2, r2_within=result.r2_within if fixed_effects else float("nan"), df_t=result.df_t,
         vcov_label=vcov.label, steps=rows.steps, ranges={r: (float(v.min()), float(v.max())) for r, v in values.items()},
+        iv=instrumented,
     )

@@ -10,12 +10,15 @@ job and East in another), so no metric is named by it. Each model's run has:
   two-lines test `two_lines_confirmed` (1/0), `two_lines_breakpoint`, `two_lines_slope1`,
   `two_lines_p1`, `two_lines_slope2`, `two_lines_p2`; with the wild bootstrap `wild_p`,
   `wild_ci_low`, `wild_ci_high` of the treatment's term (`…_sq` of its square), `wild_joint_p`;
+  with 2SLS `iv_first_stage_f` (the treatment's first stage), `iv_kp_wald_f`, `iv_kp_wald_p`, `iv_kp_lm_p`,
+  `iv_cragg_donald_f`, `iv_effective_f`, `iv_effective_f_cv`, `iv_ar_p`, `iv_ar_low`, `iv_ar_high`
+  (the AR set's outer ends), `iv_overid_p` (Sargan's or Hansen's), `iv_wu_hausman_p`, `iv_c_p`;
   `coef.<term>` and `se.<term>` of every regressor; `rows_dropped.missing_values`,
   `rows_dropped.singletons`;
 - params: `choice.<group>` for every config group the job chose (`choice.trim` = `p5`) and
   every other override that changes results (`choice.data.build.sigma` = `5`), and the
   model's own `fit.column`, `fit.group` (the sample or group), `fit.equation` (a
-  mediation's equation, a column's label), `fit.outcome`, `fit.term`; the whole resolved
+  mediation's equation, a column's label), `fit.outcome`, `fit.term`, `fit.estimator` (ols, 2sls); the whole resolved
   spec is in the params of the job's run, the model run's parent.
 
 So the MLflow run table can sort and filter every model of a sweep in one view.
@@ -46,6 +49,12 @@ _TESTS = {
     ("two_lines", "slope_below", "estimate"): "two_lines_slope1", ("two_lines", "slope_below", "p_value"): "two_lines_p1",
     ("two_lines", "slope_above", "estimate"): "two_lines_slope2", ("two_lines", "slope_above", "p_value"): "two_lines_p2",
     ("wild", "joint", "p_value"): "wild_joint_p",
+    ("kp_wald_f", "all", "statistic"): "iv_kp_wald_f", ("kp_wald_f", "all", "p_value"): "iv_kp_wald_p",
+    ("kp_lm", "all", "p_value"): "iv_kp_lm_p", ("cragg_donald_f", "all", "statistic"): "iv_cragg_donald_f",
+    ("effective_f", "all", "statistic"): "iv_effective_f", ("effective_f", "all", "point"): "iv_effective_f_cv",
+    ("anderson_rubin", "joint", "p_value"): "iv_ar_p", ("sargan", "all", "p_value"): "iv_overid_p",
+    ("hansen_j", "all", "p_value"): "iv_overid_p", ("endogeneity", "wu_hausman", "p_value"): "iv_wu_hausman_p",
+    ("endogeneity", "c_statistic", "p_value"): "iv_c_p",
 }
 _STATS = {"estimate": "estimate", "std_error": "se", "statistic": "t", "p_value": "p"}
 
@@ -57,6 +66,16 @@ def _wild_names(linear: pd.Series | None, square: pd.Series | None) -> dict[tupl
         if row is not None:
             names |= {("wild", row.term, column): f"wild_{short}{suffix}" for column, short in (("p_value", "p"), ("ci_low", "ci_low"), ("ci_high", "ci_high"))}
     return names
+
+
+def _iv_names(linear: pd.Series | None) -> dict[tuple[str, str, str], str]:
+    """The rows named by the treatment's term: its first stage's F and its AR test and set (one endogenous regressor)."""
+    if linear is None:
+        return {}
+    projection = f"{linear.term}_projection"  # several endogenous regressors: the treatment's AR set by projection
+    return {("first_stage_f", linear.term, "statistic"): "iv_first_stage_f", ("anderson_rubin", linear.term, "p_value"): "iv_ar_p",
+            ("anderson_rubin", linear.term, "ci_low"): "iv_ar_low", ("anderson_rubin", linear.term, "ci_high"): "iv_ar_high",
+            ("anderson_rubin", projection, "ci_low"): "iv_ar_low", ("anderson_rubin", projection, "ci_high"): "iv_ar_high"}
 
 
 def treatment_rows(fit: Fit, treatment: str) -> tuple[pd.Series | None, pd.Series | None]:
@@ -77,7 +96,7 @@ def model_metrics(fit: Fit, treatment: str, tests: pd.DataFrame) -> dict[str, fl
         metrics |= {f"{short}_sq": square[column] for column, short in _STATS.items()}
     for row in fit.tidy.itertuples(index=False):
         metrics |= {f"coef.{row.term}": row.estimate, f"se.{row.term}": row.std_error}
-    names = _TESTS | _wild_names(linear, square)
+    names = _TESTS | _wild_names(linear, square) | _iv_names(linear)
     for row in tests[(tests.model == fit.model) & tests.reject.notna()].itertuples(index=False):
         metrics |= {name: getattr(row, column) for (test, hypothesis, column), name in names.items()
                     if (test, hypothesis) == (row.test, row.hypothesis)}
@@ -88,7 +107,8 @@ def model_metrics(fit: Fit, treatment: str, tests: pd.DataFrame) -> dict[str, fl
 def model_params(fit: Fit, plan: Plan | None, treatment: str) -> dict[str, str]:
     linear, _ = treatment_rows(fit, treatment)
     return {"fit.column": fit.model, "fit.group": fit.sample, "fit.equation": plan.label if plan else "",
-            "fit.outcome": fit.outcome, "fit.term": linear.term if linear is not None else ""}
+            "fit.outcome": fit.outcome, "fit.term": linear.term if linear is not None else "",
+            "fit.estimator": "2sls" if fit.iv is not None else "ols"}
 
 
 _NOT_CHOICES = ("hydra", "tracking", "force", "data.cache_dir", "data.path")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eqexp.spec import Column, LagSpec, Spec
-from eqexp.terms import lag_name, square_name
+from eqexp.spec import Column, LagSpec, Spec, uses_iv
+from eqexp.terms import lag_name, parse, square_name
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Plan:
     outcome: str
     regressors: list[str]
     query: str | None = None  # rows of the prepared panel this column uses
+    endogenous: tuple[str, ...] = ()  # 2SLS: the instrumented regressors (the treatment terms and model.endogenous)
+    instruments: tuple[str, ...] = ()  # ... and the excluded instruments
 
 
 def treatment_terms(spec: Spec, lags: LagSpec | None = None) -> list[str]:
@@ -33,11 +35,38 @@ def control_terms(spec: Spec, controls: list[str], lags: LagSpec | None = None) 
     return [lag_name(c, k) for c in controls]
 
 
+def instrument_terms(spec: Spec, lags: LagSpec | None = None) -> list[str]:
+    """The excluded instruments, lagged as the treatment is (the instrument of L.x is L.z; `z_sq` squares the lag)."""
+    k = (lags or spec.lags).treatment
+    terms = []
+    for z in spec.model.instruments:
+        term = parse(z)
+        lagged = lag_name(term.variable, term.lag + k)
+        terms.append(square_name(lagged) if term.squared else lagged)
+    return terms
+
+
+def endogenous_terms(spec: Spec, lags: LagSpec | None = None) -> list[str]:
+    """model.endogenous, lagged as the controls are."""
+    return control_terms(spec, list(spec.model.endogenous), lags)
+
+
+def _iv(spec: Spec, lags: LagSpec | None = None) -> dict:
+    """The IV fields of a plan (none for OLS)."""
+    if not uses_iv(spec):
+        return {}
+    return {"endogenous": (*treatment_terms(spec, lags), *endogenous_terms(spec, lags)), "instruments": tuple(instrument_terms(spec, lags))}
+
+
 def _column_plan(spec: Spec, i: int, column: Column) -> Plan:
     lags = column.lags or spec.lags
     controls = spec.model.controls if column.controls is None else column.controls
-    regressors = treatment_terms(spec, lags) + control_terms(spec, controls, lags)
-    return Plan(f"({i})", column.label or "", column.outcome or spec.model.outcome, regressors)
+    regressors = treatment_terms(spec, lags) + _endogenous(spec, lags) + control_terms(spec, controls, lags)
+    return Plan(f"({i})", column.label or "", column.outcome or spec.model.outcome, regressors, **_iv(spec, lags))
+
+
+def _endogenous(spec: Spec, lags: LagSpec | None = None) -> list[str]:
+    return endogenous_terms(spec, lags) if uses_iv(spec) else []
 
 
 def plans(spec: Spec) -> list[Plan]:
@@ -55,7 +84,7 @@ def plans(spec: Spec) -> list[Plan]:
         ]
     if spec.hetero.groups:
         return [
-            Plan(f"({i})", group, model.outcome, x_terms + controls, query)
+            Plan(f"({i})", group, model.outcome, x_terms + _endogenous(spec) + controls, query, **_iv(spec))
             for i, (group, query) in enumerate(spec.hetero.groups.items(), start=1)
         ]
     return [_column_plan(spec, i, column) for i, column in enumerate(model.columns, start=1)]
@@ -70,4 +99,8 @@ def lags_needed(spec: Spec) -> dict[int, list[str]]:
         controls = spec.model.controls if column.controls is None else column.controls
         needed.setdefault(lags.treatment, set()).add(spec.model.treatment)
         needed.setdefault(lags.controls, set()).update(controls)
+        if uses_iv(spec):
+            for z in spec.model.instruments:
+                needed.setdefault(parse(z).lag + lags.treatment, set()).add(parse(z).variable)
+            needed.setdefault(lags.controls, set()).update(spec.model.endogenous)
     return {k: sorted(v) for k, v in needed.items() if k > 0}

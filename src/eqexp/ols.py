@@ -74,14 +74,19 @@ def solve(xd: np.ndarray, yd: np.ndarray, names: Sequence[str]) -> tuple[np.ndar
 def small_sample(n_obs: int, k: int, k_fe: int, n_fe: int, kind: str, n_clusters: int = 0,
                  k_fe_nested: int = 0, n_fe_nested: int = 0) -> tuple[float, int]:
     """pyfixest's `get_ssc` with its default `ssc()`: the factor and the t degrees of freedom."""
-    k_fe_adj = k_fe - (n_fe - 1) if n_fe > 1 else k_fe
-    df_k = k if n_fe == 0 else k + k_fe_adj - k_fe_nested + (n_fe_nested if k_fe_nested else 0)
+    df_k = dof_k(k, k_fe, n_fe, k_fe_nested, n_fe_nested)
     if kind == "hetero":
         return n_obs / (n_obs - df_k), n_obs - df_k
     factor = (n_obs - 1) / (n_obs - df_k)
     if kind == "CRV":
         return factor * n_clusters / (n_clusters - 1), n_clusters - 1
     return factor, n_obs - df_k
+
+
+def dof_k(k: int, k_fe: int, n_fe: int, k_fe_nested: int = 0, n_fe_nested: int = 0) -> int:
+    """The K of the small-sample correction: regressors and fixed-effect levels, those nested in the clusters not counted."""
+    k_fe_adj = k_fe - (n_fe - 1) if n_fe > 1 else k_fe
+    return k if n_fe == 0 else k + k_fe_adj - k_fe_nested + (n_fe_nested if k_fe_nested else 0)
 
 
 def nested_levels(fe_names: Sequence[str], fe_codes: np.ndarray, clusters: Clusters, k_fe: np.ndarray) -> tuple[int, int]:
@@ -122,21 +127,49 @@ def covariance(xd: np.ndarray, resid: np.ndarray, bread: np.ndarray, kind: str, 
                fe_codes: np.ndarray | None, clusters: Clusters | None = None) -> tuple[np.ndarray, int, int | None]:
     """V(β̂) of type iid, hetero (HC1) or CRV (CRV1, one- or multi-way); its t degrees of freedom and G."""
     n_obs, k = xd.shape
+    if kind == "iid":
+        factor, df_t, _ = correction(n_obs, k, kind, fe_names, fe_codes, clusters)
+        return factor * bread * (resid @ resid / (n_obs - 1)), df_t, None
+    return sandwich(xd * resid[:, None], bread, k, kind, fe_names, fe_codes, clusters)
+
+
+def correction(n_obs: int, k: int, kind: str, fe_names: Sequence[str], fe_codes: np.ndarray | None,
+               clusters: Clusters | None = None) -> tuple[float, int, int | None]:
+    """The small-sample factor, the t degrees of freedom and G (clustered) of a model with k regressors."""
     n_fe = len(fe_names)
     k_fe = np.array([int(c.max()) + 1 for c in fe_codes.T]) if n_fe else np.zeros(0, int)
-    if kind == "iid":
-        factor, df_t = small_sample(n_obs, k, int(k_fe.sum()), n_fe, "iid")
-        return factor * bread * (resid @ resid / (n_obs - 1)), df_t, None
-    scores = xd * resid[:, None]
-    if kind == "hetero":
-        factor, df_t = small_sample(n_obs, k, int(k_fe.sum()), n_fe, "hetero")
-        return factor * bread @ (scores.T @ scores) @ bread, df_t, None
+    if kind != "CRV":
+        factor, df_t = small_sample(n_obs, k, int(k_fe.sum()), n_fe, kind)
+        return factor, df_t, None
     dims = with_intersection(clusters)
     nested, n_nested = nested_levels(fe_names, fe_codes, dims, k_fe) if n_fe else (0, 0)
     g = min(int(dims.codes[:, d].max()) + 1 for d in range(dims.codes.shape[1]))  # codes are 0..G-1
     factor, df_t = small_sample(n_obs, k, int(k_fe.sum()), n_fe, "CRV", g, nested, n_nested)
-    meat = sum(sign * cluster_meat(scores, dims.codes[:, d]) for d, sign in zip(range(dims.codes.shape[1]), (1, 1, -1)))
-    return factor * bread @ meat @ bread, df_t, g
+    return factor, df_t, g
+
+
+def residual_df(n_obs: int, k: int, kind: str, fe_names: Sequence[str], fe_codes: np.ndarray | None,
+                clusters: Clusters | None = None) -> int:
+    """N − K, K as the correction counts it for this vcov (fixest's denominator of `ivf` and `ivwald`)."""
+    n_fe = len(fe_names)
+    k_fe = np.array([int(c.max()) + 1 for c in fe_codes.T]) if n_fe else np.zeros(0, int)
+    nested = nested_levels(fe_names, fe_codes, with_intersection(clusters), k_fe) if kind == "CRV" and n_fe else (0, 0)
+    return n_obs - dof_k(k, int(k_fe.sum()), n_fe, *nested)
+
+
+def sandwich(scores: np.ndarray, bread: np.ndarray, k: int, kind: str, fe_names: Sequence[str], fe_codes: np.ndarray | None,
+             clusters: Clusters | None = None) -> tuple[np.ndarray, int, int | None]:
+    """bread · meat · bread of per-row `scores` (HC1 or CRV1, one- or multi-way), corrected as a model with k regressors."""
+    factor, df_t, g = correction(len(scores), k, kind, fe_names, fe_codes, clusters)
+    return factor * bread @ meat(scores, kind, clusters) @ bread, df_t, g
+
+
+def meat(scores: np.ndarray, kind: str, clusters: Clusters | None = None) -> np.ndarray:
+    """Σ sᵢsᵢᵀ (hetero) or Σ_g s_g s_gᵀ (CRV; two-way: V₁ + V₂ − V₁₂), uncorrected."""
+    if kind == "hetero":
+        return scores.T @ scores
+    dims = with_intersection(clusters)
+    return sum(sign * cluster_meat(scores, dims.codes[:, d]) for d, sign in zip(range(dims.codes.shape[1]), (1, 1, -1)))
 
 
 def least_squares(xd: np.ndarray, yd: np.ndarray, y: np.ndarray, names: Sequence[str], kind: str,
@@ -144,6 +177,13 @@ def least_squares(xd: np.ndarray, yd: np.ndarray, y: np.ndarray, names: Sequence
                   alpha: float = 0.05) -> LeastSquares:
     """OLS of absorbed ỹ on absorbed X̃ with its inference; `y` (raw) gives the total R²."""
     beta, resid, bread = solve(xd, yd, names)
+    return with_inference(xd, beta, resid, bread, yd, y, names, kind, fe_names, fe_codes, clusters, alpha)
+
+
+def with_inference(xd: np.ndarray, beta: np.ndarray, resid: np.ndarray, bread: np.ndarray, yd: np.ndarray, y: np.ndarray,
+                   names: Sequence[str], kind: str, fe_names: Sequence[str], fe_codes: np.ndarray | None,
+                   clusters: Clusters | None = None, alpha: float = 0.05) -> LeastSquares:
+    """The estimated model of coefficients β with bread (X̃ᵀX̃)⁻¹ and residuals (2SLS: X̃ the fitted regressors)."""
     vcov, df_t, g = covariance(xd, resid, bread, kind, fe_names, fe_codes, clusters)
     se = np.sqrt(np.diagonal(vcov))
     stat = beta / se

@@ -23,7 +23,7 @@ from eqexp.inference import hypothesis
 from eqexp.coefficients import coefficient_rows
 from eqexp.estimate import BLOCKS, Fit
 from eqexp.model_runs import model_runs
-from eqexp.models import lags_needed, plans, treatment_terms
+from eqexp.models import instrument_terms, lags_needed, plans, treatment_terms
 from eqexp.multiverse import NULL_DRAWS_FILE
 from eqexp.panel import (Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
                          as_numbers, drop_infinite, preparation_key, province_series)
@@ -64,6 +64,10 @@ def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None 
             for term in treatment_terms(spec, column.lags):
                 if squared(term) is not None and term not in df:
                     df = add_square(df, squared(term))
+    for column in spec.model.columns:  # squared instruments (z_sq), as the treatment's
+        for term in instrument_terms(spec, column.lags):
+            if squared(term) is not None and term not in df:
+                df = add_square(df, squared(term))
     df = add_interactions(df, [*spec.model.fixed_effects, *spec.vcov.cluster])
     df, infinite_steps = drop_infinite(df, [*numeric_variables(spec), *(c for c in df.columns if c not in panel.columns)])
     df, sample_steps = apply_sample(df, spec.sample)

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from eqexp.data.validate import SCHEMAS
 from eqexp.terms import interaction_parts, label
+from eqexp.terms import parse as parse_term
 
 
 OUTPUTS = "outputs"  # the default root of everything eqexp writes (conf/config.yaml's `outputs`)
@@ -94,6 +95,12 @@ class ModelSpec(_Sealable):
     controls: list[str] = field(default_factory=list)
     fixed_effects: list[str] = field(default_factory=lambda: ["firm_id", "year"])
     columns: list[Column] = field(default_factory=lambda: [Column()])
+    # Endogeneity (eqexp.iv): excluded instruments make the treatment (and its square) endogenous,
+    # instrumented by them and the controls; `z_sq` is the square of z, lagged as the treatment is.
+    instruments: list[str] = field(default_factory=list)
+    endogenous: list[str] = field(default_factory=list)  # other endogenous regressors (lagged as the controls)
+    estimator: str = "auto"  # auto: 2SLS when instruments are listed, else OLS | ols | iv
+    reduced_form: bool = False  # 2SLS tables: also the outcome on the instruments and controls
 
 
 @dataclass
@@ -221,6 +228,7 @@ CHOICES = {
     "lags.unit": ("firm", "province"),
     "report.stat": ("t", "se"),
     "multiverse.term": ("auto", "treatment", "square"),
+    "model.estimator": ("auto", "ols", "iv"),
 }
 
 
@@ -289,6 +297,7 @@ def _check_model(spec: Spec) -> None:
         raise SpecError(f"The mediation bootstrap resamples whole units (data.id = '{spec.data.id}') and needs their fixed "
                         f"effect: add '{spec.data.id}' to model.fixed_effects ({model.fixed_effects}), or set data.id to one of them.")
     _check_multiverse(spec)
+    _check_instruments(spec)
     for where, lags in [("lags", spec.lags), *((f"model.columns[{i}].lags", c.lags) for i, c in enumerate(model.columns))]:
         if lags is None:
             continue
@@ -334,6 +343,56 @@ def _check_multiverse(spec: Spec) -> None:
     if mv.draws and spec.data.id not in model.fixed_effects:
         raise SpecError(f"The multiverse's joint test resamples whole units (data.id = '{spec.data.id}') and needs their fixed "
                         f"effect: add '{spec.data.id}' to model.fixed_effects ({model.fixed_effects}), or set multiverse.draws=0.")
+
+
+def uses_iv(spec: Spec) -> bool:
+    """2SLS: instruments listed and the estimator not forced to OLS."""
+    return bool(spec.model.instruments) and spec.model.estimator != "ols"
+
+
+def _check_instruments(spec: Spec) -> None:
+    """What an IV model cannot mean: no instruments for `iv`, an instrument that is a regressor, too few instruments,
+    and the parts of eqexp that only OLS serves."""
+    from eqexp.terms import base_variable
+
+    model = spec.model
+    if model.estimator == "iv" and not model.instruments:
+        raise SpecError("'model.estimator' is 'iv' but 'model.instruments' is empty. List the excluded instruments "
+                        "(model.instruments=[z]) or use model.estimator=ols.")
+    if not uses_iv(spec):
+        return
+    for where, names in {"model.instruments": model.instruments, "model.endogenous": model.endogenous}.items():
+        twice = sorted({n for n in names if list(names).count(n) > 1})
+        if twice:
+            raise SpecError(f"'{where}' lists {', '.join(map(repr, twice))} more than once. List each variable once.")
+    controls = set(model.controls).union(*(c.controls or [] for c in model.columns))
+    regressors = {model.treatment: "the treatment", model.outcome: "the outcome", **{c: "a control" for c in controls},
+                  **{e: "an endogenous regressor" for e in model.endogenous}}
+    for z in model.instruments:
+        role = regressors.get(z) or ("the treatment" if base_variable(z) == model.treatment else None)
+        if role:
+            raise SpecError(f"'model.instruments' lists '{z}', which is {role} of the model. An excluded instrument must not be a "
+                            "regressor (the controls instrument themselves already): remove it from model.instruments.")
+    for e in model.endogenous:
+        if e in controls or e == model.treatment:
+            raise SpecError(f"'model.endogenous' lists '{e}', which is {'the treatment' if e == model.treatment else 'a control'} "
+                            "already. List an endogenous regressor in model.endogenous only (the treatment is endogenous anyway).")
+    needed = (2 if model.square else 1) + len(model.endogenous)
+    if len(model.instruments) < needed:
+        terms = [model.treatment, *([f"{model.treatment}_sq"] if model.square else []), *model.endogenous]
+        raise SpecError(f"The IV model is under-identified: {needed} endogenous regressors ({', '.join(terms)}) but "
+                        f"{len(model.instruments)} excluded instrument(s) ({', '.join(model.instruments)}). List at least as many "
+                        f"instruments as endogenous regressors{' (z and z_sq for a squared treatment)' if model.square else ''}.")
+    unsupported = {
+        "a mediator (mediator.variable)": bool(spec.mediator.variable),
+        "the wild cluster bootstrap (vcov.bootstrap)": spec.vcov.bootstrap is not None,
+        "CRV3 standard errors": spec.vcov.type == "CRV3",
+        "the two-lines test (model.two_lines)": model.two_lines,
+    }
+    bad = [what for what, present in unsupported.items() if present]
+    if bad:
+        raise SpecError(f"2SLS (model.instruments) is not offered with {', '.join(bad)}: these re-estimate the model by OLS. "
+                        "Drop them, or set model.estimator=ols.")
 
 
 def with_bootstrap_shared(spec: Spec, mediators: list[str]) -> Spec:
@@ -419,6 +478,8 @@ def named_variables(spec: Spec) -> dict[str, list[str]]:
         "trim.variables": list(spec.trim.variables) if spec.trim.method != "none" else [],
         "trim.by": [spec.trim.by] if spec.trim.by else [],
         "mediator.variable": [spec.mediator.variable] if spec.mediator.variable else [],
+        "model.instruments": [parse_term(z).variable for z in model.instruments],
+        "model.endogenous": list(model.endogenous),
         "mediator.bootstrap.share_with": list(spec.mediator.bootstrap.share_with) if spec.mediator.variable else [],
         "report.descriptives": descriptive_variables(spec) if spec.analysis != "regression" else [],  # only Tables 2 and 3 read them
     }

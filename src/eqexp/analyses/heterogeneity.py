@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from eqexp.analyses.findings import Findings
-from eqexp.estimate import Sample, Workspace
+from eqexp.estimate import Sample, Workspace, two_stage_of
 from eqexp.inference import groups
 from eqexp.inference.hypothesis import HypothesisTest, not_applicable
-from eqexp.models import plans, treatment_terms
-from eqexp.spec import Spec, SpecError
+from eqexp.models import Plan, plans, treatment_terms
+from eqexp.spec import Spec, SpecError, VcovSpec
 from eqexp.terms import label
 
 def group_labels(workspace: Workspace, groups: dict[str, str]) -> np.ndarray:
@@ -34,11 +34,26 @@ def any_group(groups: dict[str, str]) -> str:
     return " or ".join(f"({query})" for query in groups.values())
 
 
-def group_design(workspace: Workspace, name: str, query: str, outcome: str, regressors: list[str], fixed_effects: list[str], unit: str) -> groups.GroupDesign:
-    """A group's estimation sample as the interacted model sees it (its absorbed columns are the group fit's)."""
-    sample = workspace.sample([outcome, *regressors], fixed_effects, query)
+def group_design(workspace: Workspace, name: str, query: str, outcome: str, regressors: list[str], fixed_effects: list[str], unit: str,
+                 iv: Plan | None = None, vcov: VcovSpec | None = None) -> groups.GroupDesign:
+    """A group's estimation sample as the interacted model sees it (its absorbed columns are the group fit's).
+
+    2SLS (`iv`, a plan with instruments, and the model's `vcov`): the regressors are the first stages' fitted values
+    X̂ and the outcome ỹ − (X̃ − X̂)β̂, so that least squares on them gives the group's 2SLS β̂ (X̂ᵀ(X̃ − X̂) = 0) with
+    the 2SLS residuals ỹ − X̃β̂."""
+    instruments = list(iv.instruments) if iv is not None else []
+    cluster = list(vcov.cluster) if instruments and vcov.type.startswith("CRV") else []
+    sample = workspace.sample([outcome, *regressors, *instruments, *cluster], fixed_effects, query)
     block = workspace.absorbed(sample, [outcome, *regressors])
-    return groups.GroupDesign(name, block[:, 0], block[:, 1:], workspace.codes(unit)[sample.positions], sample.fe_codes)
+    yd, xd = block[:, 0], block[:, 1:]
+    if instruments:
+        second, data = two_stage_of(workspace, sample, outcome, regressors, list(iv.endogenous), instruments, vcov)
+        fitted = xd.copy()
+        q = np.column_stack([data.instruments, data.exogenous])
+        for stage, e in zip(data.first, data.endogenous_names):
+            fitted[:, regressors.index(e)] = q @ stage.coef
+        yd, xd = yd - (xd - fitted) @ second.coef, fitted
+    return groups.GroupDesign(name, yd, xd, workspace.codes(unit)[sample.positions], sample.fe_codes)
 
 
 def permutation_not_offered(workspace: Workspace, union: Sample, labels: np.ndarray, firm: str, fixed_effects: list[str]) -> str:
@@ -59,8 +74,10 @@ def group_differences(workspace: Workspace, spec: Spec) -> Findings:
     firm = spec.data.id  # the unit: clusters of the group model, what permutations relabel
     other_fe = [fe for fe in fixed_effects if fe != firm]
     labels = group_labels(workspace, spec.hetero.groups)
-    union = workspace.sample([plan.outcome, *plan.regressors], fixed_effects, any_group(spec.hetero.groups))
-    designs = [group_design(workspace, g, q, plan.outcome, plan.regressors, fixed_effects, firm) for g, q in spec.hetero.groups.items()]
+    cluster = list(spec.vcov.cluster) if spec.vcov.type.startswith("CRV") and plan.instruments else []
+    union = workspace.sample([plan.outcome, *plan.regressors, *plan.instruments, *cluster], fixed_effects, any_group(spec.hetero.groups))
+    designs = [group_design(workspace, g, q, plan.outcome, plan.regressors, fixed_effects, firm, plan, spec.vcov)
+               for g, q in spec.hetero.groups.items()]
     model = groups.stack_groups(designs, plan.regressors, fixed_effects, firm)
     names = " and ".join(label(t, spec.report.labels) for t in terms)
     notes = [f"Group differences in {names} ({label(firm, spec.report.labels)}-clustered, fully interacted model):"]
@@ -71,7 +88,8 @@ def group_differences(workspace: Workspace, spec: Spec) -> Findings:
         rows += [("groups", t) for t in diff.tests()]
         notes.append(f"  suest {label(diff.term, spec.report.labels)}, {groups.pair_name(diff.groups)}: diff = {diff.diff:.4f}, z = {diff.z:.2f}, p = {diff.p:.4f}")
     perm, pairs = spec.hetero.permutation, list(itertools.combinations(spec.hetero.groups, 2))
-    why_not = permutation_not_offered(workspace, union, labels, firm, fixed_effects)
+    why_not = ("it re-estimates each draw by OLS, not 2SLS" if plan.instruments
+               else permutation_not_offered(workspace, union, labels, firm, fixed_effects))
     if why_not:
         notes.append(f"  Permutation test not offered: {why_not}.")
         rows += [("groups", not_applicable("bdiff", f"{t}: {groups.pair_name(pair)}", f"{t} no larger in {pair[0]} than in {pair[1]}", why_not))

@@ -41,7 +41,7 @@ Data-generating process for export quality (firm i, year t, province p, CIC2 j):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -97,6 +97,15 @@ class WorldParams:
     spill_scale: float = 0.0
     spill_div: float = 0.0
     spill_mult: dict = field(default_factory=lambda: dict(DEFAULT_SPILL_MULT))
+    # Endogeneity (eqexp.iv), from a random stream of its own: an unobserved province-year shock
+    # v ~ N(0, 1) moves integration by `confounding`·v and, when confounding ≠ 0, quality by
+    # `confounding_quality`·v, so OLS of quality on market is biased. `market_iv` is integration
+    # without the shock plus N(0, instrument_noise²) noise: it shifts quality only through market
+    # (an excluded instrument, varying within provinces over time; more noise, weaker). With
+    # confounding 0 (the reference world) market and quality are as without it.
+    confounding: float = 0.0
+    confounding_quality: float = 0.01
+    instrument_noise: float = 0.1
 
     def __post_init__(self) -> None:
         # Plain dicts of floats, whatever mapping (e.g. OmegaConf's) came in,
@@ -128,13 +137,29 @@ def generate_world(params: WorldParams) -> World:
         world_seed, p.n_firms, p.n_obs, years, hist, p.period_break, p.a_h, p.a_r
     )
 
+    shock, instrument = _endogeneity(p, lat.market)
+    if p.confounding:
+        lat = replace(lat, market=lat.market + p.confounding * shock)
     i, j = np.nonzero(lat.present)  # firm index, year index; sorted by firm then year
     panel = _observables(lat, i, j, years, p.first_year - p.history_start)
+    cell = (np.searchsorted(PROVINCE_CODES, panel.province.to_numpy()), j + p.first_year - p.history_start)
+    panel["market_iv"] = instrument[cell]
     gamma = 0.004 * (years - p.first_year) + rng.normal(0, 0.003, years.size)
-    latent = _quality_latent(p, panel, i, gamma[j], rng)
+    confounded = p.confounding_quality * shock[cell] if p.confounding else 0.0
+    latent = _quality_latent(p, panel, i, gamma[j], rng, confounded)
     eps = 3 * p.sigma_eps * (2 * rng.beta(4.0, 4.0, len(panel)) - 1)
     panel.insert(panel.columns.get_loc("market"), "quality", latent.quality_latent + eps)
     return World(panel, latent, _truth(p, years, gamma), *_paths(hist, lat))
+
+
+IV_STREAM = 0x49562020  # "IV  ": the endogeneity draws, apart from the world's
+
+
+def _endogeneity(p: WorldParams, market: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The unobserved province-year shock v and the instrument (integration without v, plus noise)."""
+    rng = np.random.default_rng(np.random.SeedSequence([p.seed, IV_STREAM]))
+    shock = rng.normal(size=market.shape)
+    return shock, market + p.instrument_noise * rng.normal(size=market.shape)
 
 
 def _validate(p: WorldParams) -> None:
@@ -206,7 +231,8 @@ def multiplier(p: WorldParams, soe: np.ndarray, region: np.ndarray, year: np.nda
 
 
 def _quality_latent(
-    p: WorldParams, panel: pd.DataFrame, i: np.ndarray, gamma: np.ndarray, rng: np.random.Generator
+    p: WorldParams, panel: pd.DataFrame, i: np.ndarray, gamma: np.ndarray, rng: np.random.Generator,
+    confounded: np.ndarray | float = 0.0,
 ) -> pd.DataFrame:
     """Noise-free quality: firm level q_i plus within-firm deviations of the systematic part."""
     mult = multiplier(p, panel.soe.to_numpy(), panel.region.to_numpy(), panel.year.to_numpy())
@@ -221,6 +247,7 @@ def _quality_latent(
         + sum(p.delta[k] * panel[k].to_numpy() for k in CONTROLS)
         + p.b_h * panel.humancapital.to_numpy()
         + p.b_r * panel.rd.to_numpy()
+        + confounded
     )
     latent = _firm_level(rng, panel, i)[i] + systematic - _firm_mean(i, systematic)[i]
     return pd.DataFrame(
@@ -265,6 +292,11 @@ def _truth(p: WorldParams, years: np.ndarray, gamma: np.ndarray) -> dict:
         "year_effects": {str(y): float(g) for y, g in zip(years, gamma)},
         "mediator_shock_sd": {"humancapital": HC_NOISE_SD, "rd": RD_NOISE_SD},
         "spillover": spillover_truth(p),
+        "endogeneity": {
+            "confounding": p.confounding, "confounding_quality": p.confounding_quality, "instrument_noise": p.instrument_noise,
+            "equation": ("market = market0 + confounding * v; quality += confounding_quality * v (when confounding != 0); "
+                         "market_iv = market0 + instrument_noise * e; v, e ~ N(0, 1) by province-year"),
+        },
     }
 
 
