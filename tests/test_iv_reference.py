@@ -26,6 +26,9 @@ import pytest
 from eqexp.estimate import fit
 from eqexp.inference import iv_tests
 from eqexp.spec import VcovSpec
+from numerics import in_test_order
+
+pytestmark = pytest.mark.numerics  # also run with the rows shuffled (numerics.py)
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "fixest"
 RTOL = 1e-9
@@ -49,7 +52,7 @@ CASES = [f"fe={fe};vcov={v};iv={iv}" for fe in FIXED_EFFECTS for v in VCOVS for 
 
 @pytest.fixture(scope="module")
 def panel() -> pd.DataFrame:
-    df = pd.read_csv(REFERENCE / "iv_panel.csv")
+    df = in_test_order(pd.read_csv(REFERENCE / "iv_panel.csv"))
     return df.assign(x_sq=df.x**2, z1_sq=df.z1**2)
 
 

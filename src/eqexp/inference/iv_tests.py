@@ -51,7 +51,7 @@ from eqexp.ols import correction, meat, residual_df, sandwich, with_intersection
 
 # Stock & Yogo (2005), Table 5.2: critical values of the Cragg–Donald F for a 2SLS t test of
 # nominal size 5 % whose maximal size is 10/15/20/25 %; by (endogenous regressors p, excluded
-# instruments l). As ivreg2 prints them [L: quoted from ivreg2's tables, verify before adding more].
+# instruments l). Checked entry by entry against ivreg2's own tables (livreg2's s_cdsy, ivsize10–25).
 STOCK_YOGO_SIZE = {
     (1, 1): (16.38, 8.96, 6.66, 5.53), (1, 2): (19.93, 11.59, 8.75, 7.25), (1, 3): (22.30, 12.83, 9.54, 7.80),
     (1, 4): (24.58, 13.96, 10.26, 8.31), (1, 5): (26.87, 15.09, 10.98, 8.84),
