@@ -69,6 +69,8 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
         if progress:
             print(f"[eqexp]   {name}: {seconds[name]:.1f}s", flush=True)
 
+    if sources.info.get("read"):  # users' files: each file's rows and encoding, columns some files lack, codes derived
+        stage("read", sources.info["read"])
     # Every customs-side file checked, then the cheap stages, so that a bad file fails before the long quality step.
     customs.check(sources, opts)
     province_year, steps = stages.market_panel(sources.price_index, opts)

@@ -71,8 +71,10 @@ def _code(modules: tuple) -> str:
 
 @functools.cache
 def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
-    """A file's content hash, read once per process and version: every job of a sweep asks."""
-    return _digest(path.read_bytes())
+    """A file's content hash, read once per process and version (every job of a sweep asks), in chunks:
+    raw customs files run to gigabytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
 
 
 def file_digest(path: Path) -> str:
@@ -105,10 +107,11 @@ def fingerprint(spec: DataSpec) -> str:
             raise SpecError(f"data.params.sources: {err}") from None
         return "synthetic-" + _digest(_code(BUILD_CODE), json.dumps(spec.params, sort_keys=True, default=str), options)
     if spec.source == "raw":
-        files = sources.source_files(spec.path or "")
-        parts = [f"{name}={path.name}:{file_digest(path)}" for name, path in sorted(files.items())]
+        files = sources.source_files(spec.path or "", spec.files)
+        parts = [f"{name}={path.name}:{file_digest(path)}" for name, paths in files.items() for path in paths]
         options = json.dumps(build_options(spec).to_dict(), sort_keys=True)
-        return "raw-" + _digest(*parts, json.dumps(spec.columns, sort_keys=True), options, _code(BUILD_CODE))
+        reading = json.dumps({"columns": spec.columns, "encoding": spec.encoding}, sort_keys=True, default=str)
+        return "raw-" + _digest(*parts, reading, options, _code(BUILD_CODE))
     path = Path(spec.path or "")
     if not path.is_file():
         raise SpecError(f"data.path '{spec.path}' does not exist. Point data.path at your panel file (Parquet, CSV or .dta).")
@@ -167,7 +170,7 @@ def _build(spec: DataSpec) -> dict[str, object]:
         return {**_built_files(built, extra), "latent.parquet": world.latent, "truth.json": world.truth}
     if spec.source == "raw":
         options = build_options(spec)
-        raw = sources.read_sources(spec.path or "", spec.columns)
+        raw = sources.read_sources(spec.path or "", spec.columns, spec.files, spec.encoding, progress=True)
         built = build_mod.build(raw, options, progress=True)
         return _built_files(built, {"source": "raw", "path": str(spec.path), "columns": spec.columns,
                                     "sources": sources.describe(raw)})
