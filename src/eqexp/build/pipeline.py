@@ -54,8 +54,10 @@ def build_panel(sources: Sources, options: BuildOptions | dict | None = None) ->
     return built.panel, built.log
 
 
-def build(sources: Sources, options: BuildOptions | dict | None = None, progress: bool = False) -> Built:
-    """Run every measure on `sources` in order and merge them into the analysis panel."""
+def build(sources: Sources, options: BuildOptions | dict | None = None, progress: bool = False,
+          memory_limit: str | None = None) -> Built:
+    """Run every measure on `sources` in order and merge them into the analysis panel (the customs records on
+    DuckDB under `memory_limit`, data.memory_limit; default `records_sql.DEFAULT_MEMORY_LIMIT`)."""
     opts = BuildOptions.of(options)
     log: list[dict] = []
     seconds: dict[str, float] = {}
@@ -85,7 +87,7 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     stage("match", steps)
     records, steps = customs.records(sources, opts)
     stage("customs", steps)
-    flows, steps = customs.quality_flows(records, sources, opts)
+    flows, steps = customs.quality_flows(records, sources, opts, memory_limit)
     flows, unmatched = customs.to_firms(flows, exporters, steps)
     fq = customs.firm_quality(flows, sources, opts, steps)
     stage("quality", steps)

@@ -163,7 +163,7 @@ def _build(spec: DataSpec) -> dict[str, object]:
         done = time.perf_counter()
         print(f"[eqexp]   world {generated - start:.1f}s, raw sources {done - generated:.1f}s: "
               f"{', '.join(f'{k} {v:,}' for k, v in sources.describe(raw).items())} rows", flush=True)
-        built = build_mod.build(raw, options, progress=True)
+        built = build_mod.build(raw, options, progress=True, memory_limit=spec.memory_limit)
         built.seconds = {"world": round(generated - start, 3), "sources": round(done - generated, 3), **built.seconds}
         extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info,
                  "truth_scores": synthetic.scores(raw.truth, built.match, built.firm_of)}
@@ -171,7 +171,7 @@ def _build(spec: DataSpec) -> dict[str, object]:
     if spec.source == "raw":
         options = build_options(spec)
         raw = sources.read_sources(spec.path or "", spec.columns, spec.files, spec.encoding, progress=True)
-        built = build_mod.build(raw, options, progress=True)
+        built = build_mod.build(raw, options, progress=True, memory_limit=spec.memory_limit)
         return _built_files(built, {"source": "raw", "path": str(spec.path), "columns": spec.columns,
                                     "sources": sources.describe(raw)})
     from eqexp.data.user import read_panel  # only users' own data need the readers

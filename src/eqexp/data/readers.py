@@ -152,7 +152,7 @@ def as_text(codes: pd.Series) -> pd.Series:
         codes = codes.astype("Int64")
     inverse, uniques = pd.factorize(codes)  # millions of records, a few thousand codes: convert each once
     text = pd.Series(uniques, dtype=object).astype("string").str.strip()
-    labels, categories = pd.factorize(text.mask(text.eq("")))  # equal after stripping: one category
+    labels, categories = pd.factorize(text.mask(text.eq("")), sort=True)  # equal after stripping: one category
     rows = np.where(inverse >= 0, labels[np.maximum(inverse, 0)], -1) if len(text) else inverse
     return pd.Series(pd.Categorical.from_codes(rows, categories=pd.Index(categories, dtype=str)), index=codes.index)
 
