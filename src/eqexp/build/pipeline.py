@@ -87,6 +87,9 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     stage("match", steps)
     records, steps = customs.records(sources, opts)
     stage("customs", steps)
+    if progress:  # the long stage: say what it works on before it starts
+        print(f"[eqexp]   quality: {len(records):,} customs records cleaned and summed on {opts.engine}, then KSW ...",
+              flush=True)
     flows, steps = customs.quality_flows(records, sources, opts, memory_limit)
     flows, unmatched = customs.to_firms(flows, exporters, steps)
     fq = customs.firm_quality(flows, sources, opts, steps)

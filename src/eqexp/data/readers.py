@@ -177,12 +177,24 @@ def read_source(name: str, paths: list[Path], mapping: Mapping[str, str], encodi
         raise DataValidationError(
             f"{_relative(paths[0], root) if len(paths) == 1 else name}: data.columns maps {', '.join(map(repr, nowhere))}, "
             f"which the file does not have. Its columns are: {', '.join(dict.fromkeys(c for r in reads for c in r.columns))}.")
-    out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    out = _stack(frames)
     steps = [Step("read_file", r.rows, r.rows, reason=f"{name}: {_relative(r.path, root)}, {r.rows:,} rows, "
                   f"read as {r.encoding}") for r in reads]
     steps += _absent_steps(name, reads, root)
     out, derived = derive_codes(name, out)
     return out, steps + derived
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The files' rows one after another; a code column categorical in every file stays categorical (over the union
+    of their codes, sorted), rather than becoming one Python string per record."""
+    if len(frames) == 1:
+        return frames[0]
+    for column in set.intersection(*(set(f.columns) for f in frames)):
+        if all(isinstance(f[column].dtype, pd.CategoricalDtype) for f in frames):
+            codes = pd.Index(sorted(set().union(*(f[column].cat.categories for f in frames))), dtype=str)
+            frames = [f.assign(**{column: f[column].cat.set_categories(codes)}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _relative(path: Path, root: Path) -> str:
