@@ -10,6 +10,7 @@ The steps, their counts and reasons are those of the pandas path.
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from collections.abc import Collection
 
 import duckdb
@@ -120,8 +121,12 @@ def _aggregate(con: duckdb.DuckDBPyConnection, log: StepLog | None) -> pd.DataFr
     but adds in the order records reach the group: the sums agree with pandas' to the last bit or two (a list
     of each flow's records, summed in their order, would agree to the bit but cannot spill)."""
     rows = _count(con, "units")
-    flows = con.execute("""SELECT firm_id, hs6, destination, year, fsum(value_usd) AS value_usd,
-                             fsum(quantity) AS quantity FROM units GROUP BY firm_id, hs6, destination, year
-                           ORDER BY min(row)""").df()
+    # Written to a Parquet file under the spill folder and read back: a result set fetched directly is held
+    # whole, outside the memory limit, next to its pandas copy.
+    path = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0]) / "flows.parquet"
+    con.execute(f"""COPY (SELECT firm_id, hs6, destination, year, fsum(value_usd) AS value_usd,
+                            fsum(quantity) AS quantity FROM units GROUP BY firm_id, hs6, destination, year
+                          ORDER BY min(row)) TO '{path}' (FORMAT parquet)""")
+    flows = pd.read_parquet(path)
     record(log, "aggregate", rows, len(flows), REASONS["aggregate"])
     return flows
