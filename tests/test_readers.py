@@ -166,3 +166,25 @@ def test_folder_with_globs(tmp_path, raw):
         S.read_sources(tmp_path, files={"customs": "customs/*.dta"})
     with pytest.raises(DataValidationError, match="data.files names unknown source"):
         S.read_sources(tmp_path, files={"custom": "customs/*.csv"})
+
+
+def test_old_stata_formats_hold_gbk_text(tmp_path):
+    """Before format 118 a .dta holds the writer's code page: an ASIF written by a Chinese Stata 10-12 (format 114)
+    has GBK names and values, which pandas alone reads as Latin-1 mojibake."""
+    latin = "企业名称".encode("gbk").decode("latin-1")
+    frame = pd.DataFrame({"fdcode": ["001234567", "011234567"], "year": [2004, 2004],
+                          "name_gbk": ["北京机械有限公司".encode("gbk").decode("latin-1"), "ABC Ltd"]})
+    path = tmp_path / "asif_2004.dta"
+    frame.to_stata(path, version=114, write_index=False)
+    raw = path.read_bytes()
+    assert raw.count(b"fdcode\x00") == 1 and raw.count(b"name_gbk\x00") == 1
+    # the variable names as Stata 12 in a Chinese locale writes them: GBK bytes in the name fields
+    path.write_bytes(raw.replace(b"fdcode\x00\x00\x00", "法人代码".encode("gbk") + b"\x00").replace(
+        b"name_gbk\x00", "企业名称".encode("gbk") + b"\x00"))
+    assert pd.read_stata(path).columns[2] == latin  # what pandas makes of it
+    df, read = read_table(path, {"法人代码": "firm_id", "企业名称": "firm_name"})
+    assert read.encoding == "stata 114, text as gb18030"
+    assert df["firm_name"].tolist() == ["北京机械有限公司", "ABC Ltd"]
+    assert df["firm_id"].astype(str).tolist() == ["001234567", "011234567"]
+    kept, read = read_table(path, {}, encoding="latin-1")  # data.encoding overrides: Latin-1 as pandas reads it
+    assert read.encoding == "stata 114, text as latin-1" and kept.columns[2] == latin

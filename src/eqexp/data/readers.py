@@ -8,7 +8,8 @@
   candidates of one column, or none of a required column's, is a named error.
 - Codes and ids (`TEXT_CODES`) are text from the first read, so no leading zero is lost; a code
   stored as a number becomes its digits.
-- Stata files: variable names and value labels in any script; the codes are kept, not their labels.
+- Stata files of every format pandas reads: variable names and value labels in any script (before Stata 14's
+  format 118, GB18030 text as the ASIF was written); the codes are kept, not their labels.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 
 from eqexp.data import validate as V
 from eqexp.data.validate import DataValidationError
+from eqexp.measures.quality import per_value
 from eqexp.steps import Step, StepLog
 
 # Columns (ours) that hold codes or identifiers: read as text, never as numbers.
@@ -115,8 +117,7 @@ def read_table(path: Path, mapping: Mapping[str, str], encoding: str | None = No
         encoding = encoding or detect_encoding(path)
         df, found, names, absent = _read_csv(path, mapping, encoding)
     elif suffix == ".dta":
-        # Codes, not their labels: value labels (登记注册类型 110 = 国有) would replace the codes the build reads.
-        df, encoding = pd.read_stata(path, convert_categoricals=False), "stata"
+        df, encoding = read_stata(path, encoding)
         found = tuple(map(str, df.columns))
         names, absent = renames(path, found, mapping)
     elif suffix == ".parquet":
@@ -128,6 +129,40 @@ def read_table(path: Path, mapping: Mapping[str, str], encoding: str | None = No
     df = df.rename(columns=names)
     df = df.assign(**{c: as_text(df[c]) for c in df.columns if c in TEXT_CODES})
     return df, FileRead(path, len(df), encoding, found, tuple(absent))
+
+
+def read_stata(path: Path, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
+    """A .dta file of any version pandas reads, and how its text was read. Codes, not their labels: value labels
+    (登记注册类型 110 = 国有企业) would replace the codes the build reads. Before format 118 (Stata 14) a file holds
+    its text in the code page of the machine that wrote it, which pandas reads as Latin-1: for the ASIF that is
+    GB18030/GBK, re-decoded here (`encoding` overrides)."""
+    df = pd.read_stata(path, convert_categoricals=False)
+    version = stata_format(path)
+    if version >= 118:
+        return df, f"stata {version}"
+    encoding = encoding or "gb18030"
+    text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+    df = df.assign(**{c: per_value(df[c], lambda v: v.map(lambda x: _redecoded(x, encoding))) for c in text})
+    return df.rename(columns=lambda c: _redecoded(str(c), encoding)), f"stata {version}, text as {encoding}"
+
+
+def stata_format(path: Path) -> int:
+    """The .dta format (release) number: 113-115 in the first byte, 117-119 in the XML-like header."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"<stata_dta>"):
+        return int(head.split(b"<release>")[1][:3])
+    return head[0]
+
+
+def _redecoded(text, encoding: str):
+    """Latin-1 text back to its bytes, decoded as `encoding`; unchanged if it is ASCII or does not decode."""
+    if not isinstance(text, str) or text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode(encoding)
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _read_csv(path: Path, mapping: Mapping[str, str], encoding: str):

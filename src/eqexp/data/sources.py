@@ -1,7 +1,9 @@
 """Raw sources: the files and columns eqexp builds a panel from, and the readers of users' files.
 
-A folder holds one file per source, `<name>.parquet`, `.csv` or `.dta`; the synthetic world
-writes the same layout (`eqexp.data.synthetic`, `python -m eqexp.data.synthetic DIR`):
+A folder holds one file per source, `<name>.parquet`, `.csv` or `.dta`, or a source's files are
+listed by globs (`data.files`: per-year customs CSVs, per-year ASIF .dta; read by
+`eqexp.data.readers`); the synthetic world writes either layout (`python -m eqexp.data.synthetic
+DIR [--layout licensed]`):
 
 =============  ==========================================================================
 file           one row per ... (columns)
