@@ -58,6 +58,9 @@ class DataSpec(_Sealable):
     path: Optional[str] = None  # the user's panel file (panel) or folder of raw sources (raw)
     columns: dict[str, Any] = field(default_factory=dict)  # rename: their column name -> the name used in the YAML (raw: per source file)
     build: dict[str, Any] = field(default_factory=dict)  # measure options (eqexp.build.BuildOptions)
+    files: dict[str, Any] = field(default_factory=dict)  # raw: each source's files, globs under path ({customs: "customs/*.csv"})
+    encoding: Any = None  # raw: the CSVs' encoding (utf-8, gb18030, ...; or {source: encoding}); default: detected per file
+    memory_limit: Optional[str] = None  # raw, synthetic: DuckDB's memory limit for the customs records ("4GB" if unset)
     cache_dir: str = f"{OUTPUTS}/cache"
     id: str = "firm_id"  # the panel unit: lags, the default clustering, resampling and permutation draws
     time: str = "year"  # the period: lags are gap-aware in it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from eqexp.build import records_sql
 from eqexp.build.options import BuildOptions
 from eqexp.build.stages import info, sigma_of
 from eqexp.data.sources import Sources
@@ -76,15 +77,21 @@ def records(sources: Sources, opts: BuildOptions, one_to_many: str | None = None
     return out, steps
 
 
-def quality_flows(records: pd.DataFrame, sources: Sources, opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
-    """Cleaned firm × hs6 × destination × year flows with their r_quality (exporters as in `records`)."""
+def quality_flows(records: pd.DataFrame, sources: Sources, opts: BuildOptions,
+                  memory_limit: str | None = None) -> tuple[pd.DataFrame, StepLog]:
+    """Cleaned firm × hs6 × destination × year flows with their r_quality (exporters as in `records`); the records
+    are summed to flows on data.build.engine (DuckDB: under `memory_limit`)."""
     steps: StepLog = []
     rauch = sources.rauch if opts.rauch is not None else None
-    clean = quality.clean_flows(
-        records, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries, min_value=opts.min_value,
-        min_quantity=opts.min_quantity, outlier_pct=tuple(opts.outlier_pct), outlier_by=opts.outlier_by,
-        min_obs_per_product=opts.min_obs_per_product, chapters=opts.excluded_chapters, rauch=rauch,
-        rauch_class=opts.rauch or "liberal", log=steps)
+    if opts.engine == "duckdb":
+        flows = records_sql.clean_records(records, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries,
+                                          memory_limit=memory_limit, log=steps)
+    else:
+        flows = quality.clean_records(records, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries, log=steps)
+    clean = quality.clean_aggregated(
+        flows, min_value=opts.min_value, min_quantity=opts.min_quantity, outlier_pct=tuple(opts.outlier_pct),
+        outlier_by=opts.outlier_by, min_obs_per_product=opts.min_obs_per_product, chapters=opts.excluded_chapters,
+        rauch=rauch, rauch_class=opts.rauch or "liberal", log=steps)
     flows = quality.flow_quality(clean, sigma=sigma_of(sources, opts), sigma_fallback=opts.sigma_fallback,
                                  divide_by_sigma=opts.divide_by_sigma, normalise_by=opts.normalise_by, log=steps)
     return flows, steps

@@ -34,6 +34,9 @@ class BuildOptions:
     hs_one_to_many: str = "drop"
     excluded_chapters: tuple = tuple(sorted(quality.EXCLUDED_CHAPTERS))  # not manufactured goods (step 7)
     rauch: Any = None  # None | conservative | liberal: differentiated goods only (needs the rauch file)
+    # where the customs records are cleaned and summed to flows: duckdb (out of core, under data.memory_limit) | pandas
+    # (in memory); the same flows either way (build.records_sql)
+    engine: str = "duckdb"
     match: str = "auto"  # customs → ASIF: auto (the match file if given, else yu) | yu (name, then zip + phone) | name | table
     # the ASIF (methods §1.4 step 10)
     link_firms: bool = True  # link codes across years (Brandt et al. 2012); false: a code is a firm
@@ -105,6 +108,7 @@ class BuildOptions:
             "peer_scale": spillover.PeerScale.__args__, "peer_diversity": spillover.ITEMS,
             "spill_density": ("share", "log_count"), "dest_weights": ("current", "lagged"), "spill_alone": ("zero", "missing"),
             "hs_one_to_many": ("drop", "first", "family"), "rauch": (None, "conservative", "liberal"),
+            "engine": ("duckdb", "pandas"),
             "match": ("auto", "yu", "name", "table"), "hs_target": HS_VINTAGES,
         }
         for name, allowed in choices.items():

@@ -54,8 +54,10 @@ def build_panel(sources: Sources, options: BuildOptions | dict | None = None) ->
     return built.panel, built.log
 
 
-def build(sources: Sources, options: BuildOptions | dict | None = None, progress: bool = False) -> Built:
-    """Run every measure on `sources` in order and merge them into the analysis panel."""
+def build(sources: Sources, options: BuildOptions | dict | None = None, progress: bool = False,
+          memory_limit: str | None = None) -> Built:
+    """Run every measure on `sources` in order and merge them into the analysis panel (the customs records on
+    DuckDB under `memory_limit`, data.memory_limit; default `records_sql.DEFAULT_MEMORY_LIMIT`)."""
     opts = BuildOptions.of(options)
     log: list[dict] = []
     seconds: dict[str, float] = {}
@@ -69,6 +71,8 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
         if progress:
             print(f"[eqexp]   {name}: {seconds[name]:.1f}s", flush=True)
 
+    if sources.info.get("read"):  # users' files: each file's rows and encoding, columns some files lack, codes derived
+        stage("read", sources.info["read"])
     # Every customs-side file checked, then the cheap stages, so that a bad file fails before the long quality step.
     customs.check(sources, opts)
     province_year, steps = stages.market_panel(sources.price_index, opts)
@@ -83,7 +87,10 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     stage("match", steps)
     records, steps = customs.records(sources, opts)
     stage("customs", steps)
-    flows, steps = customs.quality_flows(records, sources, opts)
+    if progress:  # the long stage: say what it works on before it starts
+        print(f"[eqexp]   quality: {len(records):,} customs records cleaned and summed on {opts.engine}, then KSW ...",
+              flush=True)
+    flows, steps = customs.quality_flows(records, sources, opts, memory_limit)
     flows, unmatched = customs.to_firms(flows, exporters, steps)
     fq = customs.firm_quality(flows, sources, opts, steps)
     stage("quality", steps)

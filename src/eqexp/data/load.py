@@ -71,8 +71,10 @@ def _code(modules: tuple) -> str:
 
 @functools.cache
 def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
-    """A file's content hash, read once per process and version: every job of a sweep asks."""
-    return _digest(path.read_bytes())
+    """A file's content hash, read once per process and version (every job of a sweep asks), in chunks:
+    raw customs files run to gigabytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
 
 
 def file_digest(path: Path) -> str:
@@ -105,10 +107,11 @@ def fingerprint(spec: DataSpec) -> str:
             raise SpecError(f"data.params.sources: {err}") from None
         return "synthetic-" + _digest(_code(BUILD_CODE), json.dumps(spec.params, sort_keys=True, default=str), options)
     if spec.source == "raw":
-        files = sources.source_files(spec.path or "")
-        parts = [f"{name}={path.name}:{file_digest(path)}" for name, path in sorted(files.items())]
+        files = sources.source_files(spec.path or "", spec.files)
+        parts = [f"{name}={path.name}:{file_digest(path)}" for name, paths in files.items() for path in paths]
         options = json.dumps(build_options(spec).to_dict(), sort_keys=True)
-        return "raw-" + _digest(*parts, json.dumps(spec.columns, sort_keys=True), options, _code(BUILD_CODE))
+        reading = json.dumps({"columns": spec.columns, "encoding": spec.encoding}, sort_keys=True, default=str)
+        return "raw-" + _digest(*parts, reading, options, _code(BUILD_CODE))
     path = Path(spec.path or "")
     if not path.is_file():
         raise SpecError(f"data.path '{spec.path}' does not exist. Point data.path at your panel file (Parquet, CSV or .dta).")
@@ -160,15 +163,15 @@ def _build(spec: DataSpec) -> dict[str, object]:
         done = time.perf_counter()
         print(f"[eqexp]   world {generated - start:.1f}s, raw sources {done - generated:.1f}s: "
               f"{', '.join(f'{k} {v:,}' for k, v in sources.describe(raw).items())} rows", flush=True)
-        built = build_mod.build(raw, options, progress=True)
+        built = build_mod.build(raw, options, progress=True, memory_limit=spec.memory_limit)
         built.seconds = {"world": round(generated - start, 3), "sources": round(done - generated, 3), **built.seconds}
         extra = {"source": "synthetic", "sources": sources.describe(raw), "sources_info": raw.info,
                  "truth_scores": synthetic.scores(raw.truth, built.match, built.firm_of)}
         return {**_built_files(built, extra), "latent.parquet": world.latent, "truth.json": world.truth}
     if spec.source == "raw":
         options = build_options(spec)
-        raw = sources.read_sources(spec.path or "", spec.columns)
-        built = build_mod.build(raw, options, progress=True)
+        raw = sources.read_sources(spec.path or "", spec.columns, spec.files, spec.encoding, progress=True)
+        built = build_mod.build(raw, options, progress=True, memory_limit=spec.memory_limit)
         return _built_files(built, {"source": "raw", "path": str(spec.path), "columns": spec.columns,
                                     "sources": sources.describe(raw)})
     from eqexp.data.user import read_panel  # only users' own data need the readers

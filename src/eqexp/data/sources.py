@@ -1,7 +1,9 @@
 """Raw sources: the files and columns eqexp builds a panel from, and the readers of users' files.
 
-A folder holds one file per source, `<name>.parquet`, `.csv` or `.dta`; the synthetic world
-writes the same layout (`eqexp.data.synthetic`, `python -m eqexp.data.synthetic DIR`):
+A folder holds one file per source, `<name>.parquet`, `.csv` or `.dta`, or a source's files are
+listed by globs (`data.files`: per-year customs CSVs, per-year ASIF .dta; read by
+`eqexp.data.readers`); the synthetic world writes either layout (`python -m eqexp.data.synthetic
+DIR [--layout licensed]`):
 
 =============  ==========================================================================
 file           one row per ... (columns)
@@ -43,13 +45,16 @@ schemas when the panel is built.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from eqexp.data import readers
 from eqexp.data.validate import DataValidationError
+from eqexp.steps import StepLog
 
 FILES = ("customs", "accounts", "price_index", "education", "industry_rd", "sigma", "destinations", "hs_concordance",
          "rauch", "match")
@@ -94,51 +99,77 @@ class Sources:
 # --------------------------------------------------------------------------- reading users' files
 
 
-def source_files(directory: str | Path) -> dict[str, Path]:
-    """The file of each source in `directory`: `<name>.parquet`, `.csv` or `.dta` (first found)."""
+def source_files(directory: str | Path, files: Mapping[str, str | Sequence[str]] | None = None) -> dict[str, list[Path]]:
+    """The files of each source in `directory`, in a stable (sorted) order: the globs of `files` (relative to
+    `directory`, e.g. {"customs": "customs/*.csv"}), else `<name>.parquet`, `.csv` or `.dta` (first found)."""
     directory = Path(directory)
+    files = dict(files or {})
     if not directory.is_dir():
         raise DataValidationError(
             f"data.path '{directory}' is not a folder. For source: raw, point data.path at a folder holding "
             f"{', '.join(f'{n}.parquet|csv|dta' for n in FILES[:5])} (and optionally {', '.join(OPTIONAL_FILES)}).")
-    found: dict[str, Path] = {}
-    for name in FILES:
-        for suffix in READ_SUFFIXES:
-            path = directory / f"{name}{suffix}"
-            if path.is_file():
-                found[name] = path
-                break
+    unknown = set(files) - set(FILES)
+    if unknown:
+        raise DataValidationError(f"data.files names unknown source(s) {sorted(unknown)}; the sources are {', '.join(FILES)}.")
+    found = {name: _globbed(directory, name, patterns) for name, patterns in files.items()}
+    for name in (n for n in FILES if n not in found):
+        path = next((directory / f"{name}{suffix}" for suffix in READ_SUFFIXES if (directory / f"{name}{suffix}").is_file()), None)
+        if path is not None:
+            found[name] = [path]
     missing = [n for n in FILES if n not in found and n not in OPTIONAL_FILES]
     if missing:
         present = sorted(p.name for p in directory.iterdir() if p.is_file())
         raise DataValidationError(
             f"{directory}: missing raw source file(s) {', '.join(missing)} (as .parquet, .csv or .dta). "
-            f"Files found: {', '.join(present) or 'none'}. Name each file after its source, e.g. customs.csv.")
-    return found
+            f"Files found: {', '.join(present) or 'none'}. Name each file after its source, e.g. customs.csv, or list "
+            "a source's files with data.files, e.g. {customs: 'customs/*.csv'}.")
+    return {name: found[name] for name in FILES if name in found}
 
 
-def read_sources(directory: str | Path, columns: dict[str, dict[str, str]] | None = None) -> Sources:
-    """Read a folder of raw files laid out as the module docstring describes.
+def _globbed(directory: Path, name: str, patterns: str | Sequence[str]) -> list[Path]:
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    paths = sorted({p for pattern in patterns for p in directory.glob(pattern) if p.is_file()})
+    if not paths:
+        raise DataValidationError(
+            f"data.files.{name} = {patterns!r} matches no file under {directory}. The globs are relative to data.path, "
+            "e.g. customs/*.csv or asif/asif_20??.dta.")
+    return paths
 
-    Each source is `<name>.parquet`, `<name>.csv` or `<name>.dta` in `directory`:
-    customs, accounts, price_index, education and industry_rd are required; sigma (hs3 or
-    hs6, sigma) and destinations (destination, income_group) are optional. `columns` maps,
-    per source, the file's column names to eqexp's, e.g.
-    ``{"customs": {"party_id": "firm_id", "hs_code": "hs6"}, "accounts": {"id": "firm_id"}}``.
-    Codes stored as numbers lose their leading zeros; HS codes are re-padded to six digits.
-    Columns are checked (names, types, keys, impossible values) when the panel is built.
+
+def read_sources(directory: str | Path, columns: Mapping[str, Mapping[str, str]] | None = None,
+                 files: Mapping[str, str | Sequence[str]] | None = None,
+                 encoding: str | Mapping[str, str] | None = None, progress: bool = False) -> Sources:
+    """Read a folder of raw files laid out as the module docstring describes, or as `files` lists them.
+
+    Each source is `<name>.parquet`, `<name>.csv` or `<name>.dta` in `directory`, or the files
+    its globs in `files` match (read in sorted order and stacked): customs, accounts,
+    price_index, education and industry_rd are required; the others optional. `columns` maps,
+    per source, the files' column names to eqexp's, several of theirs to one of ours where the
+    name changed over the years, e.g. ``{"customs": {"企业编码": "party_id", "商品编码": "hs8"},
+    "accounts": {"法人代码": "firm_id", "组织机构代码": "firm_id"}}``. CSV encodings are detected
+    (`encoding` overrides, for every file or per source). Codes are text (`readers.TEXT_CODES`);
+    hs8 (or hs10) becomes hs6 and year_month (YYYYMM) year and month (`readers.derive_codes`).
+    `Sources.info["read"]` holds the steps for the build log: every file with its rows and
+    encoding, and the columns some files lack (missing there, never filled).
     """
     columns = dict(columns or {})
     unknown = set(columns) - set(FILES)
     if unknown:
         raise DataValidationError(f"data.columns names unknown source(s) {sorted(unknown)}; the sources are {', '.join(FILES)}.")
     for name, mapping in columns.items():
-        if not isinstance(mapping, dict):
+        if not isinstance(mapping, Mapping):
             raise DataValidationError(
                 f"data.columns.{name} must map the file's column names to eqexp's, e.g. {{party_id: firm_id}}; got {mapping!r}.")
-    paths = source_files(directory)
-    tables = {name: read_file(path, dict(columns.get(name, {}))) for name, path in paths.items()}
-    return Sources(**tables, info={"files": {k: str(v) for k, v in paths.items()}})
+    paths = source_files(directory, files)
+    tables: dict[str, pd.DataFrame] = {}
+    steps: StepLog = []
+    for name, group in paths.items():
+        wanted = encoding.get(name) if isinstance(encoding, Mapping) else encoding
+        tables[name], read = readers.read_source(name, group, dict(columns.get(name, {})), wanted, Path(directory),
+                                                 progress)
+        steps += read
+    info = {"files": {k: [str(p) for p in v] for k, v in paths.items()}, "read": steps}
+    return Sources(**tables, info=info)
 
 
 READERS = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".dta": pd.read_stata}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,16 @@ INTERMEDIARY_KEYWORDS = ("进出口", "经贸", "贸易", "科贸", "外经")  #
 # Agricultural and resource products, precious metals, arms, art and special codes (§1.4 step 7).
 EXCLUDED_CHAPTERS = frozenset([f"{c:02d}" for c in range(1, 28)] + ["71", "93", "97", "98", "99"])
 RANGE_TOL = 1e-8  # λ̂ ranges below this are max == min: residuals are only accurate to ~1e-10
+# Why each record-level step drops rows (`clean_records`; `build.records_sql` runs the same steps out of core).
+REASONS = {
+    "missing_keys": "missing or blank firm, hs6, destination, year, value or quantity",
+    "nonpositive": "value <= 0 or quantity <= 0",
+    "trade_mode": "trade mode not in {modes}",
+    "intermediaries": "firm name contains one of {keywords}",
+    "unit_not_modal": "unit differs from the product-year modal unit (or is missing)",
+    "unit_changes": "product whose unit changes over years",
+    "aggregate": "records (monthly transactions, split flows) summed to firm × hs6 × destination × year",
+}
 
 Sigma = float | Mapping[str, float] | pd.Series
 NormaliseBy = Literal["hs6", "hs6_dest_year"]
@@ -57,19 +67,24 @@ def categorical(codes: np.ndarray, labels: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(rows, categories=categories)
 
 
-def drop_missing(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
-    """Drop records with a missing or blank firm, product, destination, year, value or quantity."""
+def missing_keys(flows: pd.DataFrame) -> pd.Series:
+    """Records with a missing or blank firm, product, destination, year, value or quantity."""
     cols = ["firm_id", "hs6", "destination", "year", "value_usd", "quantity"]
     bad = flows[cols].isna().any(axis=1)
     for c in cols:
         if not pd.api.types.is_numeric_dtype(flows[c]):
             bad |= per_value(flows[c], lambda v: v.astype("string").str.strip().eq("")).fillna(False).astype(bool)
-    return drop_rows(flows, bad, "missing_keys", "missing or blank firm, hs6, destination, year, value or quantity", log)
+    return bad
+
+
+def drop_missing(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
+    """Drop records with a missing or blank firm, product, destination, year, value or quantity."""
+    return drop_rows(flows, missing_keys(flows), "missing_keys", REASONS["missing_keys"], log)
 
 
 def drop_nonpositive(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
     bad = (flows["value_usd"] <= 0) | (flows["quantity"] <= 0)
-    return drop_rows(flows, bad, "nonpositive", "value <= 0 or quantity <= 0", log)
+    return drop_rows(flows, bad, "nonpositive", REASONS["nonpositive"], log)
 
 
 def keep_trade_modes(flows: pd.DataFrame, modes: Collection[int | str] | None, log: StepLog | None = None) -> pd.DataFrame:
@@ -77,10 +92,15 @@ def keep_trade_modes(flows: pd.DataFrame, modes: Collection[int | str] | None, l
     if modes is None:
         return flows
     require_columns(flows, ["trade_mode"], "customs flows")
+    reason = REASONS["trade_mode"].format(modes=sorted({str(m) for m in modes}))
+    return drop_rows(flows, ~in_trade_modes(flows, modes), "trade_mode", reason, log)
+
+
+def in_trade_modes(flows: pd.DataFrame, modes: Collection[int | str]) -> pd.Series:
+    """Records of the given trade modes (compared as text)."""
     wanted = {str(m) for m in modes}
     mode = flows["trade_mode"].astype("Int64") if pd.api.types.is_numeric_dtype(flows["trade_mode"]) else flows["trade_mode"]
-    keep = per_value(mode, lambda v: v.astype("string").str.strip().isin(wanted)).fillna(False).astype(bool)
-    return drop_rows(flows, ~keep, "trade_mode", f"trade mode not in {sorted(wanted)}", log)
+    return per_value(mode, lambda v: v.astype("string").str.strip().isin(wanted)).fillna(False).astype(bool)
 
 
 def drop_intermediaries(
@@ -90,9 +110,14 @@ def drop_intermediaries(
     if "firm_name" not in flows.columns:
         record(log, "intermediaries", len(flows), len(flows), "skipped: no firm_name column")
         return flows
+    return drop_rows(flows, intermediary(flows, keywords), "intermediaries",
+                     REASONS["intermediaries"].format(keywords=", ".join(keywords)), log)
+
+
+def intermediary(flows: pd.DataFrame, keywords: Sequence[str] = INTERMEDIARY_KEYWORDS) -> pd.Series:
+    """Records of trade intermediaries: firm names containing any keyword."""
     pattern = "|".join(map(re.escape, keywords))
-    bad = per_value(flows["firm_name"], lambda v: v.astype("string").str.contains(pattern, regex=True)).fillna(False).astype(bool)
-    return drop_rows(flows, bad, "intermediaries", f"firm name contains one of {', '.join(keywords)}", log)
+    return per_value(flows["firm_name"], lambda v: v.astype("string").str.contains(pattern, regex=True)).fillna(False).astype(bool)
 
 
 def harmonise_units(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
@@ -103,17 +128,16 @@ def harmonise_units(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataF
     modal = modal[["hs6", "year", "unit"]].rename(columns={"unit": "modal_unit"})
     flows = flows.merge(modal, on=["hs6", "year"], how="left")
     flows = drop_rows(flows, flows["unit"].ne(flows["modal_unit"]).fillna(True).astype(bool), "unit_not_modal",
-                      "unit differs from the product-year modal unit (or is missing)", log).drop(columns="modal_unit")
+                      REASONS["unit_not_modal"], log).drop(columns="modal_unit")
     changes = flows.groupby("hs6")["unit"].transform("nunique") > 1
-    return drop_rows(flows, changes, "unit_changes", "product whose unit changes over years", log)
+    return drop_rows(flows, changes, "unit_changes", REASONS["unit_changes"], log)
 
 
 def aggregate_flows(flows: pd.DataFrame, log: StepLog | None = None) -> pd.DataFrame:
     """Sum value and quantity to firm × hs6 × destination × year (one unit per product by now)."""
     out = flows.groupby(["firm_id", "hs6", "destination", "year"], as_index=False, sort=False).agg(
         value_usd=("value_usd", "sum"), quantity=("quantity", "sum"))
-    record(log, "aggregate", len(flows), len(out), "records (monthly transactions, split flows) summed to firm × hs6 × "
-           "destination × year")
+    record(log, "aggregate", len(flows), len(out), REASONS["aggregate"])
     return out
 
 
@@ -189,11 +213,36 @@ def keep_differentiated(flows: pd.DataFrame, rauch: pd.DataFrame, classification
                      f"not a differentiated good (n) in Rauch's {classification} classification, or not in it", log)
 
 
-def clean_flows(
+def clean_flows(flows: pd.DataFrame, *, trade_modes: Collection[int | str] | None = None, intermediaries: bool = True,
+                log: StepLog | None = None, **flow_steps: Any) -> pd.DataFrame:
+    """The cleaning steps of methods §1.4 that apply to a flows table, in order; returns firm×hs6×dest×year flows.
+
+    Records may be monthly (summed to the year after the units rule, `clean_records`); `flow_steps` are the
+    options of the flow-level steps (`clean_aggregated`: min_value, outlier_pct, rauch, ...). HS vintages (step 3)
+    are harmonised before, by `measures.hs.convert`.
+    """
+    flows = clean_records(flows, trade_modes=trade_modes, intermediaries=intermediaries, log=log)
+    return clean_aggregated(flows, **flow_steps, log=log)
+
+
+def clean_records(flows: pd.DataFrame, *, trade_modes: Collection[int | str] | None = None, intermediaries: bool = True,
+                  log: StepLog | None = None) -> pd.DataFrame:
+    """The record-level steps of `clean_flows`: keys, signs, trade modes, intermediaries, the units rule, then the
+    records summed to firm × hs6 × destination × year (`build.records_sql` runs the same steps out of core)."""
+    validate(flows, FLOWS, "customs flows")
+    flows = flows.assign(hs6=hs6_text(flows["hs6"]))
+    flows = drop_missing(flows, log)
+    flows = drop_nonpositive(flows, log)
+    flows = keep_trade_modes(flows, trade_modes, log)
+    if intermediaries:
+        flows = drop_intermediaries(flows, log=log)
+    flows = harmonise_units(flows, log)
+    return aggregate_flows(flows, log)
+
+
+def clean_aggregated(
     flows: pd.DataFrame,
     *,
-    trade_modes: Collection[int | str] | None = None,
-    intermediaries: bool = True,
     min_value: float = 50,
     min_quantity: float = 1,
     outlier_pct: tuple[float, float] = (1, 99),
@@ -204,20 +253,7 @@ def clean_flows(
     rauch_class: RauchClass = "liberal",
     log: StepLog | None = None,
 ) -> pd.DataFrame:
-    """The cleaning steps of methods §1.4 that apply to a flows table, in order; returns firm×hs6×dest×year flows.
-
-    Records may be monthly (summed to the year after the units rule). HS vintages (step 3) are
-    harmonised before, by `measures.hs.convert`. `rauch` (hs6, con, lib) keeps differentiated goods only.
-    """
-    validate(flows, FLOWS, "customs flows")
-    flows = flows.assign(hs6=hs6_text(flows["hs6"]))
-    flows = drop_missing(flows, log)
-    flows = drop_nonpositive(flows, log)
-    flows = keep_trade_modes(flows, trade_modes, log)
-    if intermediaries:
-        flows = drop_intermediaries(flows, log=log)
-    flows = harmonise_units(flows, log)
-    flows = aggregate_flows(flows, log)
+    """The flow-level steps of `clean_flows`, on firm × hs6 × destination × year flows."""
     flows = drop_small_flows(flows, min_value, min_quantity, log)
     flows = drop_unit_value_outliers(flows, outlier_pct, outlier_by, log)
     flows = drop_thin_products(flows, min_obs_per_product, log)
