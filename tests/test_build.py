@@ -4,6 +4,7 @@ Fast tests use the small world (4,000 firms, 24,000 firm-years); the recovery of
 U at the reference size is the slow test at the end.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -40,7 +41,7 @@ def joined(built, world):
 
 def test_panel_has_the_runners_columns_and_one_row_per_firm_year(built, built_tidy, world):
     for p in (built.panel, built_tidy.panel):
-        assert tuple(p.columns) == PANEL_COLUMNS == tuple(world.panel.columns)
+        assert tuple(p.columns) == (*PANEL_COLUMNS, "market_iv") == tuple(world.panel.columns)  # the source province_vars' instrument
         assert p.dtypes.equals(world.panel.dtypes)
         assert not p.duplicated(["firm_id", "year"]).any()
         assert p.notna().all().all()
@@ -220,7 +221,7 @@ def test_exported_template_folder_builds_as_raw(tmp_path):
     write_template([str(tmp_path / "raw"), "--n-firms", "300", "--n-obs", "1500", "--format", "csv"])
     assert {p.name for p in (tmp_path / "raw").iterdir()} == {f"{n}.csv" for n in S.FILES if n != "match"}
     loaded = load(DataSpec(name="template", source="raw", path=str(tmp_path / "raw"), cache_dir=str(tmp_path / "c")))
-    assert 0.97 * 1500 <= len(loaded.panel) <= 1500 and tuple(loaded.panel.columns) == PANEL_COLUMNS
+    assert 0.97 * 1500 <= len(loaded.panel) <= 1500 and tuple(loaded.panel.columns) == (*PANEL_COLUMNS, "market_iv")
 
 
 def test_users_raw_folder_builds_the_same_panel(tmp_path, raw, built):
@@ -280,3 +281,25 @@ def test_baseline_on_built_panel_recovers_the_inverted_u(tmp_path):
     assert abs(turning - (-target["market"] / (2 * target["market_sq"]))) < 0.1
     assert len(df) > 570_000  # 97 %: unmatched customs parties, firm-years whose every flow had a one-to-many HS code
     assert np.corrcoef(df.quality, df.quality_latent)[0, 1] >= 0.9
+
+
+def test_a_users_province_year_variables_are_merged_by_province_and_year_and_checked(raw, built):
+    """province_vars: the firm's province-year value, a missing province-year counted; bad tables are named errors."""
+    from eqexp.build import build
+    from eqexp.data.validate import DataValidationError
+
+    table = raw.province_vars.assign(policy=np.arange(len(raw.province_vars), dtype=float)).drop(columns="market_iv")
+    dropped = table.iloc[1:]  # one province-year without a row
+    out = build(dataclasses.replace(raw, province_vars=dropped))
+    expected = built.panel[["province", "year"]].merge(table, on=["province", "year"], how="left").policy
+    first = table.iloc[0]
+    gap = (built.panel.province == first.province) & (built.panel.year == first.year)
+    np.testing.assert_array_equal(out.panel.policy.to_numpy(), expected.where(~gap).to_numpy())
+    step = next(s for s in out.log if s.step == "missing_policy")
+    assert f"{int(gap.sum())} firm-year(s) have no policy" in step.reason
+    for bad, message in ((table.drop(columns="province"), "missing required column"),
+                         (pd.concat([table, table.head(1)]), "duplicated key"),
+                         (table.assign(quality=1.0), "would replace the panel's own column"),
+                         (table.assign(policy=table.policy.astype(object).where(table.index != 3, "n/a")), "should be numeric")):
+        with pytest.raises(DataValidationError, match=message):
+            build(dataclasses.replace(raw, province_vars=bad))

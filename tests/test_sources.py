@@ -188,7 +188,7 @@ def test_same_world_same_sources(world, raw):
 
 def test_write_and_read_round_trip(tmp_path, raw):
     small = S.Sources(raw.customs.head(500), raw.accounts.head(300), raw.price_index, raw.education, raw.industry_rd,
-                      raw.sigma, None, raw.hs_concordance, raw.rauch)
+                      raw.sigma, None, raw.hs_concordance, raw.rauch, province_vars=raw.province_vars)
     small.write(tmp_path)
     back = S.read_sources(tmp_path)
     assert back.destinations is None and set(back.tables()) == set(S.FILES) - {"destinations", "match"}

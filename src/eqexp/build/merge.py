@@ -6,6 +6,7 @@ import pandas as pd
 
 from eqexp.build.options import BuildOptions
 from eqexp.build.stages import info
+from eqexp.data.validate import DataValidationError, check_types, check_unique_keys, require_columns
 from eqexp.measures import classify
 from eqexp.steps import StepLog, record
 
@@ -17,7 +18,7 @@ MANUFACTURING = (13, 43)  # CIC 2-digit range of manufacturing (methods §1.4 st
 
 
 def merge(fq: pd.DataFrame, accounts: pd.DataFrame, province_year: pd.DataFrame, rd: pd.DataFrame,
-           rd_keys: list[str], opts: BuildOptions) -> tuple[pd.DataFrame, StepLog]:
+           rd_keys: list[str], opts: BuildOptions, province_vars: pd.DataFrame | None = None) -> tuple[pd.DataFrame, StepLog]:
     steps: StepLog = []
     keys = ["firm_id", "year"]
     accounts = accounts.assign(firm_id=firm_ids(accounts["firm_id"]), year=accounts["year"].astype("int64"))
@@ -56,9 +57,39 @@ def merge(fq: pd.DataFrame, accounts: pd.DataFrame, province_year: pd.DataFrame,
         intensity2=classify.factor_intensity(panel["industry"], "two_way"),
         city=panel["city"] if "city" in panel.columns else pd.NA,
     )
-    panel = _tidy(panel[list(PANEL_COLUMNS) + extra])
+    panel, more = add_province_vars(panel[list(PANEL_COLUMNS) + extra], province_vars)
+    steps += more
+    panel = _tidy(panel)
     steps.append(info("panel", len(panel), "firm-years with quality, accounts and market integration"))
     return panel, steps
+
+
+def province_vars(table: pd.DataFrame) -> pd.DataFrame:
+    """The user's province-year variables (an instrument, a policy), checked before any long work:
+    province and year present and one row per pair, numbers that keep none of the panel's names."""
+    require_columns(table, ["province", "year"], "province_vars")
+    check_types(table, {"province": "code", "year": "integer"}, "province_vars")
+    table = table.assign(province=classify.province_code(table["province"]), year=pd.to_numeric(table["year"]).astype("int64"))
+    check_unique_keys(table, ["province", "year"], "province_vars")
+    clash = [c for c in table.columns if c in (*PANEL_COLUMNS, "quality_high", "quality_other") and c not in ("province", "year")]
+    if clash:
+        raise DataValidationError(f"province_vars: {', '.join(clash)} would replace the panel's own column(s) of that name. "
+                                  "Rename them in the file, or map them with data.columns: {province_vars: {theirs: ours}}.")
+    check_types(table, {c: "numeric" for c in table.columns if c not in ("province", "year")}, "province_vars")
+    return table
+
+
+def add_province_vars(panel: pd.DataFrame, table: pd.DataFrame | None) -> tuple[pd.DataFrame, StepLog]:
+    """`province_vars` merged by the firm's province and year; a firm-year without its province-year's row keeps a
+    missing value, counted."""
+    if table is None:
+        return panel, []
+    table = province_vars(table)
+    variables = [c for c in table.columns if c not in ("province", "year")]
+    merged = panel.merge(table, on=["province", "year"], how="left", validate="many_to_one")
+    steps = [info(f"missing_{c}", len(merged), f"{int(merged[c].isna().sum())} firm-year(s) have no {c} in province_vars (kept, "
+                  "missing)") for c in variables]
+    return merged, steps
 
 
 def _tidy(panel: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from eqexp.build import asif, customs, stages
 from eqexp.build import exporters as exporters_stage
-from eqexp.build.merge import merge
+from eqexp.build.merge import merge, province_vars
 from eqexp.build.options import BuildOptions
 from eqexp.build.stages import info
 from eqexp.data.sources import Sources
@@ -75,6 +75,8 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
         stage("read", sources.info["read"])
     # Every customs-side file checked, then the cheap stages, so that a bad file fails before the long quality step.
     customs.check(sources, opts)
+    if sources.province_vars is not None:
+        province_vars(sources.province_vars)
     province_year, steps = stages.market_panel(sources.price_index, opts)
     stage("integration", steps)
     firm_of, links, steps = asif.link(sources.accounts, opts)
@@ -94,7 +96,7 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     flows, unmatched = customs.to_firms(flows, exporters, steps)
     fq = customs.firm_quality(flows, sources, opts, steps)
     stage("quality", steps)
-    panel, steps = merge(fq, accounts, province_year, rd, rd_keys, opts)
+    panel, steps = merge(fq, accounts, province_year, rd, rd_keys, opts, sources.province_vars)
     stage("merge", steps)
     if panel.empty:
         raise DataValidationError(_why_empty(log))

@@ -37,6 +37,9 @@ rauch          Rauch (1999) classification by HS6 of the target vintage (hs6, co
                differentiated, r reference priced, w exchange traded); optional
 match          your own customs–ASIF match (party_id, year, firm_id); optional, used instead
                of matching by name and telephone
+province_vars  province × year × your own variables, e.g. an instrument for market integration
+               (province, year, any numeric columns); optional, each merged into the panel
+               by the firm's province and year
 =============  ==========================================================================
 
 Columns are checked (names, types, keys, impossible values) by `eqexp.data.validate`'s
@@ -57,8 +60,8 @@ from eqexp.data.validate import DataValidationError
 from eqexp.steps import StepLog
 
 FILES = ("customs", "accounts", "price_index", "education", "industry_rd", "sigma", "destinations", "hs_concordance",
-         "rauch", "match")
-OPTIONAL_FILES = ("sigma", "destinations", "hs_concordance", "rauch", "match")
+         "rauch", "match", "province_vars")
+OPTIONAL_FILES = ("sigma", "destinations", "hs_concordance", "rauch", "match", "province_vars")
 READ_SUFFIXES = (".parquet", ".csv", ".dta")
 
 
@@ -76,6 +79,7 @@ class Sources:
     hs_concordance: pd.DataFrame | None = None
     rauch: pd.DataFrame | None = None
     match: pd.DataFrame | None = None
+    province_vars: pd.DataFrame | None = None
     info: dict = field(default_factory=dict)  # how the synthetic sources were made (checks, counts)
     truth: dict = field(default_factory=dict)  # the synthetic world's true keys (never written): see eqexp.data.synthetic
 

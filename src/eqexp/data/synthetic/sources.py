@@ -53,7 +53,13 @@ def generate_sources(world: World, params: SourceParams | dict | None = None) ->
     flows, firms, hs_table, truth, xinfo = _complications(rng, flows, firms, world.panel, p)
     info = {"params": asdict(p), "customs": cinfo, "accounts": ainfo, "price_index": pinfo, **xinfo}
     return Sources(flows, firms, prices, education(rng["education"], world.province_year), industry_rd(world.rd_cells),
-                   sigma, dest.drop(columns="weight"), hs_table, rauch(rng["rauch"], products), info=info, truth=truth)
+                   sigma, dest.drop(columns="weight"), hs_table, rauch(rng["rauch"], products),
+                   province_vars=province_vars(world.panel), info=info, truth=truth)
+
+
+def province_vars(panel: pd.DataFrame) -> pd.DataFrame:
+    """The world's province-year instrument for market integration (`market_iv`), as a user brings one."""
+    return panel[["province", "year", "market_iv"]].drop_duplicates(["province", "year"]).sort_values(["province", "year"], ignore_index=True)
 
 
 def _complications(rng: dict, flows: pd.DataFrame, firms: pd.DataFrame, panel: pd.DataFrame,
