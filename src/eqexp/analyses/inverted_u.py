@@ -87,8 +87,8 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
             continue
         x, vcov, test = found
         rows += [(f.model, t) for t in test.tests()]
-        notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
+        notes.append(f"Inverted-U test {f.model} ({name}): {test.verdict}")
         title = f"{f.model} {f.sample}: {name} and {outcome}"
         if spec.report.figures:
             values = workspace.array(x)[workspace.rows(queries.get(f.model))]
@@ -101,7 +101,7 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
             continue
         lines, curve = two_lines(workspace, f, x, spec.vcov, queries.get(f.model))
         rows += [(f.model, t) for t in lines.tests()]
-        notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
+        notes.append(f"Two-lines test {f.model} ({name}, breakpoint by Robin Hood in the flat region "
                      f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
         if spec.report.figures:
             figures[f"two_lines_{metric_name(f.model)}.png"] = Drawing(two_lines_figure, (lines, curve, name, title))

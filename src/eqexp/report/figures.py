@@ -12,6 +12,9 @@ the run composed its config and estimated, and draws while the run writes its ot
 
 from __future__ import annotations
 
+import functools
+import glob
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +39,51 @@ def _canvas():
     return fig, fig.add_axes((0.13, 0.12, 0.82, 0.8))
 
 
+# CJK fonts by family name, Debian's fonts-noto-cjk first (the make targets install it), then the
+# usual ones of macOS and Windows; and where Debian puts Noto's files, for a font cache made before.
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei", "PingFang SC",
+                "Microsoft YaHei", "SimHei")
+_CJK_FILES = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+
+
+def needs_cjk(text: str) -> bool:
+    """A text with a character of East Asian width (Chinese, Japanese, Korean, full-width forms)."""
+    return any(unicodedata.east_asian_width(c) in "WF" for c in text)
+
+
+@functools.cache
+def cjk_family() -> str | None:
+    """The first CJK font matplotlib can use, added to its font list if its cache predates it."""
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    for family in CJK_FAMILIES:
+        if family in known:
+            return family
+    for path in glob.glob(_CJK_FILES):
+        font_manager.fontManager.addfont(path)
+        return font_manager.FontProperties(fname=path).get_name()
+    return None
+
+
+def with_cjk_fallback(fig: Figure) -> Figure:
+    """Every text of `fig` drawn with a CJK font behind its own when any text needs one, so that
+    Chinese labels are drawn rather than empty boxes (matplotlib takes each glyph from the first
+    font in the list that has it)."""
+    from matplotlib.text import Text
+
+    texts = fig.findobj(Text)
+    family = cjk_family() if any(needs_cjk(t.get_text()) for t in texts) else None
+    if family is not None:
+        for t in texts:
+            own = [f for f in t.get_fontfamily() if f != family]
+            t.set_fontfamily([*own, family])
+    return fig
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
+    with_cjk_fallback(fig).savefig(path, dpi=120, pil_kwargs={"compress_level": 1})
     return path
 
 
