@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from eqexp import helper
 from eqexp.inference.two_lines import Curve, TwoLinesResult
 from eqexp.inference.utest import UTestResult
+from eqexp.report.language import needs_cjk
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -44,11 +44,6 @@ def _canvas():
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei", "PingFang SC",
                 "Microsoft YaHei", "SimHei")
 _CJK_FILES = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-
-
-def needs_cjk(text: str) -> bool:
-    """A text with a character of East Asian width (Chinese, Japanese, Korean, full-width forms)."""
-    return any(unicodedata.east_asian_width(c) in "WF" for c in text)
 
 
 @functools.cache

@@ -11,6 +11,7 @@ which the tests write as sentences with their numbers in them.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from eqexp.terms import label
@@ -54,3 +55,8 @@ def sentence(note: str, labels: dict[str, str], phrases: Iterable[Iterable[str]]
         if name and labels.get(name, name) != name:
             note = note.replace(name, labels[name])
     return note
+
+
+def needs_cjk(shown: str) -> bool:
+    """A text with a character of East Asian width (Chinese, Japanese, Korean, full-width forms)."""
+    return any(unicodedata.east_asian_width(c) in "WF" for c in shown)

@@ -29,7 +29,7 @@ class Table:
 
 def _width(text: str) -> int:
     """Columns a terminal gives `text`: two for a Chinese character."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return len(text) + sum(unicodedata.east_asian_width(c) in "WF" for c in text)
 
 
 def to_text(table: Table) -> str:
