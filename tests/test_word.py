@@ -91,8 +91,10 @@ def test_chinese_labels_reach_the_docx_with_a_chinese_font(panel, tmp_path):
     text = paragraphs(path)
     assert text[0] == "表4 基准回归估计结果（倒U型检验）"
     assert text[1] == "注：括号内为 t 值；***、**、* 分别表示在 1%、5%、10% 的水平上显著。"
-    fonts = {f.get(qn("w:eastAsia")) for f in Document(str(path)).element.body.iter(qn("w:rFonts"))}
-    assert fonts == {"SimSun"}
+    document = Document(str(path))
+    normal = document.styles["Normal"].element.rPr.find(qn("w:rFonts"))
+    assert normal.get(qn("w:eastAsia")) == "SimSun" and normal.get(qn("w:ascii")) == "Times New Roman"
+    assert not list(document.element.body.iter(qn("w:rFonts")))  # every run in the Normal style's fonts
 
 
 def wide(n_columns: int) -> Table:

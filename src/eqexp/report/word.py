@@ -18,6 +18,7 @@ from eqexp.report.table import Row, Table
 _A4_CM = (21.0, 29.7)
 _MARGIN_CM = 2.54
 _FONT_PT = 9.0  # 小五, the journals' size for tables
+_TITLE_PT = 10.5  # 五号
 _CELL_PAD_CM = 0.38  # Word's default cell margins, both sides
 _RULE_THICK, _RULE_THIN = 12, 6  # eighths of a point: 1.5 pt and 0.75 pt
 LATIN_FONT, CJK_FONT = "Times New Roman", "SimSun"
@@ -56,17 +57,16 @@ def layout(table: Table) -> tuple[bool, list[list[int]]]:
     return True, panels(table, landscape)
 
 
-def _set_fonts(run_or_style, size: float | None = None, bold: bool | None = None) -> None:
+def _normal_style(style) -> None:
+    """Every text of the document: Times New Roman for Latin, SimSun for Chinese, 9 pt, no spacing
+    between paragraphs (set once here; the runs inherit it)."""
     from docx.oxml.ns import qn
     from docx.shared import Pt
 
-    font = run_or_style.font
-    font.name = LATIN_FONT
-    if size is not None:
-        font.size = Pt(size)
-    if bold is not None:
-        font.bold = bold
-    rpr = run_or_style.element.get_or_add_rPr()
+    style.font.name = LATIN_FONT
+    style.font.size = Pt(_FONT_PT)
+    style.paragraph_format.space_before = style.paragraph_format.space_after = Pt(0)
+    rpr = style.element.get_or_add_rPr()
     rfonts = rpr.find(qn("w:rFonts"))
     if rfonts is None:
         rfonts = rpr.makeelement(qn("w:rFonts"), {})
@@ -94,15 +94,17 @@ def _border(parent, tag: str, edges: dict[str, int]) -> None:
     parent.append(borders)
 
 
-def _paragraph(container, text: str, size: float, bold: bool = False, align=None):
+def _paragraph(container, text: str, size: float | None = None, bold: bool = False, align=None):
+    """A paragraph in the document's fonts (its Normal style), of another size or bold if asked."""
     from docx.shared import Pt
 
     p = container.add_paragraph()
-    p.paragraph_format.space_before = Pt(0)
-    p.paragraph_format.space_after = Pt(0)
     if align is not None:
         p.alignment = align
-    _set_fonts(p.add_run(text), size, bold)
+    run = p.add_run(text)
+    run.font.bold = bold or None
+    if size is not None:
+        run.font.size = Pt(size)
     return p
 
 
@@ -118,9 +120,8 @@ def _word_table(document, rows: list[Row], n_header: int) -> None:
     for i, cells in enumerate(rows):
         for j, text in enumerate(cells):
             cell = table.rows[i].cells[j]
-            cell.paragraphs[0].paragraph_format.space_after = 0
             cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER
-            _set_fonts(cell.paragraphs[0].add_run(text), _FONT_PT)
+            cell.paragraphs[0].add_run(text)  # in the Normal style's fonts
             if i == n_header - 1:  # the header's rule, under its last row
                 _border(cell._tc.get_or_add_tcPr(), "w:tcBorders", {"bottom": _RULE_THIN})
         if i < n_header:  # Word repeats the header on every page the table runs onto
@@ -133,10 +134,10 @@ def to_docx(table: Table, path: Path) -> Path:
     from docx import Document
     from docx.enum.section import WD_ORIENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Cm
+    from docx.shared import Cm, Pt
 
     document = Document()
-    _set_fonts(document.styles["Normal"], _FONT_PT + 1.5)
+    _normal_style(document.styles["Normal"])
     landscape, groups = layout(table)
     section = document.sections[0]
     width, height = _A4_CM[::-1] if landscape else _A4_CM
@@ -144,14 +145,15 @@ def to_docx(table: Table, path: Path) -> Path:
     section.page_width, section.page_height = Cm(width), Cm(height)
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, side, Cm(_MARGIN_CM))
-    _paragraph(document, table.title, _FONT_PT + 1.5, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
+    title = _paragraph(document, table.title, _TITLE_PT, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
+    title.paragraph_format.space_after = Pt(_FONT_PT / 2)
     rows = table.header + table.body + table.footer
     for k, columns in enumerate(groups):
         if len(groups) > 1:
-            _paragraph(document, f"Panel {chr(ord('A') + k)}", _FONT_PT, bold=True)
+            _paragraph(document, f"Panel {chr(ord('A') + k)}", bold=True)
         _word_table(document, [[r[0]] + [r[i] for i in columns] for r in rows], len(table.header))
     for note in table.notes:
-        _paragraph(document, note, _FONT_PT)
+        _paragraph(document, note)
     path.parent.mkdir(parents=True, exist_ok=True)
     document.save(str(path))
     return path
