@@ -13,6 +13,7 @@ from eqexp.inference.hypothesis import not_applicable
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
 from eqexp.report.figures import Drawing, inverted_u_figure, two_lines_figure
+from eqexp.report.language import text
 from eqexp.spec import Spec, VcovSpec
 from eqexp.terms import label, squared
 from eqexp.tracking import metric_name
@@ -89,7 +90,7 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
         rows += [(f.model, t) for t in test.tests()]
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
         notes.append(f"Inverted-U test {f.model} ({name}): {test.verdict}")
-        title = f"{f.model} {f.sample}: {name} and {outcome}"
+        title = f"{f.model} {text(f.sample, spec.report.labels)}: {name} and {outcome}"  # the group as the table shows it
         if spec.report.figures:
             values = workspace.array(x)[workspace.rows(queries.get(f.model))]
             figures[f"inverted_u_{metric_name(f.model)}.png"] = Drawing(inverted_u_figure, (test, vcov, values[~np.isnan(values)], name, title))
