@@ -181,3 +181,32 @@ def test_compare_rebuilds_the_combined_docx_and_the_package_carries_the_word_tab
     names = zipfile.ZipFile(tmp_path / "p.zip").namelist()
     assert any(n.endswith("results/combined.docx") for n in names)
     assert sum(n.endswith("/tables/table.docx") for n in names) == 3
+
+
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+GROUPINGS = sorted(p.stem for p in (ROOT / "conf" / "hetero").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("overrides", [[f"experiment={e}"] for e in PRESETS] + [[f"hetero={h}"] for h in GROUPINGS]
+                         + [["sample=drop2010", "vcov=province"], ["mediator=rd"], ["fe=region_year", "vcov=twoway"]], ids=str)
+def test_report_zh_has_chinese_for_every_text_a_preset_shows(overrides):
+    """Composed with report=zh (no estimation): the title, column and group labels, sample, clustering,
+    and every variable a table of the preset shows are Chinese, whichever preset set them."""
+    from hydra import compose, initialize_config_dir
+
+    from eqexp.models import plans
+    from eqexp.report.language import needs_cjk, text
+    from eqexp.spec import load_spec
+    from eqexp.terms import label
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        spec = load_spec(compose("config", overrides=["report=zh", "tracking=off", *overrides]))
+    labels = spec.report.labels
+    shown = {"title": text(spec.report.title or spec.model.name, labels), "sample": text(spec.sample.label, labels),
+             "clusters": text(spec.vcov.label, labels)}
+    shown |= {f"group {g}": text(g, labels) for g in spec.hetero.groups}
+    shown |= {f"column {p.model}": text(p.label, labels) for p in plans(spec) if p.label}
+    variables = {spec.model.outcome, *spec.model.fixed_effects, *(t for p in plans(spec) for t in [p.outcome, *p.regressors])}
+    shown |= {f"variable {v}": label(v, labels) for v in variables | set(spec.report.descriptives)}
+    english = {what: s for what, s in shown.items() if not needs_cjk(s) and s not in ("HS6", "R²")}
+    assert not english, english
