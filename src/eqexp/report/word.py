@@ -117,15 +117,14 @@ def _word_table(document, rows: list[Row], n_header: int) -> None:
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     tbl_pr = table._tbl.tblPr
     _border(tbl_pr, "w:tblBorders", {"top": _RULE_THICK, "bottom": _RULE_THICK})
-    for i, cells in enumerate(rows):
-        for j, text in enumerate(cells):
-            cell = table.rows[i].cells[j]
+    for i, (cells, row) in enumerate(zip(rows, table.rows)):
+        for j, (text, cell) in enumerate(zip(cells, row.cells)):  # a row's cells listed once: each listing walks the row
             cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER
             cell.paragraphs[0].add_run(text)  # in the Normal style's fonts
             if i == n_header - 1:  # the header's rule, under its last row
                 _border(cell._tc.get_or_add_tcPr(), "w:tcBorders", {"bottom": _RULE_THIN})
         if i < n_header:  # Word repeats the header on every page the table runs onto
-            tr_pr = table.rows[i]._tr.get_or_add_trPr()
+            tr_pr = row._tr.get_or_add_trPr()
             tr_pr.append(tr_pr.makeelement(qn("w:tblHeader"), {}))
 
 
