@@ -151,3 +151,21 @@ def test_libreoffice_opens_the_docx_and_its_pdf_holds_the_labels_and_numbers(pan
         assert estimate in text and t in text
     wide_text = subprocess.run([pdftotext, str(tmp_path / "wide.pdf"), "-"], capture_output=True, text=True, check=True).stdout
     assert all(cell in wide_text for cell in wide(30).body[0][1:]) and "Panel B" in wide_text
+
+
+def test_tables_2_and_3_in_chinese_read_back_from_the_docx(panel, tmp_path):
+    from eqexp.report.descriptives import correlation_table, correlations, describe, descriptives_table
+
+    variables = ["quality", "market", "scale"]
+    table2 = descriptives_table(describe(panel, variables), ZH["labels"], "Table 2: Descriptive statistics")
+    (read,) = cells(to_docx(table2, tmp_path / "t2.docx"))
+    assert read[1] == ["变量", "样本量", "最小值", "最大值", "中位数", "标准差", "均值"]
+    x = panel["market"]
+    assert read[3] == ["市场一体化", f"{len(x):,}", f"{x.min():.3f}", f"{x.max():.3f}", f"{x.median():.3f}", f"{x.std():.3f}", f"{x.mean():.3f}"]
+    assert paragraphs(tmp_path / "t2.docx")[0] == "表2 描述性统计"
+    r, p = correlations(panel, variables)
+    table3 = correlation_table(r, p, ZH["labels"], "Table 3: Correlation analysis")
+    (read,) = cells(to_docx(table3, tmp_path / "t3.docx"))
+    rho = panel["quality"].corr(panel["scale"])
+    assert read[0][0] == "变量" and read[3][0] == "(3) 企业规模" and read[3][1].startswith(f"{rho:.3f}")
+    assert paragraphs(tmp_path / "t3.docx")[1:] == ["注：***、**、* 分别表示在 1%、5%、10% 的水平上显著。"]
