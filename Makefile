@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 RAY    := $(VENV)/.ray-installed
 PGDRV  := $(VENV)/.postgres-installed
 
-.PHONY: setup browser postgres run test bench clean
+.PHONY: setup browser fonts office postgres run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ $(RAY): $(STAMP)
 browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Debian's Noto CJK fonts, so that figures draw Chinese labels (report=zh, your own) instead of empty
+# boxes. Needs root or sudo the first time; `make run` goes on without them (figures then warn).
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+fonts:
+	@test -f $(CJK_FONT) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null)
+
+# LibreOffice's Writer (headless) and poppler's pdftotext, for the test that opens the Word tables
+# as a reader would: converted to PDF by another program than the one that wrote them.
+office:
+	@(command -v soffice && command -v pdftotext) >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-writer-nogui poppler-utils >/dev/null)
+
 # Debian's PostgreSQL server and its Python driver, for the tests of a shared MLflow store (a
 # database, and MLflow's tracking server in front of it). The tests start their own server on a
 # free local port in a temporary directory (as the postgres user when run as root) and stop it.
@@ -44,13 +55,14 @@ $(PGDRV): $(STAMP)
 	touch $(PGDRV)
 
 run: setup
+	@$(MAKE) --no-print-directory fonts || echo "[eqexp] fonts-noto-cjk not installed (needs root): Chinese labels in figures will be boxes"
 	$(PY) run.py
 
 # Two test files at a time (pytest-xdist): most tests use one core, and a file's module
 # fixtures (a built panel, a sweep) stay in one process. 575 tests: 9 min against 12.6 serially.
 # Then the numerics tests again with every test panel's rows shuffled (tests/numerics.py): every
 # sum in another order, as on another CPU; every comparison and p-value must hold both ways.
-test: setup browser $(RAY) postgres $(PGDRV)
+test: setup browser fonts office $(RAY) postgres $(PGDRV)
 	$(PY) -m pytest -q -ra -n 2 --dist loadfile
 	EQEXP_TEST_SHUFFLE=20261208 $(PY) -m pytest -q -ra -n 2 --dist loadfile -m numerics
 

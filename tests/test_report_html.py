@@ -25,12 +25,14 @@ from eqexp.sweep.records import JobRecord, write_status
 
 
 def test_a_run_report_is_self_contained_and_escapes_every_text(tmp_path):
-    page = render(hand_made_run(tmp_path / "run", ROOT))
+    run = hand_made_run(tmp_path / "run", ROOT)
+    page = render(run)
     assert "<script" not in page and "<i " not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &lt;i onclick=alert(1)&gt;" in page  # rows.csv
     assert "&lt;script&gt;alert('x')&lt;/script&gt; &amp; &lt;i onclick=alert(1)&gt;" in page  # the table's note
     sources = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)  # nothing to fetch
+    links = [s for s in sources if not s.startswith("data:image/png;base64,")]  # else nothing to fetch
+    assert links == ["tables/table.docx"] and (run / links[0]).is_file()  # but the Word table, beside the page
     assert "http://" not in page and "https://" not in page and "<link" not in page
     for expected in ("python run.py hydra.run.dir=", "model.controls=[scale]", "0.0500**", "Observations", "inverted_u_m1.png",
                      "duplicates", "panel-0123abcd", "git commit", "pyfixest"):

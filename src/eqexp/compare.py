@@ -10,7 +10,7 @@ A job is selected by its number, its label (the overrides that name it, e.g.
 `hetero=region`) or a shell pattern on the label. `--order` is `plan` (the sweep's
 order), `given` (the order of --jobs, the default when --jobs is given), or one of
 `label`, `estimate`, `t`, `n_obs` (the key results of the job's last model);
-`--descending` (or `--order=-estimate`) reverses it. Writes combined.{md,tex,html,txt}, combined_coefficients.csv
+`--descending` (or `--order=-estimate`) reverses it. Writes combined.{md,tex,html,txt,docx}, combined_coefficients.csv
 and coefplot.png into --out (default: <sweep>/compare, or outputs/compare/<run id>).
 """
 
@@ -82,6 +82,7 @@ def _from_children(client, parent, name: str, tmp: Path) -> SweepResults:
         num = int(tags.get("eqexp.job_num", i))
         state = tags.get("eqexp.status") or status.get(run.info.status, sweep.NEVER)
         labels = {k.removeprefix("report.labels."): v for k, v in params.items() if k.startswith("report.labels.")}
+        labels |= _json_params(params.get("report.labels"))  # the labels MLflow could not name a param by
         record = JobRecord(num=num, label=run.info.run_name or str(num), status=state, run_id=run.info.run_id,
                            reused_run_id=tags.get("eqexp.reused_run_id"), job_key=tags.get("job_key"),
                            reason=tags.get("eqexp.error", ""), treatment=params.get("model.treatment"),
@@ -94,6 +95,14 @@ def _from_children(client, parent, name: str, tmp: Path) -> SweepResults:
             frames.append(None)
     coefficients = {r.num: f for r, f in zip(records, frames) if f is not None}
     return SweepResults(name, records, sweep.combined_coefficients(records, coefficients), f"MLflow run {parent.info.run_id}")
+
+
+def _json_params(text: str | None) -> dict[str, str]:
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:  # cut at MLflow's 6,000 characters
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def load(source: str, uri: str | None = None) -> SweepResults:

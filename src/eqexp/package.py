@@ -265,7 +265,7 @@ def _code_part(env: dict[str, Any], recorded: bool, left_out: list[str]) -> list
         "- `config/resolved/`: each job's resolved configuration (`config.yaml`) and overrides (`overrides.yaml`), as Hydra recorded them.",
         "- `config/files/`: the YAML files of the configuration groups the jobs chose, at their paths in the project.",
         "- `environment/`: `requirements.txt` (the lock) and `environment.json` (commit, Python, platform, all versions).",
-        ("- `results/`: the tables (`tables/*.{md,tex,html,txt}`), figures, `coefficients.csv`, `tests.csv`, `rows.csv` and "
+        ("- `results/`: the tables (`tables/*.{md,tex,html,txt,docx}`), figures, `coefficients.csv`, `tests.csv`, `rows.csv` and "
          "`report.html`, as the run wrote them."),
     ]
     if env.get("git_modified"):
@@ -309,7 +309,7 @@ def _tables_part(out: OutputDir, names: list[str], kind: str) -> list[str]:
         listed = ", ".join(f"`{o}`" for o in outputs) or "(none)"
         rows.append(f"| job {job.num}: {_md(job.label)} | `{_md(how)}` | `{_md(where)}`: {_md(listed)} | {_md(note)} |")
     if out.is_sweep:
-        rows.append(f"| all jobs side by side | `{_md(main)}` | `results/`: `combined.{{md,tex,html,txt}}`, `coefplot.png`, `summary.md` | |")
+        rows.append(f"| all jobs side by side | `{_md(main)}` | `results/`: `combined.{{md,tex,html,txt,docx}}`, `coefplot.png`, `summary.md` | |")
     return [
         "## List of tables and programs", "",
         "The provided code reproduces:", "",

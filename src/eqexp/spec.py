@@ -180,7 +180,8 @@ class ReportSpec(_Sealable):
     title: str = ""
     stat: str = "t"  # t | se: what goes in parentheses
     digits: int = 4
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # names and texts -> what tables show (eqexp.report.language)
+    phrases: list[list[str]] = field(default_factory=list)  # [regex, replacement] pairs for the notes under tables
     descriptives: list[str] = field(default_factory=list)  # variables of Tables 2 and 3
     figures: bool = True  # a job's own figures (a multiverse draws its curve instead)
 

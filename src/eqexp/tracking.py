@@ -129,15 +129,25 @@ def _versions() -> dict[str, str]:
     return found
 
 
+_PARAM_NAME = re.compile(r"^[/\w.\- :]*$")  # what MLflow accepts in a param's name (a label may hold more)
+
+
 def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
-    """{'model': {'controls': [...]}} -> {'model.controls': '[...]'} for MLflow params."""
+    """{'model': {'controls': [...]}} -> {'model.controls': '[...]'} for MLflow params. Keys MLflow
+    cannot name a param by (`report.labels` of a title with brackets) go together, as JSON, under
+    their mapping's own name (`report.labels`)."""
     flat: dict[str, str] = {}
+    unnamed: dict[str, object] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
+        if not _PARAM_NAME.match(str(key)) or os.path.normpath(name) != name:
+            unnamed[str(key)] = value
+        elif isinstance(value, dict) and value:
             flat.update(flatten(value, f"{name}."))
         else:
             flat[name] = json.dumps(value, default=str) if not isinstance(value, str) else value
+    if unnamed:
+        flat[prefix.rstrip(".")] = json.dumps(unnamed, default=str, ensure_ascii=False)
     return flat
 
 

@@ -13,6 +13,7 @@ from eqexp.inference.hypothesis import not_applicable
 from eqexp.inference.utest import UTestResult, utest
 from eqexp.models import Plan
 from eqexp.report.figures import Drawing, inverted_u_figure, two_lines_figure
+from eqexp.report.language import text, word
 from eqexp.spec import Spec, VcovSpec
 from eqexp.terms import label, squared
 from eqexp.tracking import metric_name
@@ -87,12 +88,13 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
             continue
         x, vcov, test = found
         rows += [(f.model, t) for t in test.tests()]
-        notes.append(f"Inverted-U test {f.model} ({x}): {test.verdict}")
         name, outcome = label(x, spec.report.labels), label(f.outcome, spec.report.labels)
-        title = f"{f.model} {f.sample}: {name} and {outcome}"
+        notes.append(f"Inverted-U test {f.model} ({name}): {test.verdict}")
+        title = f"{f.model} {text(f.sample, spec.report.labels)}: {name}{word(' and ', spec.report.labels)}{outcome}"
         if spec.report.figures:
             values = workspace.array(x)[workspace.rows(queries.get(f.model))]
-            figures[f"inverted_u_{metric_name(f.model)}.png"] = Drawing(inverted_u_figure, (test, vcov, values[~np.isnan(values)], name, title))
+            figures[f"inverted_u_{metric_name(f.model)}.png"] = Drawing(inverted_u_figure, (test, vcov, values[~np.isnan(values)], name, title,
+                                                                                        spec.report.labels))
         if not spec.model.two_lines:
             continue
         if not fast_path_serves(spec.vcov):
@@ -101,8 +103,8 @@ def inverted_u_tests(workspace: Workspace, spec: Spec, planned: list[Plan], fits
             continue
         lines, curve = two_lines(workspace, f, x, spec.vcov, queries.get(f.model))
         rows += [(f.model, t) for t in lines.tests()]
-        notes.append(f"Two-lines test {f.model} ({x}, breakpoint by Robin Hood in the flat region "
+        notes.append(f"Two-lines test {f.model} ({name}, breakpoint by Robin Hood in the flat region "
                      f"[{lines.flat_low:.4g}, {lines.flat_high:.4g}]): {lines.verdict}")
         if spec.report.figures:
-            figures[f"two_lines_{metric_name(f.model)}.png"] = Drawing(two_lines_figure, (lines, curve, name, title))
+            figures[f"two_lines_{metric_name(f.model)}.png"] = Drawing(two_lines_figure, (lines, curve, name, title, spec.report.labels))
     return Findings(tests=rows, notes=notes, figures=figures)

@@ -66,5 +66,6 @@ def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Fin
         first_terms=[t for p in planned for t in [*p.regressors, *p.instruments] if base_variable(t) == spec.model.treatment or t in p.instruments],
         groups=labels if any(labels) else None,
         notes=found.notes,
+        phrases=spec.report.phrases,
     )
     return found + Findings(tables={"table": table})

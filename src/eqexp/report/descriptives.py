@@ -10,9 +10,10 @@ import pandas as pd
 
 from eqexp.distributions import t_sf
 from eqexp.panel import stata_percentile
+from eqexp.report.language import text, word
 from eqexp.report.regression import STAR_NOTE, stars
-from eqexp.terms import label
 from eqexp.report.table import Table
+from eqexp.terms import label
 
 
 def describe(df: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
@@ -26,11 +27,11 @@ def describe(df: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
 
 
 def descriptives_table(summary: pd.DataFrame, labels: dict[str, str], title: str) -> Table:
-    header = [["", "(1)", "(2)", "(3)", "(4)", "(5)", "(6)"],
-              ["Variable", "Sample size", "Minimum", "Maximum", "Median", "Standard deviation", "Mean"]]
+    names = ["Variable", "Sample size", "Minimum", "Maximum", "Median", "Standard deviation", "Mean"]
+    header = [["", "(1)", "(2)", "(3)", "(4)", "(5)", "(6)"], [word(n, labels) for n in names]]
     body = [[label(r.variable, labels), f"{r.n:,}", *(f"{getattr(r, c):.3f}" for c in ("min", "max", "median", "sd", "mean"))]
             for r in summary.itertuples()]
-    return Table(title, header, body)
+    return Table(text(title, labels), header, body)
 
 
 def pearson(df: pd.DataFrame, x: str, y: str) -> tuple[float, float, int, float]:
@@ -59,9 +60,9 @@ def correlations(df: pd.DataFrame, variables: list[str],
 
 def correlation_table(r: pd.DataFrame, p: pd.DataFrame, labels: dict[str, str], title: str) -> Table:
     names = list(r.index)
-    header = [["Variables"] + [f"({i})" for i in range(1, len(names) + 1)]]
+    header = [[word("Variables", labels)] + [f"({i})" for i in range(1, len(names) + 1)]]
     body = []
     for i, v in enumerate(names):
         cells = [f"{r.iat[i, j]:.3f}{stars(p.iat[i, j]) if i != j else ''}" if j <= i else "" for j in range(len(names))]
         body.append([f"({i + 1}) {label(v, labels)}"] + cells)
-    return Table(title, header, body, notes=[STAR_NOTE])
+    return Table(text(title, labels), header, body, notes=[word(STAR_NOTE, labels)])

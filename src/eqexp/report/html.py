@@ -23,8 +23,10 @@ from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from eqexp import environment
+from eqexp.report.language import needs_cjk
 from eqexp.rundir import Job, OutputDir, command, job_overrides, open_dir, read_json, resolved_config, yaml_text
 from eqexp.sweep.records import OK_STATUSES
 
@@ -119,6 +121,12 @@ def image(path: Path, wide: bool = False) -> str:
             f"<figcaption>{esc(path.name)}</figcaption></figure>")
 
 
+def word_links(paths: Iterable[Path], base: Path) -> str:
+    """Links to the Word renderings of the tables (`tables/*.docx`, `combined.docx`), relative to the page."""
+    links = [f'<a href="{esc(quote(p.relative_to(base).as_posix()))}">{esc(p.relative_to(base).as_posix())}</a>' for p in paths]
+    return f"<p class='meta'>Word: {' · '.join(links)}</p>" if links else ""
+
+
 def details(summary: str, inner: str) -> str:
     return f"<details><summary>{esc(summary)}</summary>{inner}</details>"
 
@@ -189,12 +197,13 @@ def _combined(out: OutputDir) -> str:
     parts = []
     if (out.path / "combined.html").exists():
         parts.append(table_fragment(out.path / "combined.html"))
+    parts.append(word_links(sorted(out.path.glob("combined.docx")), out.path))
     if (out.path / "coefplot.png").exists():
         parts.append(image(out.path / "coefplot.png", wide=True))
     return "".join(parts) or "<p>No job has coefficients to combine.</p>"
 
 
-def _job(job: Job, heading: bool) -> str:
+def _job(job: Job, heading: bool, base: Path) -> str:
     ok = job.status in OK_STATUSES
     parts = [f"<section class='job' id='job-{job.num}'>"]
     if heading:
@@ -208,6 +217,7 @@ def _job(job: Job, heading: bool) -> str:
         parts.append(details("Traceback", pre((d / "traceback.txt").read_text())))
     for table in sorted((d / "tables").glob("*.html")):
         parts.append(table_fragment(table))
+    parts.append(word_links(sorted((d / "tables").glob("*.docx")), base))
     if (d / "tests.csv").exists():
         n = max(len((d / "tests.csv").read_text(encoding="utf-8").splitlines()) - 1, 0)
         parts.append(details(f"Tests ({n} rows of tests.csv; the file has every column)", csv_table(d / "tests.csv", _TESTS_HIDDEN)))
@@ -282,13 +292,14 @@ def render(directory: Path) -> str:
     if out.is_sweep:
         sections.append(("combined", "Combined table and coefficient plot", _combined(out)))
     sections += [
-        ("jobs", "Jobs" if out.is_sweep else "Results", "".join(_job(j, heading=out.is_sweep) for j in out.jobs)),
+        ("jobs", "Jobs" if out.is_sweep else "Results", "".join(_job(j, out.is_sweep, out.path) for j in out.jobs)),
         ("data", "Data", _data(out)),
         ("provenance", "Provenance", _provenance(environment.read(out.path), out)),
     ]
     nav = "".join(f"<a href='#{anchor}'>{name.split()[0]}</a>" for anchor, name, _ in sections)
     body = "".join(f"<section id='{anchor}'><h2>{name}</h2>{inner}</section>" for anchor, name, inner in sections)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+    lang = "zh" if needs_cjk(body) else "en"  # a browser picks its fonts by the page's language
+    return (f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_STYLE}</style></head>"
             f"<body><main><h1>{esc(title)}</h1><p class='meta'>{esc(out.path)}</p><nav>{nav}</nav>{body}</main></body></html>\n")
 

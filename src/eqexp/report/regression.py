@@ -7,10 +7,13 @@ import math
 import pandas as pd
 
 from eqexp.coefficients import fixed_effects_of
+from eqexp.report.language import sentence, text, word
 from eqexp.report.table import Row, Table
 from eqexp.terms import label
 
 STAR_NOTE = "*** p<0.01, ** p<0.05, * p<0.1"
+
+
 def stars(p: float) -> str:
     return "***" if p < 0.01 else "**" if p < 0.05 else "*" if p < 0.1 else ""
 
@@ -36,19 +39,21 @@ def regression_table(
     groups: list[str] | None = None,
     notes: list[str] | None = None,
     by: tuple[str, ...] = ("model",),
+    phrases: list[list[str]] | None = None,
 ) -> Table:
     """Coefficients with stars, t (or SE) in parentheses, fit statistics and FE rows.
 
     `rows` are coefficient rows with each model's fixed effects (`coefficient_rows(fits, fixed_effects=True)`
     or a sweep's combined rows); each distinct `by` (a job's model, or a sweep's job × model) is a
-    column, in order of appearance.
+    column, in order of appearance. Every text is shown as `labels` say (`eqexp.report.language`),
+    the notes also through `phrases`.
     """
     columns = [part.set_index("term", drop=False) for _, part in rows.groupby(list(by), sort=False)]
     firsts = [c.iloc[0] for c in columns]
     header: list[Row] = [[""] + [f"({i})" for i in range(1, len(columns) + 1)]]
     if groups:
-        header.append([""] + groups)
-    header.append(["VARIABLES"] + [label(f.outcome, labels) for f in firsts])
+        header.append([""] + [text(g, labels) for g in groups])
+    header.append([word("VARIABLES", labels)] + [label(f.outcome, labels) for f in firsts])
 
     body: list[Row] = []
     for term in _term_order(columns, first_terms or []):
@@ -65,13 +70,24 @@ def regression_table(
         body += [coef_row, stat_row]
 
     effects = [fixed_effects_of(f.fixed_effects) for f in firsts]
+    yes, no = word("YES", labels), word("NO", labels)
+    clustered = any(f.vcov not in ("Robust", "IID") for f in firsts)
     footer: list[Row] = [
-        ["Observations"] + [f"{int(f.n_obs):,}" for f in firsts],
-        ["R²"] + [_number(f.r2, 3) for f in firsts],
-        ["Within R²"] + [_number(f.r2_within, 3) for f in firsts],
-        *([f"{label(fe, labels)} FE"] + ["YES" if fe in used else "NO" for used in effects]
+        [word("Observations", labels)] + [f"{int(f.n_obs):,}" for f in firsts],
+        [word("R²", labels)] + [_number(f.r2, 3) for f in firsts],
+        [word("Within R²", labels)] + [_number(f.r2_within, 3) for f in firsts],
+        *([word("{} FE", labels, label(fe, labels))] + [yes if fe in used else no for used in effects]
           for fe in dict.fromkeys(fe for used in effects for fe in used)),
-        ["S.E. clustered by" if any(f.vcov not in ("Robust", "IID") for f in firsts) else "S.E."] + [str(f.vcov) for f in firsts],
+        [word("S.E. clustered by" if clustered else "S.E.", labels)]
+        + [word("clustered by {}", labels, _vcov(str(f.vcov), labels), default="{}") if clustered and f.vcov not in ("Robust", "IID")
+           else _vcov(str(f.vcov), labels) for f in firsts],
     ]
     paren = "t-statistics" if stat == "t" else "Standard errors"
-    return Table(title, header, body, footer, [f"{paren} in parentheses", STAR_NOTE, *(notes or [])])
+    names = [*(groups or []), *(str(f["sample"]) for f in firsts)]
+    shown = [sentence(n, labels, phrases or [], names) for n in [f"{paren} in parentheses; {STAR_NOTE}", *(notes or [])]]
+    return Table(text(title, labels), header, body, footer, shown)
+
+
+def _vcov(shown: str, labels: dict[str, str]) -> str:
+    """A vcov's label, or the labels of its cluster variables joined by "and"."""
+    return word(" and ", labels).join(text(part, labels) for part in shown.split(" and "))

@@ -1,4 +1,4 @@
-"""A publication table as plain strings, and its renderings: terminal, Markdown, LaTeX, HTML.
+"""A publication table as plain strings, and its renderings: terminal, Markdown, LaTeX, HTML, Word.
 
 Builders (regression, descriptives, correlations) fill a `Table`; the renderers know
 nothing about econometrics.
@@ -7,6 +7,7 @@ nothing about econometrics.
 from __future__ import annotations
 
 import html
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +27,20 @@ class Table:
         return len(self.header[0])
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives `text`: two for a Chinese character."""
+    return len(text) + sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+
+
 def to_text(table: Table) -> str:
     rows = table.header + table.body + table.footer
-    widths = [max(len(r[i]) for r in rows) for i in range(table.n_columns)]
+    widths = [max(_width(r[i]) for r in rows) for i in range(table.n_columns)]
 
     def line(row: Row) -> str:
-        return "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
+        pad = [" " * (w - _width(c)) for c, w in zip(row, widths)]
+        return "  ".join([row[0] + pad[0]] + [p + c for c, p in zip(row[1:], pad[1:])])
 
-    rule = "-" * len(line(rows[0]))
+    rule = "-" * _width(line(rows[0]))
     parts = [table.title, rule, *map(line, table.header), rule, *map(line, table.body)]
     if table.footer:
         parts += [rule, *map(line, table.footer)]
@@ -107,11 +114,13 @@ RENDERERS = {"md": to_markdown, "tex": to_latex, "html": to_html, "txt": to_text
 
 
 def write_table(table: Table, directory: Path, stem: str) -> list[Path]:
-    """Write every rendering of `table` as `directory/stem.{md,tex,html,txt}`."""
+    """Write every rendering of `table` as `directory/stem.{md,tex,html,txt,docx}`."""
+    from eqexp.report.word import to_docx
+
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext, render in RENDERERS.items():
         path = directory / f"{stem}.{ext}"
         path.write_text(render(table), encoding="utf-8")
         paths.append(path)
-    return paths
+    return paths + [to_docx(table, directory / f"{stem}.docx")]
