@@ -31,6 +31,10 @@ def connect(memory_limit: str | None, spill_to: str) -> duckdb.DuckDBPyConnectio
     con.execute(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
     con.execute(f"SET temp_directory = '{spill_to}'")
     con.execute("SET preserve_insertion_order = false")  # the flows' order comes from their first record instead
+    # One thread: a flow's records are then summed in one order in every run. With several, which
+    # thread sums which chunk depends on scheduling, and the last bits of a sum with it (a rebuilt
+    # panel, a replication package, must give the same numbers).
+    con.execute("SET threads = 1")
     return con
 
 
