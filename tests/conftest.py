@@ -22,6 +22,18 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.fixture
+def process_cache():
+    """This process's cache of jobs' shared work (`eqexp.cache.PROCESS`), empty for the test and after it."""
+    from eqexp.cache import PROCESS
+
+    PROCESS.reset()
+    try:
+        yield PROCESS
+    finally:
+        PROCESS.reset()
+
+
 def make_panel(n_firms: int = 300, seed: int = 7) -> pd.DataFrame:
     """An unbalanced firm-year panel, 2004-2013, with gaps, a province-level treatment and a firm effect."""
     rng = np.random.default_rng(seed)

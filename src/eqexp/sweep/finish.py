@@ -1,10 +1,12 @@
-"""The end of a sweep, in the parent (step 3 of the package docstring): the summary of
-every planned job, the exit code, KILLED runs for jobs that never finished, the parent
-run closed; `main_with_summary` makes sure it happens even when Hydra raised."""
+"""The end of a sweep, in the parent: the summary of every planned job, the exit code, KILLED
+runs for jobs that never finished, the parent run closed; `main_with_summary` makes sure it
+happens even when Hydra raised. The sweeps a command started are the one piece of state it
+keeps (`_SWEEPS`): Hydra may raise past the sweeper, and the command still owes their summary."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import math
 import sys
 import traceback
@@ -16,28 +18,31 @@ import pandas as pd
 
 from eqexp.multiverse.curve import finish_multiverse
 from eqexp.sweep import runs, stop
-from eqexp.sweep import workers as local_workers
-from eqexp.sweep.job import key_results
-from eqexp.sweep.records import (
-    FAILED,
-    FINISHED,
-    NEVER,
-    OK_STATUSES,
-    PLAN_FILE,
-    SKIPPED,
-    JobRecord,
-    SweepContext,
-    _read_plan,
-    _write_json,
-    job_records,
-    read_coefficients,
-)
-from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
+from eqexp.sweep.plan import Plan
+from eqexp.sweep.records import (FAILED, FINISHED, NEVER, OK_STATUSES, PLAN_FILE, SKIPPED, JobRecord, SweepContext, job_records,
+                                 read_coefficients, read_plan, write_json)
+from eqexp.sweep.side_by_side import combined_coefficients, key_results, write_side_by_side
+from eqexp.sweep.workers import Call, Pool
 from eqexp.tracking import ui_hint
 
-_OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised
-_LOGGERS: dict[str, runs.JobLogger] = {}  # their jobs' runs, logged as the jobs end
-_LAST_EXIT_CODE = 0
+
+@dataclass
+class Sweep:
+    """What one sweep owns in its parent: its context, plan, local workers and job logger."""
+
+    ctx: SweepContext
+    plan: Plan
+    pool: Pool | None = None
+    logger: runs.JobLogger | None = None
+    code: int | None = None  # its exit code, once summarised
+
+
+_SWEEPS: dict[str, Sweep] = {}  # the sweeps this command started, by directory
+
+
+def register(sweep: Sweep) -> Sweep:
+    _SWEEPS[sweep.ctx.sweep_dir] = sweep
+    return sweep
 
 
 def summary_frame(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
@@ -119,14 +124,12 @@ def _report(sweep_dir: Path, root: Path) -> list[Path]:
 
 def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     """Summary, combined table, plot, parent run; print where they are; return the exit code."""
-    global _LAST_EXIT_CODE
     sweep_dir = Path(sweep_dir).resolve()
-    ctx = _OPEN_SWEEPS.pop(str(sweep_dir), None)
-    plan = _read_plan(sweep_dir)
-    if ctx is None and plan:
-        ctx = SweepContext.from_dict(plan["context"])
+    sweep = _SWEEPS.get(str(sweep_dir))
+    plan = read_plan(sweep_dir)
+    ctx = sweep.ctx if sweep is not None else (SweepContext.from_dict(plan["context"]) if plan else None)
     records = job_records(sweep_dir)
-    logger = _LOGGERS.pop(str(sweep_dir), None)
+    logger = sweep.logger if sweep is not None else None
     call = _here  # MLflow calls: in the sweep's MLflow process when it has one
     if logger is not None:
         logger.stop(records)
@@ -138,14 +141,17 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     long = combined_coefficients(records, coefficients)
     # drawn by a warm local worker when the sweep has one (matplotlib is loaded there), while
     # this process logs the jobs' runs
-    drawing = local_workers.Call(write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
+    pool = sweep.pool if sweep is not None else None
+    drawing = Call(pool, write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
     if tracked:
         _log_jobs(call, ctx, records, "log the jobs' runs")
     summary = summary_frame(records, coefficients)
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
-    _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
+    write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
     drawn = drawing.result()  # the report embeds the combined table and plot: wait for them
+    if pool is not None:
+        pool.kill()
     report = _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
     written = drawn + report
     print(summary_text(summary), flush=True)
@@ -171,27 +177,24 @@ def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     if code:
         bad = int(counts.get(FAILED, 0)), int(counts.get(NEVER, 0))
         print(f"[eqexp] {bad[0]} job(s) failed and {bad[1]} never finished; re-run the same command to complete only those.", flush=True)
-    _LAST_EXIT_CODE = code
+    if sweep is not None:
+        sweep.code = code
     return code
 
 
 def finish_open_sweeps(aborted: bool = True) -> int:
-    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker
-    died, the sweep was stopped), once the jobs still in flight are killed."""
-    code = 0
-    if _OPEN_SWEEPS:
-        stop.kill_jobs()
-    for sweep_dir in list(_OPEN_SWEEPS):
+    """Summarise every sweep this command started and did not summarise (Hydra raised, a worker
+    died, the sweep was stopped), once the jobs still in flight are killed; the largest exit code."""
+    open_sweeps = [s for s in _SWEEPS.values() if s.code is None]
+    if open_sweeps:
+        stop.kill_jobs([s.pool for s in open_sweeps if s.pool is not None])
+    for sweep in open_sweeps:
         try:
-            code = max(code, finish_sweep(Path(sweep_dir), aborted=aborted))
+            finish_sweep(Path(sweep.ctx.sweep_dir), aborted=aborted)
         except Exception:
             traceback.print_exc()
-            code = max(code, 1)
-    return code
-
-
-def last_exit_code() -> int:
-    return _LAST_EXIT_CODE
+            sweep.code = 1
+    return max([s.code or 0 for s in _SWEEPS.values()], default=0)
 
 
 def main_with_summary(main: Any) -> int:
@@ -203,9 +206,7 @@ def main_with_summary(main: Any) -> int:
     """
     from eqexp import tracking
     from eqexp.report import figures
-    from eqexp.sweep.parsed_once import parse_once
 
-    parse_once()  # before Hydra composes the primary config (twice) and the jobs: each YAML file parsed once
     code = 0
     try:
         # MLflow and matplotlib load in their own processes while Hydra composes (`eqexp.helper`)
@@ -223,4 +224,4 @@ def main_with_summary(main: Any) -> int:
         code = 1
     code = max(code, finish_open_sweeps(aborted=True))
     figures.discard_preloaded()
-    return max(code, last_exit_code())
+    return code

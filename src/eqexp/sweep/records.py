@@ -83,7 +83,7 @@ class SweepContext:
         return ctx
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Atomic write: readers (the summary, a concurrent compare) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -92,7 +92,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def write_status(sweep_dir: Path, record: JobRecord) -> None:
-    _write_json(Path(sweep_dir) / STATUS_DIR / f"{record.num}.json", dataclasses.asdict(record))
+    write_json(Path(sweep_dir) / STATUS_DIR / f"{record.num}.json", dataclasses.asdict(record))
 
 
 def read_statuses(sweep_dir: Path, skip: Any = ()) -> dict[int, JobRecord]:
@@ -109,14 +109,14 @@ def read_statuses(sweep_dir: Path, skip: Any = ()) -> dict[int, JobRecord]:
     return records
 
 
-def _read_plan(sweep_dir: Path) -> dict:
+def read_plan(sweep_dir: Path) -> dict:
     path = Path(sweep_dir) / PLAN_FILE
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def job_records(sweep_dir: Path) -> list[JobRecord]:
     """Every planned job with its final state; jobs without an end record never finished."""
-    plan = _read_plan(sweep_dir)
+    plan = read_plan(sweep_dir)
     planned = {r["num"]: JobRecord.from_dict(r) for r in plan.get("jobs", [])}
     found = read_statuses(sweep_dir)
     records = []

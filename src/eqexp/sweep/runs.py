@@ -24,10 +24,35 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eqexp.sweep.records import FAILED, FINISHED, NEVER, SKIPPED, JobRecord, SweepContext, _read_plan, job_records, read_statuses
+from eqexp.sweep.plan import is_sweep, task_config
+from eqexp.sweep.records import FAILED, FINISHED, NEVER, SKIPPED, JobRecord, SweepContext, job_records, read_plan, read_statuses
 from eqexp.tracking import OWNER_TAG, owner
 
 _REUSED_ARTIFACTS = ("coefficients.csv", "tests.csv", "descriptives.csv", "rows.csv", "job.json", "tables", "multiverse.json")
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start; the message says what to do."""
+
+
+def tracking_spec(cfg: Any) -> Any:
+    """The sweep's TrackingSpec, from its primary config."""
+    from omegaconf import OmegaConf
+
+    from eqexp.spec import TrackingSpec
+
+    node = OmegaConf.select(cfg, "tracking", default=None)  # resolved where it is: ${outputs} is at the root
+    merged = OmegaConf.merge(OmegaConf.structured(TrackingSpec), OmegaConf.to_container(node, resolve=True) if node is not None else {})
+    return OmegaConf.to_object(merged)
+
+
+def parent_run(tspec: Any, root: Path, sweep_dir: Path, task_overrides: list[str], ctx: SweepContext) -> "ParentRun":
+    swept = [o for o in task_overrides if is_sweep(o)] or task_overrides
+    tags = {"eqexp.kind": "sweep", "eqexp.sweep_dir": str(sweep_dir), "eqexp.command": " ".join(["python run.py -m", *task_overrides])[:5000],
+            "mlflow.note.content": f"Sweep of {ctx.n_planned} jobs; outputs in {sweep_dir}"}
+    params = {"sweep.n_jobs": str(ctx.n_planned), "sweep.workers": str(ctx.workers), "sweep.threads": str(ctx.threads)}
+    params.update({f"sweep.override.{i}": o[:6000] for i, o in enumerate(task_overrides[:90])})
+    return ParentRun(tspec, root, f"sweep: {' '.join(swept) or 'default'}"[:240], tags, params)
 
 
 def client(uri: str):
@@ -246,7 +271,6 @@ def failure_record(cfg: Any, spec: Any, ctx: SweepContext, out_dir: Path, record
 
     from eqexp import tracking
     from eqexp.spec import TrackingSpec
-    from eqexp.sweep.plan import task_config
 
     if spec is not None:
         tspec = spec.tracking
@@ -280,7 +304,7 @@ def _log_abandoned_jobs(parent: Any) -> None:
     """A dead sweep's jobs, from their directories, under its parent run: those it had logged
     are kept; one it was logging when it died (still RUNNING) is deleted and logged again."""
     sweep_dir = Path(parent.data.tags.get("eqexp.sweep_dir", ""))
-    plan = _read_plan(sweep_dir) if sweep_dir.is_dir() else {}
+    plan = read_plan(sweep_dir) if sweep_dir.is_dir() else {}
     ctx = SweepContext.from_dict(plan["context"]) if plan else None
     if ctx is None or ctx.parent_run_id != parent.info.run_id:  # gone, or taken by another sweep since
         return

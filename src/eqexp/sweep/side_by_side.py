@@ -14,6 +14,21 @@ from eqexp.terms import label as term_label
 from eqexp.terms import parse, square_name
 
 
+def key_results(coefficients: pd.DataFrame, treatment: str | None) -> dict[str, Any]:
+    """Treatment coefficient, t and N of the job's last model."""
+    from eqexp.terms import base_variable, parse
+
+    if coefficients is None or coefficients.empty or not treatment:
+        return {}
+    last = coefficients[coefficients.model == coefficients.model.iloc[-1]]
+    rows = last[[base_variable(t) == treatment and not parse(t).squared for t in last.term]]
+    if rows.empty:
+        return {"model": last.model.iloc[0], "n_obs": int(last.n_obs.iloc[0])}
+    row = rows.iloc[0]
+    return {"model": row.model, "sample": row["sample"], "term": row.term, "estimate": float(row.estimate),
+            "t": float(row.statistic), "n_obs": int(row.n_obs)}
+
+
 def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """All jobs' coefficient rows, long, with the job's number, label, treatment and status."""
     frames = []

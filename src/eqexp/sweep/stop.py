@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Any
 
-from eqexp.sweep import workers
+from eqexp.sweep.workers import Pool
 
 
 class Stopped(KeyboardInterrupt):
@@ -56,11 +56,12 @@ def recording() -> None:
     _on_sigterm(_wait)
 
 
-def kill_jobs() -> None:
+def kill_jobs(pools: list[Pool]) -> None:
     """The sweep is over before its end: its workers are killed, so that no job ends after the
     sweep is recorded (those in flight are recorded as never finished, KILLED in MLflow)."""
     recording()
-    workers.kill()
+    for pool in pools:
+        pool.kill()
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()  # a local instance stops its workers; a cluster cancels this driver's tasks

@@ -71,7 +71,7 @@ def cap_threads(threads: int | None) -> None:
         log.debug("threadpoolctl: %s", err)
 
 
-def _launcher_workers(cfg: DictConfig, n_jobs_planned: int | None) -> int | None:
+def launcher_workers(cfg: DictConfig, n_jobs_planned: int | None) -> int | None:
     """Concurrent local workers for the joblib launcher; None for launchers that run elsewhere."""
     target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
     if "joblib" not in target.lower():
