@@ -14,6 +14,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """`make test-latest`: a deprecation that eqexp's own code triggers fails its test (pyproject ignores them otherwise)."""
+    import os
+
+    if os.environ.get("EQEXP_CANARY"):
+        for category in ("DeprecationWarning", "FutureWarning"):
+            config.addinivalue_line("filterwarnings", f"error::{category}:eqexp")
+
+
 def default_sigint() -> None:
     """Popen's preexec_fn for a command that a test Ctrl-C's: Ctrl-C as from a terminal, even when
     the suite itself runs where SIGINT is ignored (a background job, `nohup`), which children inherit."""

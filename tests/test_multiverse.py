@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from conftest import make_panel
 from eqexp.analyses.regression import fit_plans
@@ -78,11 +79,12 @@ def test_a_command_line_override_narrows_an_axis_without_breaking_its_exclusions
 def test_the_reference_multiverse_plans_its_product_minus_its_exclusions():
     from hydra.core.global_hydra import GlobalHydra
 
-    from hydra_plugins.eqexp_sweeps import planned_overrides
+    from hydra_plugins.eqexp_sweeps import planned_jobs
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["+multiverse=reference"], return_hydra_config=True)
-        jobs = planned_overrides(cfg, GlobalHydra.instance().config_loader())
+        sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
+        jobs = planned_jobs([], GlobalHydra.instance().config_loader(), sweeper["params"], sweeper["exclude"])
     choices = [dict(o.split("=", 1) for o in job) for job in jobs]
     assert len(jobs) == 4 * 3 * 3 * 2 * 2 - 3 * 2 * 2 == 132  # winsor1 without controls: 3 lags × 2 samples × 2 vcov
     assert not any(c["trim"] == "winsor1" and c["controls"] == "none" for c in choices)

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from eqexp import sweep
 from eqexp.spec import Spec, load_spec
-from eqexp.sweep.finish import exit_code, finish_sweep, summary_frame
+from eqexp.sweep.finish import finish_sweep
 from eqexp.sweep.plan import Plan, PlannedJob, job_key, job_labels, share_bootstraps
 from eqexp.sweep.side_by_side import combined_table, key_results
 from eqexp.sweep.threads import cores, set_thread_env, threads_per_worker
@@ -119,10 +119,9 @@ def hand_made_sweep(tmp_path: Path) -> Path:
 
 def planned_jobs(*overrides: str, exclude: list | None = None) -> list[list[str]]:
     """The job list eqexp's sweeper plans for these task overrides."""
-    from hydra_plugins.eqexp_sweeps import planned_overrides
+    from hydra_plugins.eqexp_sweeps import planned_jobs as plan
 
-    cfg = OmegaConf.create({"hydra": {"overrides": {"task": list(overrides)}, "sweeper": {"params": None, "exclude": exclude or []}}})
-    return planned_overrides(cfg, None)
+    return plan(list(overrides), None, exclude=exclude)
 
 
 def test_planned_jobs_are_hydras_product_in_hydras_order():
@@ -172,8 +171,8 @@ def test_threads_times_workers_never_exceed_cores():
         assert threads_per_worker(workers, n_cores) * min(workers, n_cores) <= n_cores
     assert threads_per_worker(3, 16) == 5
     env = {"OMP_NUM_THREADS": "2"}  # the user's own setting wins
-    applied = set_thread_env(1, env)
-    assert env["OMP_NUM_THREADS"] == "2" and env["RAYON_NUM_THREADS"] == "1" and "OMP_NUM_THREADS" not in applied
+    set_thread_env(1, env)
+    assert env["OMP_NUM_THREADS"] == "2" and env["RAYON_NUM_THREADS"] == "1" and env["PYTHONHASHSEED"] == "0"
 
 
 def _read_in(directory: str) -> tuple[int, int, float]:
@@ -189,7 +188,7 @@ def test_workers_inherit_the_panel_read_before_their_fork_and_the_parent_gives_i
     it again (it would hold a copy of its own), and the parent keeps none."""
     from eqexp.data import load as data_load
     from eqexp.spec import DataSpec
-    from eqexp.sweep.start import _load_cached, _start_pool
+    from eqexp.sweep.start import _start_pool
 
     path = tmp_path / "p.csv"
     pd.DataFrame({"firm": [1, 1, 2, 2, 3], "year": [2001, 2002, 2001, 2002, 2001], "y": [1.0, 2.0, 3.0, 4.5, 6.0]}).to_csv(path, index=False)
@@ -210,9 +209,6 @@ def test_workers_inherit_the_panel_read_before_their_fork_and_the_parent_gives_i
         assert process_cache.panels == {}
         answers = [pool.submit(_read_in, str(directory)).result(timeout=60) for _ in range(4)]
         assert set(answers) == {(os.getpid(), 5, 16.5)}
-        for _ in range(2):
-            pool.submit(_load_cached, [spec])  # what the sweep asks of its workers later: no read, the inherited panel serves
-        assert {pool.submit(_read_in, str(directory)).result(timeout=60) for _ in range(4)} == {(os.getpid(), 5, 16.5)}
     finally:
         pool.kill()
     assert not pool.alive()
@@ -249,8 +245,12 @@ def test_summary_lists_every_planned_job_and_exit_code_says_something_went_wrong
     assert "no observations" in summary.loc[2, "reason"]
     assert "never finished" in (sweep_dir / "summary.md").read_text()
     # only finished and skipped: exit code 0
-    ok = summary_frame([r for r in records if r.status in sweep.OK_STATUSES], {})
-    assert exit_code(ok) == 0
+    ok = tmp_path / "ok"
+    (ok / sweep.STATUS_DIR).mkdir(parents=True)
+    (ok / sweep.PLAN_FILE).write_text(json.dumps({"context": {"sweep_dir": str(ok), "root": str(tmp_path)}, "jobs": []}))
+    for r in records[:2]:
+        sweep.write_status(ok, r)
+    assert finish_sweep(ok) == 0
 
 
 def test_combined_table_has_one_column_per_job_and_model_with_only_treatment_terms(tmp_path):

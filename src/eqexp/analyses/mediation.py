@@ -57,7 +57,7 @@ def drawn_moments(workspace: Workspace, rows_used: Sample, spec: Spec, controls:
         return cached, ", shared with an earlier job on the same sample"
     others = [c for c in med.bootstrap.share_with if c not in needed and workspace.present(c)[rows_used.positions].all()]
     columns = mediation_tests.bootstrap_columns(x, square, controls, [m, *others])
-    read = [spec.model.outcome, *[c for c in columns if c != mediation_tests.square_name(x)], firm, *other_fe]
+    read = [spec.model.outcome, *[c for c in columns if c != mediation_tests.bootstrap_square_column(x)], firm, *other_fe]
     drawn = mediation_tests.bootstrap_moments(workspace.frame(rows_used, read),  # no name: freed once its moments are built
                                               spec.model.outcome, columns, firm, other_fe, med.bootstrap.draws, med.bootstrap.seed)
     if shared is not None:

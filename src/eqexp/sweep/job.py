@@ -37,17 +37,12 @@ def context_for(hydra_cfg: Any) -> SweepContext:
 
 
 def _earlier_run(ctx: SweepContext, num: int, key: str, spec: Any, root: Path) -> str | None:
-    """The FINISHED run this job would repeat: as the parent looked it up, or (a job the parent
-    did not plan) looked up here."""
-    if not spec.tracking.enabled or spec.force:
-        return None
+    """The FINISHED run this job would repeat, as the parent looked it up (for this key and store)."""
     from eqexp import tracking
 
-    uri = tracking.resolve_uri(spec.tracking, root)
-    if ctx.earlier is not None and ctx.job_keys.get(num) == key and uri == ctx.tracking_uri:
-        return ctx.earlier.get(num)
-    found = runs.find_finished_run(uri, spec.tracking.experiment, key)
-    return found.info.run_id if found is not None else None
+    if not spec.tracking.enabled or spec.force or ctx.earlier is None or ctx.job_keys.get(num) != key:
+        return None
+    return ctx.earlier.get(num) if tracking.resolve_uri(spec.tracking, root) == ctx.tracking_uri else None
 
 
 def in_parent_store(spec: Any, ctx: SweepContext) -> Any:
@@ -76,15 +71,18 @@ class Labelled:
         self.stream.flush()
 
 
-def run_recorded(cfg: DictConfig, hydra_cfg: Any, ctx: SweepContext | None = None, spec: Any = None) -> JobRecord:
+def run_recorded(cfg: DictConfig, hydra_cfg: Any = None, ctx: SweepContext | None = None, spec: Any = None) -> JobRecord:
     """Run one job of a sweep and record its outcome; never raises for the job's own failure.
     `ctx` and `spec` as the parent planned them (eqexp's launcher hands them over), else read here."""
+    from hydra.core.hydra_config import HydraConfig
+
     from eqexp import runner
     from eqexp.cache import PROCESS
     from eqexp.data import load as data_load
     from eqexp.model_runs import choices_of
     from eqexp.spec import load_spec
 
+    hydra_cfg = hydra_cfg or HydraConfig.get()
     ctx = ctx or context_for(hydra_cfg)
     root, sweep_dir = Path(ctx.root), Path(ctx.sweep_dir)
     num, out_dir, overrides = int(hydra_cfg.job.num), Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
@@ -138,8 +136,8 @@ def run_recorded(cfg: DictConfig, hydra_cfg: Any, ctx: SweepContext | None = Non
 
 def run_planned(job: PlannedJob, ctx: SweepContext, hydra_context: Any, state: Any) -> Any:
     """In a local worker: Hydra's `run_job` on the config the parent composed (as the joblib
-    launcher's `execute_job`, minus composing), with Hydra's state as it was in the parent, the
-    job's task `run_recorded` on the planned spec and context."""
+    launcher's `execute_job`, minus composing), with Hydra's state as the parent had it, and
+    `run_recorded` on the planned spec and context as the job's task."""
     import functools
 
     from hydra.core import utils as hydra_utils
@@ -149,20 +147,11 @@ def run_planned(job: PlannedJob, ctx: SweepContext, hydra_context: Any, state: A
 
     hydra_utils.setup_globals()
     Singleton.set_state(state)
-    config = job.config
-    with open_dict(config):
-        config.hydra.job.id = f"{config.hydra.job.name}_{job.num}"
-        config.hydra.job.num = job.num
-    HydraConfig.instance().set_config(config)
-    task = functools.partial(_task, ctx=ctx, spec=job.spec)
-    return hydra_utils.run_job(hydra_context=hydra_context, config=config, task_function=task,
-                               job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-
-
-def _task(cfg: DictConfig, ctx: SweepContext, spec: Any) -> JobRecord:
-    from hydra.core.hydra_config import HydraConfig
-
-    return run_recorded(cfg, HydraConfig.get(), ctx, spec)
+    with open_dict(job.config):
+        job.config.hydra.job.id, job.config.hydra.job.num = f"{job.config.hydra.job.name}_{job.num}", job.num
+    HydraConfig.instance().set_config(job.config)
+    return hydra_utils.run_job(hydra_context=hydra_context, config=job.config, job_dir_key="hydra.sweep.dir",
+                               task_function=functools.partial(run_recorded, ctx=ctx, spec=job.spec), job_subdir_key="hydra.sweep.subdir")
 
 
 def run_chain(chain: list[PlannedJob], ctx: SweepContext, hydra_context: Any, state: Any) -> list[Any]:

@@ -40,13 +40,9 @@ class Plan:
     jobs: list[PlannedJob] = field(default_factory=list)
 
     def chains(self, n_workers: int) -> list[list[PlannedJob]]:
-        """The jobs as chains that one worker runs in a row, the costliest chain first.
-
-        Jobs on the same prepared panel (`share`: a multiverse's control sets, vcov choices) form
-        a chain, widest model first, so that a worker prepares the panel, absorbs its columns and
-        draws its resampling moments once for all of them; at most 1/(2·workers) of the jobs long,
-        so that the workers still share the sweep evenly. Mediation jobs on one bootstrap
-        (`BOOTSTRAP_CHAIN`) stay whole: those after the first solve from its draws."""
+        """The jobs as chains that one worker runs in a row, the costliest chain first: jobs that
+        share work (`share`), widest model first, at most 1/(2·workers) of the jobs long so that
+        the workers still share the sweep evenly; a bootstrap's chain (`BOOTSTRAP_CHAIN`) whole."""
         groups: dict[str, list[PlannedJob]] = {}
         for job in sorted(self.jobs, key=lambda j: -(j.share or ("", 0))[1]):
             groups.setdefault(job.share[0] if job.share else f"job-{job.num}", []).append(job)
@@ -56,18 +52,14 @@ class Plan:
         return sorted(split, key=lambda chain: -sum(j.cost for j in chain))
 
 
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def job_labels(job_overrides: list[list[str]]) -> list[str]:
     """Name each job after the overrides that vary across the sweep (`hetero=region`)."""
+    key = lambda override: override.split("=", 1)[0].lstrip("+~")  # noqa: E731
     values: dict[str, set[str]] = {}
-    for overrides in job_overrides:
-        for o in overrides:
-            values.setdefault(_override_key(o), set()).add(o)
-    varying = {k for k, v in values.items() if len(v) > 1 or any(sum(_override_key(o) == k for o in ov) != 1 for ov in job_overrides)}
-    return [",".join(o for o in overrides if _override_key(o) in varying) or ",".join(overrides) or "default"
+    for o in (o for overrides in job_overrides for o in overrides):
+        values.setdefault(key(o), set()).add(o)
+    varying = {k for k, v in values.items() if len(v) > 1 or any(sum(key(o) == k for o in ov) != 1 for ov in job_overrides)}
+    return [",".join(o for o in overrides if key(o) in varying) or ",".join(overrides) or "default"
             for overrides in job_overrides]
 
 
@@ -75,10 +67,7 @@ def is_sweep(override: str) -> bool:
     """`hetero=a,b` and `glob(...)`, `range(...)` sweep; `model.controls=[a,b]` does not."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        return OverridesParser.create().parse_override(override).is_sweep_override()
-    except Exception:
-        return "," in override.split("=", 1)[-1] and "[" not in override
+    return OverridesParser.create().parse_override(override).is_sweep_override()  # Hydra has parsed it already
 
 
 def task_config(cfg: DictConfig) -> DictConfig:
@@ -102,8 +91,7 @@ def job_key(spec: Any, fingerprint: str) -> str:
 
 
 def estimated_cost(spec: Spec) -> float:
-    """A job's cost relative to one regression: its models, the group model and permutation
-    draws of a split, the bootstrap draws of a mediation."""
+    """A job's cost relative to one regression: its models, a split's group model and permutation draws, a mediation's bootstrap."""
     from eqexp.models import plans
 
     if spec.analysis != "regression":
@@ -118,9 +106,8 @@ def estimated_cost(spec: Spec) -> float:
 
 
 def share_key(spec: Spec, fingerprint: str) -> tuple[str, int]:
-    """Which jobs share estimation samples (the same prepared panel and fixed effects), and how
-    wide a job's models are: the widest goes first, so that the moments a multiverse's draws
-    keep cover the narrower models after it."""
+    """Which jobs share estimation samples (the same prepared panel and fixed effects), and how wide
+    a job's models are (the widest first: the moments its draws keep cover the narrower ones)."""
     from eqexp.models import plans
     from eqexp.panel import preparation_key
 

@@ -24,13 +24,9 @@ from eqexp.sweep.workers import Pickled, Pool
 
 
 def claim_sweep_dir(cfg: DictConfig) -> Path:
-    """A directory that no other sweep shares.
-
-    The default name has microseconds; if it exists all the same, this sweep moves to
-    `<name>-<pid>` (written into Hydra's own overrides so that every job follows). A
-    directory given explicitly (`hydra.sweep.dir=...`) may be reused: its old status
-    records are cleared so that they are never mistaken for this sweep's.
-    """
+    """A directory that no other sweep shares: the default name has microseconds, and if it exists
+    all the same this sweep moves to `<name>-<pid>` (in Hydra's own overrides, which every job
+    follows). One given explicitly (`hydra.sweep.dir=...`) may be reused: its old status records go."""
     sweep_dir = Path(str(cfg.hydra.sweep.dir))
     if any(str(o).startswith("hydra.sweep.dir=") for o in cfg.hydra.overrides.hydra):
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -59,8 +55,7 @@ def _compose_in_worker(hydra: bytes, overrides: list[str]) -> tuple:
 
 
 def compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], pool: Pool | None, done: dict[int, tuple]) -> list[tuple]:
-    """Every job composed (`done`: those composed already): here, or with a pool beside its
-    workers (they take jobs from the front, this process from the back)."""
+    """Every job composed (`done`: those composed already), here or by the pool's workers."""
     if pool is None:
         return [done[i] if i in done else compose_job(loader, cfg, o) for i, o in enumerate(overrides)]
     import cloudpickle
@@ -69,10 +64,6 @@ def compose_all(loader: Any, cfg: DictConfig, overrides: list[list[str]], pool: 
     hydra = cloudpickle.dumps((Singleton.get_state(), loader, cfg))
     futures: dict[int, Pickled] = {i: pool.submit(_compose_in_worker, hydra, list(o)) for i, o in enumerate(overrides) if i not in done}
     try:
-        for i in reversed(futures):
-            if not futures[i].cancel():  # a worker has it already, and every job before it
-                break
-            done[i] = compose_job(loader, cfg, overrides[i])
         return [done[i] if i in done else futures[i].result() for i in range(len(overrides))]
     except BaseException:  # a job that cannot be composed: the workers stop composing the others
         for future in futures.values():
@@ -107,35 +98,24 @@ def plan_jobs(overrides: list[list[str]], labels: list[str], composed: list[tupl
     return plan, records, {k: v[0] for k, v in data.items()}
 
 
-def _build_data(data_specs: list[Any]) -> list[Any]:
-    """Build each data cache once, here, so that workers never race to build it; the specs built."""
+def _cached(spec: Any) -> bool:
     from eqexp.data import load as data_load
 
-    built = []
-    for spec in data_specs:
+    return (Path(spec.cache_dir).resolve() / data_load.fingerprint(spec) / "panel.parquet").exists()
+
+
+def _build_data(data_specs: list[Any]) -> None:
+    """Build each data cache once, here, so that workers never race to build it (a worker reads
+    a panel at its first job on it, unless it inherited it)."""
+    from eqexp.data import load as data_load
+
+    for spec in (s for s in data_specs if not _cached(s)):
         try:
-            if (Path(spec.cache_dir) / data_load.fingerprint(spec) / "panel.parquet").exists():
-                continue
             start = time.perf_counter()
             data_load.load(spec)
-            built.append(spec)
             print(f"[eqexp] data '{spec.name}' built in {time.perf_counter() - start:.1f} s", flush=True)
         except Exception as err:  # the jobs that need it will fail and say why
             print(f"[eqexp] could not build data '{spec.name}': {err}", flush=True)
-    return built
-
-
-def _load_cached(data_specs: list[Any]) -> None:
-    """In a worker: the panels whose cache exists, kept for its jobs (never a build)."""
-    from eqexp.cache import PROCESS
-    from eqexp.data import load as data_load
-
-    for spec in data_specs:
-        try:
-            if (Path(spec.cache_dir).resolve() / data_load.fingerprint(spec) / "panel.parquet").exists():
-                PROCESS.load(spec)
-        except Exception:  # the job itself will report it
-            pass
 
 
 def _start_pool(workers: int, threads: int, loader: Any, cfg: DictConfig, first: list[str] | None, composed: dict[int, tuple]) -> Pool:
@@ -145,8 +125,8 @@ def _start_pool(workers: int, threads: int, loader: Any, cfg: DictConfig, first:
 
     if first is not None:
         composed[0] = compose_job(loader, cfg, first)
-        if composed[0][1] is not None:
-            _load_cached([composed[0][1].data])
+        if composed[0][1] is not None and _cached(composed[0][1].data):
+            PROCESS.load(composed[0][1].data)
     pool = Pool(workers, worker_env(threads))
     PROCESS.reset()
     return pool
@@ -171,7 +151,7 @@ def start_sweep(cfg: DictConfig, loader: Any, overrides: list[list[str]], local:
     if not tspec.enabled:
         tracking.discard_preloaded()
     figures.discard_preloaded()  # a sweep set by its config (hydra.mode): each worker draws its own jobs' figures
-    parent = runs.parent_run(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
+    parent = runs.ParentRun(tspec, root, sweep_dir, task_overrides, ctx) if tspec.enabled else None  # MLflow loads meanwhile
     pool, composed = None, {}
     try:  # a job that cannot be composed (a misspelt group) stops the sweep here, its parent run FAILED
         if local and workers:
@@ -184,9 +164,6 @@ def start_sweep(cfg: DictConfig, loader: Any, overrides: list[list[str]], local:
         if parent is not None:
             parent.fail()
         raise
-    if pool:  # the workers read the cached data while this process waits for the parent run
-        for _ in range(workers):
-            pool.submit(_load_cached, list(data.values()))
     if parent is not None:
         ctx.tracking_uri = tracking.resolve_uri(tspec, root)
         ctx.experiment, ctx.artifact_root = tspec.experiment, tspec.artifact_root
@@ -196,11 +173,9 @@ def start_sweep(cfg: DictConfig, loader: Any, overrides: list[list[str]], local:
             parent.close()
             raise runs.SweepError(tracking.store_error(ctx.tracking_uri, err)) from err
         ctx.job_keys = {r.num: r.job_key for r in records if r.job_key}
-        ctx.earlier = parent.earlier(tspec.experiment, records)
+        ctx.earlier = parent.call(runs.earlier_runs, parent.uri, tspec.experiment, records)
     _print_plan(ctx, records, time.perf_counter() - start)
-    built = _build_data(list(data.values()))  # after the store's check: a long build comes after its error
-    for _ in range(workers if pool and built else 0):
-        pool.submit(_load_cached, built)
+    _build_data(list(data.values()))  # after the store's check: a long build comes after its error
     if threads and not pool:  # after the build, which may use every core; before any worker starts
         set_thread_env(threads)
     write_json(sweep_dir / PLAN_FILE, {"context": dataclasses.asdict(ctx), "task_overrides": task_overrides,

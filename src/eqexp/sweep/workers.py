@@ -1,11 +1,7 @@
-"""A sweep's local workers: one pool of processes, forked when the sweep starts.
-
-Hydra's joblib launcher starts its loky workers when the jobs are launched; each then starts a
-Python, imports everything and reads its data. Forked from the parent once it has imported
-what a job needs and read the first job's panel, these workers import nothing again and share
-that panel's pages. Forking is only an optimisation: every task receives what it needs (Hydra's
-state, the loader, the config, the planned job) as arguments, cloudpickled as joblib does.
-"""
+"""A sweep's local workers: one pool of processes, forked when the sweep starts, once the
+parent has imported what a job needs and read the first job's panel (Hydra's joblib launcher
+starts loky workers that each import everything and read their data again). Forking is only
+an optimisation: every task receives what it needs as arguments, cloudpickled as joblib does."""
 
 from __future__ import annotations
 
@@ -26,9 +22,7 @@ class Pool:
 
     def __init__(self, n_workers: int, env: dict[str, str]):
         warm_up()
-        # The workers' collector then skips every object they inherit: collecting them would
-        # write to the pages the workers share with this process, copying them one by one.
-        gc.freeze()
+        gc.freeze()  # the workers' collector skips what they inherit: collecting would copy the shared pages
         context = multiprocessing.get_context("fork")
         started = context.SimpleQueue()
         self.size, self.env, self.broken = n_workers, env, False
@@ -37,8 +31,8 @@ class Pool:
         self.pids = [started.get() for _ in range(n_workers)]
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Pickled:
-        """`function(*args)` in a worker, both ways with cloudpickle as joblib does (Hydra's context
-        and configs hold classes of plugins that Hydra imports twice, which the standard pickle refuses)."""
+        """`function(*args)` in a worker, cloudpickled both ways (Hydra's context and configs hold
+        classes of plugins that Hydra imports twice, which the standard pickle refuses)."""
         import cloudpickle
 
         future = self.executor.submit(_call_pickled, cloudpickle.dumps((function, args)))
@@ -98,13 +92,12 @@ def _start_worker(env: dict[str, str], started: Any) -> None:
 
 
 def warm_up() -> None:
-    """Here, before the workers are forked: the imports of a job."""
+    """Here, before the workers are forked: the imports of a job (matplotlib's figure too: backend_agg does not import it)."""
     import hydra.core.utils  # noqa: F401
     import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401  (backend_agg does not import it: each worker would)
+    import matplotlib.figure  # noqa: F401
 
-    import eqexp.report.figures  # noqa: F401
-    import eqexp.runner  # noqa: F401  (the analyses, pandas, numpy, scipy.special)
+    import eqexp.runner  # noqa: F401  (the analyses, the figures, pandas, numpy, scipy.special)
 
 
 class Call:

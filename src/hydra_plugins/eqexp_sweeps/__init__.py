@@ -28,30 +28,35 @@ log = logging.getLogger(__name__)
 # "automatic schema matching" is deprecated. The files are complete without the schemas.
 warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
 
-_LAUNCHER_HINTS = {
-    "hydra_ray_launcher": 'pip install -e ".[ray]" && pip install --no-deps hydra-ray-launcher==1.2.2 '
-    "(its cloudpickle<3 pin conflicts with joblib 1.6's cloudpickle>=3; it works with cloudpickle 3; see docs/sweeps.md)",
-    "hydra_submitit_launcher": 'pip install -e ".[slurm]"',
-}
+_INSTALL = {"hydra_ray_launcher": 'pip install -e ".[ray]" && pip install --no-deps hydra-ray-launcher==1.2.2 (docs/sweeps.md: "Ray")',
+            "hydra_submitit_launcher": 'pip install -e ".[slurm]"'}
 
 
 def _check_launcher(config: Any) -> None:
-    """Stop before any work when the chosen launcher's plugin is not installed."""
+    """Stop before any work when the chosen launcher's plugin is not installed, saying how to install it."""
     import importlib.util
 
-    from omegaconf import OmegaConf
-
-    module = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "").rpartition(".")[0]
+    module = str(config.hydra.launcher.get("_target_", "")).rpartition(".")[0]
     try:
         found = not module or importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
+    except ImportError:  # its package is missing
         found = False
     if not found:
-        hint = next((h for name, h in _LAUNCHER_HINTS.items() if name in module), "install the launcher's Hydra plugin")
-        choice = OmegaConf.select(config, "hydra.runtime.choices", default={}) or {}
-        print(f"[eqexp] The launcher hydra/launcher={choice.get('hydra/launcher', '?')} needs the module {module}, "
+        hint = next((h for name, h in _INSTALL.items() if name in module), "install the launcher's Hydra plugin")
+        print(f"[eqexp] The launcher hydra/launcher={config.hydra.runtime.choices.get('hydra/launcher', '?')} needs the module {module}, "
               f"which is not installed: {hint}.", file=sys.stderr, flush=True)
         raise SystemExit(2)
+
+
+def planned_jobs(arguments: List[str], loader: Any, params: Optional[Dict[str, str]] = None, exclude: Optional[List[Any]] = None) -> List[List[str]]:
+    """Hydra's job list for these task overrides and sweeper `params` (as its basic sweeper builds
+    it), minus the combinations `exclude` names (`eqexp.multiverse.axes`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from eqexp.multiverse.axes import apply_exclusions
+
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides([*(f"{k}={v}" for k, v in (params or {}).items()), *arguments])
+    return [list(job) for job in apply_exclusions([job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch], parsed, exclude)]
 
 
 class PlannedBasicSweeper(BasicSweeper):
@@ -66,21 +71,8 @@ class PlannedBasicSweeper(BasicSweeper):
         _check_launcher(config)
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def split_arguments(self, overrides: List[Any], max_batch_size: Optional[int]) -> List[List[List[str]]]:  # type: ignore[override]
-        from eqexp.multiverse.axes import apply_exclusions
-
-        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-        kept = apply_exclusions(jobs, overrides, self.exclude)
-        return list(BasicSweeper.split_overrides_to_chunks(kept, max_batch_size))
-
-    def jobs(self, arguments: List[str], loader: Any) -> List[List[str]]:
-        """Hydra's job list for these task overrides and the sweeper's `params`, exclusions left out."""
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        parsed = OverridesParser.create(config_loader=loader).parse_overrides([*(f"{k}={v}" for k, v in (self.params or {}).items()), *arguments])
-        return [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
-
     def sweep(self, arguments: List[str]) -> Any:
+        """Plan (a mistake in the sweep's YAML stops it here, said once), launch, summarise."""
         from hydra.errors import ConfigCompositionException
         from omegaconf import OmegaConf
 
@@ -91,27 +83,20 @@ class PlannedBasicSweeper(BasicSweeper):
         stop.stop_on_sigterm()
         loader = self.hydra_context.config_loader
         try:
-            jobs = self.jobs(arguments, loader)
+            jobs = planned_jobs(arguments, loader, self.params, self.exclude)
             sweep = start.start_sweep(self.config, loader, jobs, local=isinstance(self.launcher, PlannedJoblibLauncher))
-        except runs.SweepError as err:  # Hydra would only print a traceback
-            print(f"[eqexp] {err}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
-        except (MultiverseError, ConfigCompositionException) as err:  # a mistake in the sweep's YAML or an axis's
-            print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)  # option: said once, before anything runs
+        except (runs.SweepError, MultiverseError, ConfigCompositionException) as err:  # Hydra would print a traceback
+            print(f"[eqexp] {'' if isinstance(err, runs.SweepError) else type(err).__name__ + ': '}{err}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
         OmegaConf.save(self.config, f"{sweep.ctx.sweep_dir}/multirun.yaml")
         if isinstance(self.launcher, PlannedJoblibLauncher):
             returns = [self.launcher.launch_plan(sweep)]
-        else:
-            returns = [self.launcher.launch(batch, initial_job_idx=batch_start)
-                       for batch_start, batch in self._batches(jobs)]
+        else:  # Hydra's joblib, Ray, SLURM: the jobs' overrides, in batches of `max_batch_size`
+            size = self.max_batch_size or len(jobs) or 1
+            returns = [self.launcher.launch(jobs[i : i + size], initial_job_idx=i) for i in range(0, len(jobs), size)]
         stop.recording()
         finish.finish_sweep(sweep.ctx.sweep_dir)
         return returns
-
-    def _batches(self, jobs: List[List[str]]) -> List[Any]:
-        size = self.max_batch_size or len(jobs) or 1
-        return [(i, jobs[i : i + size]) for i in range(0, len(jobs), size)]
 
 
 class PlannedJoblibLauncher(JoblibLauncher):
@@ -132,8 +117,6 @@ class PlannedJoblibLauncher(JoblibLauncher):
         for chain in sweep.plan.chains(pool.size):
             for job in chain:
                 log.info(f"\t#{job.num} : {' '.join(filter_overrides(job.overrides))}")
-                if job.config is None:
-                    job.config = self.hydra_context.config_loader.load_sweep_config(self.config, job.overrides)
             future = pool.submit(run_chain, chain, sweep.ctx, self.hydra_context, state)
             futures |= {job.num: (future, place) for place, job in enumerate(chain)}
         try:
@@ -141,15 +124,6 @@ class PlannedJoblibLauncher(JoblibLauncher):
         except BaseException:  # a worker died, the timeout, a stop: no job of this sweep may run on
             pool.kill()
             raise
-
-
-def planned_overrides(config: Any, loader: Any) -> List[List[str]]:
-    """The job list eqexp's sweeper builds for a composed primary config."""
-    from omegaconf import OmegaConf
-
-    sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
-    arguments = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-    return PlannedBasicSweeper(None, sweeper.get("params"), sweeper.get("exclude")).jobs(arguments, loader)
 
 
 @dataclass
