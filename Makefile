@@ -56,10 +56,11 @@ test: setup browser $(RAY) postgres $(PGDRV)
 # DeprecationWarning and FutureWarning as errors when eqexp's own modules trigger them (tests/conftest.py,
 # EQEXP_CANARY). CI keeps the pinned set (`make test`).
 LATEST := .venv-latest
-test-latest: browser
+test-latest: browser postgres
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
-	$(LATEST)/bin/python -m pip install --quiet -e ".[dev]"
+	$(LATEST)/bin/python -m pip install --quiet -e ".[dev,postgres,ray]"
+	$(LATEST)/bin/python -m pip install --quiet --no-deps hydra-ray-launcher==1.2.2
 	-$(LATEST)/bin/python -m pip install --quiet --upgrade hydra-core omegaconf mlflow pyfixest pandas numpy
 	$(LATEST)/bin/python -m pip list 2>/dev/null | grep -iE "^(hydra-core|omegaconf|mlflow|pyfixest|pandas|numpy) "
 	EQEXP_CANARY=1 $(LATEST)/bin/python -m pytest -q -ra -n 2 --dist loadfile

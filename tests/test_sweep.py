@@ -429,8 +429,9 @@ def test_progress_lines_of_jobs_side_by_side_name_their_job(tmp_path, cache):
                      "hydra.launcher.n_jobs=2", "tracking=off")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     progress = [line for line in done.stderr.splitlines() if "permutation test: " in line]
-    labels = {re.match(r"\[(hetero=\w+)\] permutation test: \d+/300 draws$", line).group(1) for line in progress}
-    assert labels == {"hetero=ownership", "hetero=region"}
+    found = [re.match(r"\[(hetero=\w+)\] permutation test: \d+/300 draws$", line) for line in progress]
+    assert all(found), [line for line, m in zip(progress, found) if m is None]
+    assert {m.group(1) for m in found} == {"hetero=ownership", "hetero=region"}
     assert len({r.pid for r in sweep.job_records(tmp_path / "labels")}) == 2  # side by side, on two workers
 
 
