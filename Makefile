@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 RAY    := $(VENV)/.ray-installed
 PGDRV  := $(VENV)/.postgres-installed
 
-.PHONY: setup browser fonts office postgres run test bench clean
+.PHONY: setup browser fonts office postgres run test test-latest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,8 +66,22 @@ test: setup browser fonts office $(RAY) postgres $(PGDRV)
 	$(PY) -m pytest -q -ra -n 2 --dist loadfile
 	EQEXP_TEST_SHUFFLE=20261208 $(PY) -m pytest -q -ra -n 2 --dist loadfile -m numerics
 
+# The upgrade canary: a second environment with the newest hydra-core, omegaconf, mlflow, pyfixest,
+# pandas and numpy (pip warns that they break eqexp's pins: that is the point), and the suite with
+# DeprecationWarning and FutureWarning as errors when eqexp's own modules trigger them (tests/conftest.py,
+# EQEXP_CANARY). CI keeps the pinned set (`make test`).
+LATEST := .venv-latest
+test-latest: browser postgres
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet -e ".[dev,postgres,ray]"
+	$(LATEST)/bin/python -m pip install --quiet --no-deps hydra-ray-launcher==1.2.2
+	-$(LATEST)/bin/python -m pip install --quiet --upgrade hydra-core omegaconf mlflow pyfixest pandas numpy
+	$(LATEST)/bin/python -m pip list 2>/dev/null | grep -iE "^(hydra-core|omegaconf|mlflow|pyfixest|pandas|numpy) "
+	EQEXP_CANARY=1 $(LATEST)/bin/python -m pytest -q -ra -n 2 --dist loadfile
+
 bench: setup
 	$(PY) benchmarks/bench_study.py
 
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs .pytest_cache $(LATEST)

@@ -33,7 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from eqexp.cli import run_from_hydra
-from eqexp.sweep import main_with_summary
+from eqexp.sweep.finish import main_with_summary
 
 ROOT = Path.cwd()
 

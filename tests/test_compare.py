@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from eqexp import compare, sweep
+from eqexp.sweep.finish import finish_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 ESTIMATES = {"none": 0.05, "p1": 0.09, "p5": 0.02, "winsor1": 0.07}
@@ -116,7 +117,7 @@ def _log_sweep_to_mlflow(sweep_dir: Path, uri: str, artifacts: Path, with_summar
             client.log_artifact(run, str(Path(r.dir) / "coefficients.csv"))
         client.set_terminated(run, status="FAILED" if r.status == "failed" else "FINISHED")
     if with_summary:
-        sweep.finish_sweep(sweep_dir)
+        finish_sweep(sweep_dir)
         for name in ("jobs.json", "combined_coefficients.csv"):
             client.log_artifact(parent, str(sweep_dir / name))
     return parent

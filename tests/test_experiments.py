@@ -21,11 +21,11 @@ def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def run(cache: Path, tmp: Path, experiment: str, *overrides: str):
+def run(cache: Path, tmp: Path, experiment: str, *overrides: str, shared=None):
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=["data=synthetic_small", "tracking=off", f"data.cache_dir={cache}",
                                            f"experiment={experiment}", *overrides])
-    return run_job(cfg, tmp)
+    return run_job(cfg, tmp, cache=shared)
 
 
 def test_table2_descriptives(cache, tmp_path):
@@ -84,25 +84,21 @@ def test_table6_mediation_three_equations(cache, tmp_path):
     assert stats["sobel", "ab"] == pytest.approx(a * b, rel=1e-12)
 
 
-def test_a_second_mediation_channel_takes_its_draws_from_the_first_ones_bootstrap(cache, tmp_path):
+def test_a_second_mediation_channel_takes_its_draws_from_the_first_ones_bootstrap(cache, tmp_path, process_cache):
     """Table 6 whose bootstrap also sums R&D (as a sweep over both tables plans it), then Table 7 in
     the same process: Table 7 solves its draws from Table 6's moments, says so, and finds what it
     finds alone."""
-    from eqexp.analyses import mediation as analysis
-
     draws = "mediator.bootstrap.draws=100"
-    analysis._DRAWN.clear()
-    alone = run(cache, tmp_path / "alone", "table7_mediation_rd", draws)
-    analysis._DRAWN.clear()
-    run(cache, tmp_path / "t6", "table6_mediation_humancapital", draws, "mediator.bootstrap.share_with=[rd]")
-    shared = run(cache, tmp_path / "t7", "table7_mediation_rd", draws)
+    alone = run(cache, tmp_path / "alone", "table7_mediation_rd", draws, shared=process_cache)
+    process_cache.reset()
+    run(cache, tmp_path / "t6", "table6_mediation_humancapital", draws, "mediator.bootstrap.share_with=[rd]", shared=process_cache)
+    shared = run(cache, tmp_path / "t7", "table7_mediation_rd", draws, shared=process_cache)
     assert "shared with an earlier job" in "\n".join(shared.tables["table"].notes)
     assert "shared" not in "\n".join(alone.tables["table"].notes)
     boot = lambda r: r.tests[r.tests.test.str.startswith("bootstrap")].reset_index(drop=True)  # noqa: E731
     assert len(boot(shared)) == 8
     for column in ("estimate", "se", "ci_low", "ci_high"):
         np.testing.assert_allclose(boot(shared)[column], boot(alone)[column], rtol=1e-10)
-    analysis._DRAWN.clear()
 
 
 def test_a_bootstrap_shared_with_an_unknown_column_fails_before_estimation(cache, tmp_path):

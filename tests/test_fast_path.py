@@ -13,6 +13,7 @@ import pyfixest as pf
 import pytest
 
 from eqexp import absorb
+from eqexp.cache import ProcessCache
 from eqexp.estimate import BlockCache, Workspace, fit
 from eqexp.spec import SpecError, VcovSpec
 from numerics import assert_close_on_scale, assert_vcov_close, in_test_order
@@ -108,20 +109,22 @@ def test_exact_and_iterative_absorption_agree(panel):
 
 
 def test_models_on_one_sample_share_absorbed_columns(panel):
-    cache = BlockCache(2**40)
-    workspace = Workspace(panel, "test-data", cache)
+    shared = ProcessCache()  # what a sweep worker keeps between its jobs
+    cache = shared.blocks
+    workspace = Workspace(panel, "test-data", shared)
     fit(panel, "quality", ["market", "age"], ["firm_id", "year"], VCOVS["firm"], workspace=workspace)
     stored = len(cache.columns)
     fit(panel, "quality", ["age", "market"], ["firm_id", "year"], VCOVS["robust"], workspace=workspace)
     assert len(cache.columns) == stored == 3  # same sample, same columns: nothing absorbed again
-    later = Workspace(panel, "test-data", cache)  # a later job on the same prepared data
+    later = Workspace(panel, "test-data", shared)  # a later job on the same prepared data
     fit(panel, "quality", ["market"], ["firm_id", "year"], VCOVS["iid"], workspace=later)
     assert len(cache.columns) == 3
 
 
 def test_cache_keeps_within_its_byte_budget(panel):
-    cache = BlockCache(max_bytes=3 * 8 * len(panel))
-    workspace = Workspace(panel, "budget", cache)
+    shared = ProcessCache()
+    cache = shared.blocks = BlockCache(max_bytes=3 * 8 * len(panel))
+    workspace = Workspace(panel, "budget", shared)
     fit(panel, "quality", ["market", "market_sq", "scale", "age"], ["firm_id", "year"], VCOVS["firm"], workspace=workspace)
     assert cache.bytes <= cache.max_bytes and len(cache.columns) <= 3
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from conftest import make_panel
 from eqexp.analyses.regression import fit_plans
@@ -78,11 +79,12 @@ def test_a_command_line_override_narrows_an_axis_without_breaking_its_exclusions
 def test_the_reference_multiverse_plans_its_product_minus_its_exclusions():
     from hydra.core.global_hydra import GlobalHydra
 
-    from eqexp.sweep.plan import planned_overrides
+    from hydra_plugins.eqexp_sweeps import planned_jobs
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["+multiverse=reference"], return_hydra_config=True)
-        jobs = planned_overrides(cfg, GlobalHydra.instance().config_loader())
+        sweeper = OmegaConf.to_container(cfg.hydra.sweeper, resolve=True)
+        jobs = planned_jobs([], GlobalHydra.instance().config_loader(), sweeper["params"], sweeper["exclude"])
     choices = [dict(o.split("=", 1) for o in job) for job in jobs]
     assert len(jobs) == 4 * 3 * 3 * 2 * 2 - 3 * 2 * 2 == 132  # winsor1 without controls: 3 lags × 2 samples × 2 vcov
     assert not any(c["trim"] == "winsor1" and c["controls"] == "none" for c in choices)
@@ -138,74 +140,65 @@ def test_null_draws_equal_a_brute_force_loop_over_resampled_panels(square):
 
 
 @pytest.mark.numerics
-def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null():
+def test_specs_on_the_same_rows_share_the_moments_and_get_their_own_null(process_cache):
     """Two control sets on the same rows: the second solves from the first's moments (kept per
     worker) and equals a fresh computation."""
-    from eqexp.multiverse import draws as draws_module
-
     df, _ = prepare(make_panel(n_firms=150, seed=3), small_spec())
-    workspace = Workspace(df, data_key="test-rows")  # a data key: kept between specs, as in a sweep worker
+    workspace = Workspace(df, "test-rows", process_cache)  # a data key and the process's cache: kept between specs, as in a sweep worker
     results, shared = {}, []
     for controls in (["scale", "age"], ["scale"]):
         spec = small_spec(controls=controls)
         (fit,) = fit_plans(workspace, spec, plans(spec))
         results[tuple(controls)], reused = null_estimates(workspace, spec, plans(spec)[0], fit)
         shared.append(reused)
-    assert shared == [False, True] and len([k for k in draws_module._MOMENTS if k[0][0] == "test-rows"]) == 1
+    assert shared == [False, True] and len([k for k in process_cache.moments if k[0][0] == "test-rows"]) == 1
     spec = small_spec(controls=["scale"])
     fresh = Workspace(df)
     (fit,) = fit_plans(fresh, spec, plans(spec))
     np.testing.assert_allclose(results[("scale",)], null_estimates(fresh, spec, plans(spec)[0], fit)[0], rtol=0, atol=1e-12)
 
 
-def test_a_worker_keeps_the_drawn_moments_without_the_per_firm_entries():
+def test_a_worker_keeps_the_drawn_moments_without_the_per_firm_entries(process_cache):
     """What a worker keeps for later specs is the draws' sums (draws × p × p), not the firms'
     entries (firms × p²): nothing of those, not even a view that would hold them."""
-    from eqexp.multiverse import draws as draws_module
-
     df, _ = prepare(make_panel(n_firms=150, seed=3), small_spec())
-    workspace = Workspace(df, data_key="test-kept")
+    workspace = Workspace(df, "test-kept", process_cache)
     spec = small_spec()
     (fit,) = fit_plans(workspace, spec, plans(spec))
     null_estimates(workspace, spec, plans(spec)[0], fit)
-    kept = [moments for key, (moments, _) in draws_module._MOMENTS.items() if key[0][0] == "test-kept"]
+    kept = [moments for key, (moments, _) in process_cache.moments.items() if key[0][0] == "test-kept"]
     assert len(kept) == 1 and kept[0].cross.size == 0 and kept[0].cross.base is None
 
 
-def test_jobs_on_the_same_preparation_share_the_prepared_panel_and_no_other_does(tmp_path):
-    from eqexp.data.load import Loaded
+def test_jobs_on_the_same_preparation_share_the_prepared_panel_and_no_other_does(process_cache):
     from eqexp.panel import preparation_key
-    from eqexp.runner import prepared
 
-    loaded = Loaded(panel=make_panel(n_firms=50), fingerprint="test", directory=tmp_path, truth=None)
+    panel = make_panel(n_firms=50)
     market, other_vcov, scale = small_spec(), small_spec(), small_spec(treatment="scale", controls=["age"])
     other_vcov.vcov.cluster = ["province"]
     keys = [preparation_key(s, "test") for s in (market, other_vcov, scale)]
     assert keys[0] == keys[1] != keys[2]
-    first = prepared(loaded, market, keys[0])
-    assert prepared(loaded, other_vcov, keys[1]) is first  # kept: prepared once for both
-    assert "scale_sq" in prepared(loaded, scale, keys[2])[0] and "scale_sq" not in first[0]
+    first = process_cache.prepare(keys[0], lambda: prepare(panel, market))
+    assert process_cache.prepare(keys[1], lambda: prepare(panel, other_vcov)) is first  # kept: prepared once for both
+    assert "scale_sq" in process_cache.prepare(keys[2], lambda: prepare(panel, scale))[0] and "scale_sq" not in first[0]
 
 
-def test_a_job_on_another_prepared_panel_drops_the_absorbed_columns_of_the_previous_one(tmp_path):
+def test_a_job_on_another_prepared_panel_drops_the_absorbed_columns_of_the_previous_one(process_cache):
     """A worker keeps absorbed columns for the later jobs of its chain (same prepared panel); the
     first job on another panel drops the others' columns, which no later job of the chain uses."""
-    from eqexp.data.load import Loaded
-    from eqexp.estimate import BLOCKS
     from eqexp.panel import preparation_key
-    from eqexp.runner import prepared
 
-    loaded = Loaded(panel=make_panel(n_firms=50), fingerprint="test", directory=tmp_path, truth=None)
+    panel, blocks = make_panel(n_firms=50), process_cache.blocks
     market, scale = small_spec(), small_spec(treatment="scale", controls=["age"])
     first_key, other_key = preparation_key(market, "test"), preparation_key(scale, "test")
     column = np.ones(100)
-    prepared(loaded, market, first_key)
-    BLOCKS.put((first_key, "rows", ("firm_id",), "market"), column)
-    prepared(loaded, market, first_key)  # the same panel: kept
-    assert (first_key, "rows", ("firm_id",), "market") in BLOCKS.columns
-    before = BLOCKS.bytes
-    prepared(loaded, scale, other_key)
-    assert not [k for k in BLOCKS.columns if k[0] != other_key] and BLOCKS.bytes <= before - column.nbytes
+    process_cache.prepare(first_key, lambda: prepare(panel, market))
+    blocks.put((first_key, "rows", ("firm_id",), "market"), column)
+    process_cache.prepare(first_key, lambda: prepare(panel, market))  # the same panel: kept
+    assert (first_key, "rows", ("firm_id",), "market") in blocks.columns
+    before = blocks.bytes
+    process_cache.prepare(other_key, lambda: prepare(panel, scale))
+    assert not [k for k in blocks.columns if k[0] != other_key] and blocks.bytes <= before - column.nbytes
 
 
 # --- the joint test ------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ from omegaconf import OmegaConf
 
 from eqexp import sweep
 from eqexp.spec import Spec, load_spec
+from eqexp.sweep.finish import finish_sweep
+from eqexp.sweep.plan import Plan, PlannedJob, job_key, job_labels, share_bootstraps
+from eqexp.sweep.side_by_side import combined_table, key_results
+from eqexp.sweep.threads import cores, set_thread_env, threads_per_worker
 from dataclasses import FrozenInstanceError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,24 +117,31 @@ def hand_made_sweep(tmp_path: Path) -> Path:
 # --- unit: plan, labels, identity, threads ----------------------------------------------
 
 
+def planned_jobs(*overrides: str, exclude: list | None = None) -> list[list[str]]:
+    """The job list eqexp's sweeper plans for these task overrides."""
+    from hydra_plugins.eqexp_sweeps import planned_jobs as plan
+
+    return plan(list(overrides), None, exclude=exclude)
+
+
 def test_planned_jobs_are_hydras_product_in_hydras_order():
-    cfg = OmegaConf.create({"hydra": {"overrides": {"task": ["data=synthetic_small", "trim=none,p5", "lags=none,l1,l2"]},
-                                      "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None}}})
-    jobs = sweep.planned_overrides(cfg)
+    jobs = planned_jobs("data=synthetic_small", "trim=none,p5", "lags=none,l1,l2")
     expected = [["data=synthetic_small", f"trim={t}", f"lags={l}"] for t, l in itertools.product(["none", "p5"], ["none", "l1", "l2"])]
     assert jobs == expected
-    assert sweep.job_labels(jobs)[:2] == ["trim=none,lags=none", "trim=none,lags=l1"]
-    assert sweep.job_labels([["data=x", "hetero=region"]]) == ["data=x,hetero=region"]
-    assert sweep.job_labels([[]]) == ["default"]
+    assert job_labels(jobs)[:2] == ["trim=none,lags=none", "trim=none,lags=l1"]
+    assert job_labels([["data=x", "hetero=region"]]) == ["data=x,hetero=region"]
+    assert job_labels([[]]) == ["default"]
+    excluded = planned_jobs("trim=none,p5", "lags=none,l1", exclude=[{"trim": "p5", "lags": "l1"}])
+    assert excluded == [["trim=none", "lags=none"], ["trim=none", "lags=l1"], ["trim=p5", "lags=none"]]
 
 
 def test_job_key_ignores_tracking_force_and_cache_but_not_the_model_or_data():
     base = load_spec({})  # the labels a spec derives from its config (vcov, sample) are filled in
     same = load_spec({"tracking": {"uri": "sqlite:///elsewhere.db", "experiment": "other"}, "force": True, "data": {"cache_dir": "/x"}})
     trimmed = load_spec({"trim": {"name": "p5", "method": "trim"}})
-    assert sweep.job_key(base, "synthetic-1") == sweep.job_key(same, "synthetic-1")
-    assert sweep.job_key(base, "synthetic-1") != sweep.job_key(trimmed, "synthetic-1")
-    assert sweep.job_key(base, "synthetic-1") != sweep.job_key(base, "synthetic-2")
+    assert job_key(base, "synthetic-1") == job_key(same, "synthetic-1")
+    assert job_key(base, "synthetic-1") != job_key(trimmed, "synthetic-1")
+    assert job_key(base, "synthetic-1") != job_key(base, "synthetic-2")
 
 
 def test_mediation_channels_of_one_model_share_one_bootstrap_and_keep_their_identity():
@@ -138,59 +149,51 @@ def test_mediation_channels_of_one_model_share_one_bootstrap_and_keep_their_iden
     each bootstrap sum the other mediators too and chains the jobs on one worker, without
     changing what identifies their results (resume finds runs made before or alone)."""
     from eqexp.spec import with_bootstrap_shared
-    from eqexp.sweep import records, workers
-    from eqexp.sweep.start import _share_bootstraps
 
     specs = {("mediator=humancapital",): load_spec({"mediator": {"name": "hc", "variable": "humancapital"}}),
              ("mediator=rd",): load_spec({"mediator": {"name": "rd", "variable": "rd"}}),
              ("mediator=rd", "trim=p5"): load_spec({"mediator": {"name": "rd", "variable": "rd"}, "trim": {"name": "p5", "method": "trim"}}),
              ("hetero=region",): load_spec({})}
-    jobs = [records.JobRecord(num=i, label="", overrides=list(o), fingerprint="synthetic-1") for i, o in enumerate(specs)]
-    workers.SPECS.clear(), workers.SHARES.clear()
-    workers.SPECS.update(specs)
-    _share_bootstraps(jobs)
-    hc, rd, trimmed, plain = (workers.SPECS[o] for o in specs)
-    assert hc.mediator.bootstrap.share_with == ["rd"] and rd.mediator.bootstrap.share_with == ["humancapital"]
-    assert trimmed.mediator.bootstrap.share_with == [] and plain.mediator.bootstrap.share_with == []  # other rows, no mediator
-    assert workers.SHARES[("mediator=humancapital",)] == workers.SHARES[("mediator=rd",)]
-    assert ("mediator=rd", "trim=p5") not in workers.SHARES and ("hetero=region",) not in workers.SHARES
-    assert [0, 1] in workers.chains([list(o) for o in specs], 2)  # on one worker, one after the other, never split
-    assert sweep.job_key(hc, "synthetic-1") == sweep.job_key(specs[("mediator=humancapital",)], "synthetic-1")
+    plan = Plan([PlannedJob(i, list(o), "", spec=spec) for i, (o, spec) in enumerate(specs.items())])
+    share_bootstraps(plan.jobs, {i: "synthetic-1" for i in range(4)})
+    hc, rd, trimmed, plain = plan.jobs
+    assert hc.spec.mediator.bootstrap.share_with == ["rd"] and rd.spec.mediator.bootstrap.share_with == ["humancapital"]
+    assert trimmed.spec.mediator.bootstrap.share_with == [] and plain.spec.mediator.bootstrap.share_with == []  # other rows, no mediator
+    assert hc.share == rd.share and trimmed.share is None and plain.share is None
+    assert [0, 1] in [[j.num for j in chain] for chain in plan.chains(2)]  # on one worker, one after the other, never split
+    assert job_key(hc.spec, "synthetic-1") == job_key(specs[("mediator=humancapital",)], "synthetic-1")
     with pytest.raises(FrozenInstanceError):
-        with_bootstrap_shared(rd, ["x"]).mediator.bootstrap.draws = 1  # sealed like a loaded spec
-    workers.SPECS.clear(), workers.SHARES.clear()
+        with_bootstrap_shared(rd.spec, ["x"]).mediator.bootstrap.draws = 1  # sealed like a loaded spec
 
 
 def test_threads_times_workers_never_exceed_cores():
     for workers, n_cores in [(16, 16), (3, 16), (2, 2), (40, 16), (1, 8)]:
-        assert sweep.threads_per_worker(workers, n_cores) * min(workers, n_cores) <= n_cores
-    assert sweep.threads_per_worker(3, 16) == 5
+        assert threads_per_worker(workers, n_cores) * min(workers, n_cores) <= n_cores
+    assert threads_per_worker(3, 16) == 5
     env = {"OMP_NUM_THREADS": "2"}  # the user's own setting wins
-    applied = sweep.set_thread_env(1, env)
-    assert env["OMP_NUM_THREADS"] == "2" and env["RAYON_NUM_THREADS"] == "1" and "OMP_NUM_THREADS" not in applied
+    set_thread_env(1, env)
+    assert env["OMP_NUM_THREADS"] == "2" and env["RAYON_NUM_THREADS"] == "1" and env["PYTHONHASHSEED"] == "0"
 
 
 def _read_in(directory: str) -> tuple[int, int, float]:
     """In a worker: which process read the panel it holds for `directory`, its rows and a column's sum."""
-    from eqexp.data import load as data_load
+    from eqexp.cache import PROCESS
 
-    loaded = data_load._LAST[Path(directory)]
+    loaded = PROCESS.panels[Path(directory)]
     return loaded.panel.attrs["read_by"], len(loaded.panel), float(loaded.panel["y"].sum())
 
 
-def test_workers_inherit_the_panel_read_before_their_fork_and_the_parent_gives_it_back(tmp_path, monkeypatch):
+def test_workers_inherit_the_panel_read_before_their_fork_and_the_parent_gives_it_back(tmp_path, monkeypatch, process_cache):
     """A sweep's workers share the pages of the first job's panel, read once in the parent: no worker reads
     it again (it would hold a copy of its own), and the parent keeps none."""
     from eqexp.data import load as data_load
     from eqexp.spec import DataSpec
-    from eqexp.sweep import workers
-    from eqexp.sweep.threads import worker_env
+    from eqexp.sweep.start import _start_pool
 
     path = tmp_path / "p.csv"
     pd.DataFrame({"firm": [1, 1, 2, 2, 3], "year": [2001, 2002, 2001, 2002, 2001], "y": [1.0, 2.0, 3.0, 4.5, 6.0]}).to_csv(path, index=False)
     spec = DataSpec(name="p", source="panel", path=str(path), id="firm", time="year", cache_dir=str(tmp_path / "cache"))
     directory = data_load.load(spec).directory  # the cache entry exists, as after any earlier run
-    data_load.release()
     read = data_load._read
 
     def tagged(file: Path) -> pd.DataFrame:
@@ -199,22 +202,28 @@ def test_workers_inherit_the_panel_read_before_their_fork_and_the_parent_gives_i
         return panel
 
     monkeypatch.setattr(data_load, "_read", tagged)
-    warmup = workers.Warmup(2, worker_env(1), None, None, [spec])
+    monkeypatch.setattr("eqexp.sweep.start.compose_job", lambda loader, cfg, overrides: (None, Spec(data=spec), ""))
+    pool = _start_pool(2, 1, None, None, ["data=p"], {})
+    pids = list(pool.pids)
     try:
-        assert data_load._LAST == {}
-        answers = [workers.submit(warmup.executor, _read_in, str(directory)).result(timeout=60) for _ in range(4)]
+        assert process_cache.panels == {}
+        answers = [pool.submit(_read_in, str(directory)).result(timeout=60) for _ in range(4)]
         assert set(answers) == {(os.getpid(), 5, 16.5)}
-        warmup.load([spec])  # what the sweep asks of its workers later: no read, the inherited panel serves
-        assert {workers.submit(warmup.executor, _read_in, str(directory)).result(timeout=60) for _ in range(4)} == {(os.getpid(), 5, 16.5)}
     finally:
-        workers.kill()
+        pool.kill()
+    assert not pool.alive()
+    for pid in pids:  # killed, and reaped by the pool
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_a_sweep_directory_is_never_shared(tmp_path):
     taken = tmp_path / "sweeps" / "2026-01-01_00-00-00-000001"
     taken.mkdir(parents=True)
     cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(taken)}, "overrides": {"hydra": [], "task": []}}})
-    claimed = sweep._claim_sweep_dir(cfg)
+    from eqexp.sweep.start import claim_sweep_dir
+
+    claimed = claim_sweep_dir(cfg)
     assert claimed != taken.resolve() and claimed.name == f"{taken.name}-{os.getpid()}"
     assert cfg.hydra.sweep.dir == str(claimed) and f"hydra.sweep.dir={claimed}" in cfg.hydra.overrides.hydra
 
@@ -227,7 +236,7 @@ def test_summary_lists_every_planned_job_and_exit_code_says_something_went_wrong
     records = sweep.job_records(sweep_dir)
     assert [r.status for r in records] == ["finished", "skipped", "failed", "never finished", "never finished"]
     assert "pid 4242" in records[3].reason and "never started" in records[4].reason
-    code = sweep.finish_sweep(sweep_dir)
+    code = finish_sweep(sweep_dir)
     assert code == 1
     summary = pd.read_csv(sweep_dir / "summary.csv")
     assert list(summary.job) == [0, 1, 2, 3, 4]
@@ -236,15 +245,19 @@ def test_summary_lists_every_planned_job_and_exit_code_says_something_went_wrong
     assert "no observations" in summary.loc[2, "reason"]
     assert "never finished" in (sweep_dir / "summary.md").read_text()
     # only finished and skipped: exit code 0
-    ok = sweep.summary_frame([r for r in records if r.status in sweep.OK_STATUSES], {})
-    assert sweep.exit_code(ok) == 0
+    ok = tmp_path / "ok"
+    (ok / sweep.STATUS_DIR).mkdir(parents=True)
+    (ok / sweep.PLAN_FILE).write_text(json.dumps({"context": {"sweep_dir": str(ok), "root": str(tmp_path)}, "jobs": []}))
+    for r in records[:2]:
+        sweep.write_status(ok, r)
+    assert finish_sweep(ok) == 0
 
 
 def test_combined_table_has_one_column_per_job_and_model_with_only_treatment_terms(tmp_path):
     sweep_dir = hand_made_sweep(tmp_path)
-    sweep.finish_sweep(sweep_dir)
+    finish_sweep(sweep_dir)
     long = pd.read_csv(sweep_dir / "combined_coefficients.csv")
-    table = sweep.combined_table(long, "t", {"market": "Market"})
+    table = combined_table(long, "t", {"market": "Market"})
     groups = table.header[1][1:]
     assert groups == ["trim=none (1)", "trim=none (2)", "trim=p1 (1)", "trim=p1 (2)"]
     stubs = [row[0] for row in table.body if row[0]]
@@ -260,7 +273,7 @@ def test_combined_table_has_one_column_per_job_and_model_with_only_treatment_ter
 
 def test_key_results_take_the_last_models_lagged_treatment():
     df = coefficients(3).replace({"term": {"market": "L2_market", "market_sq": "L2_market_sq"}})
-    res = sweep.key_results(df, "market")
+    res = key_results(df, "market")
     assert res["model"] == "(3)" and res["term"] == "L2_market" and res["estimate"] == pytest.approx(0.08) and res["n_obs"] == 3000
 
 
@@ -274,10 +287,10 @@ def compose_hydra(*overrides: str):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
 
-def test_default_launcher_is_joblib_on_every_core_with_the_sweep_callback():
+def test_default_launcher_is_eqexps_joblib_on_every_core_with_eqexps_sweeper():
     cfg = compose_hydra()
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == -1
-    assert cfg.hydra.callbacks.eqexp_sweep._target_ == "eqexp.sweep.SweepCallback"
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.eqexp_sweeps.PlannedJoblibLauncher" and cfg.hydra.launcher.n_jobs == -1
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.eqexp_sweeps.PlannedBasicSweeper"
     sweep_dir = OmegaConf.to_container(cfg.hydra.sweep, resolve=False)["dir"]
     assert "%f" in sweep_dir  # microseconds: two sweeps in the same second get two directories
 
@@ -320,7 +333,7 @@ def test_twelve_jobs_on_all_workers_every_run_param_metric_and_artifact_arrives(
     summary = pd.read_csv(sweep_dir / "summary.csv")
     assert len(summary) == 12 and (summary.status == "finished").all()
     plan = json.loads((sweep_dir / sweep.PLAN_FILE).read_text())
-    n_cores = sweep.cores()
+    n_cores = cores()
     assert plan["context"]["workers"] == min(12, n_cores)  # n_jobs = cores by default
     records = sweep.job_records(sweep_dir)
     assert 1 < len({r.pid for r in records}) <= plan["context"]["workers"] or n_cores == 1  # jobs ran side by side
@@ -407,6 +420,19 @@ def test_a_sweep_over_mediators_draws_each_bootstrap_once_per_sample(tmp_path, c
     assert len(ours) == 8
     for column in ("estimate", "se", "ci_low", "ci_high"):
         np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-10)
+
+
+def test_progress_lines_of_jobs_side_by_side_name_their_job(tmp_path, cache):
+    """Two heterogeneity jobs on two workers: their permutation tests' progress lines interleave,
+    and each line says which job it is."""
+    done = run_sweep(tmp_path, cache, "labels", "hetero=ownership,region", "++hetero.permutation.draws=300",
+                     "hydra.launcher.n_jobs=2", "tracking=off")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    progress = [line for line in done.stderr.splitlines() if "permutation test: " in line]
+    found = [re.match(r"\[(hetero=\w+)\] permutation test: \d+/300 draws$", line) for line in progress]
+    assert all(found), [line for line, m in zip(progress, found) if m is None]
+    assert {m.group(1) for m in found} == {"hetero=ownership", "hetero=region"}
+    assert len({r.pid for r in sweep.job_records(tmp_path / "labels")}) == 2  # side by side, on two workers
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Glue between Hydra's job context and the runner.
 
 A single run (`python run.py ...`) runs the job and raises on failure. A job of a sweep
-(`python run.py -m ...`) goes through `eqexp.sweep.run_sweep_job`, which records its
+(`python run.py -m ...`) goes through `eqexp.sweep.job.run_recorded`, which records its
 outcome, skips it when an identical finished run exists, and never lets its failure stop
-the other jobs; `run.py` ends every sweep with its summary (`eqexp.sweep.main_with_summary`).
+the other jobs; `run.py` ends every sweep with its summary (`eqexp.sweep.finish.main_with_summary`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from eqexp import sweep
 from eqexp.data.validate import DataValidationError
 from eqexp.inference import InferenceError
 from eqexp.report import figures
@@ -38,8 +37,10 @@ def _exit_with(err: Exception, code: int = 2) -> None:
 
 
 def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        sweep.run_sweep_job(cfg, hydra_cfg, root)
+    if hydra_cfg.mode == RunMode.MULTIRUN:  # a job of a sweep on another launcher than eqexp's (Ray, SLURM)
+        from eqexp.sweep.job import run_recorded
+
+        run_recorded(cfg, hydra_cfg)
         return
     from eqexp.model_runs import choices_of  # a sweep's parent never runs a job itself
     from eqexp.runner import run_job

@@ -30,6 +30,7 @@ import pandas as pd
 from eqexp import sweep
 from eqexp.spec import OUTPUTS
 from eqexp.sweep import JobRecord
+from eqexp.sweep.side_by_side import combined_coefficients, key_results, write_side_by_side
 
 ORDER_KEYS = ("plan", "given", "label", "estimate", "t", "n_obs")
 
@@ -48,7 +49,7 @@ def from_directory(sweep_dir: Path) -> SweepResults:
         raise SystemExit(f"{sweep_dir} is not an eqexp sweep directory (no {sweep.PLAN_FILE} or {sweep.STATUS_DIR}/).")
     records = sweep.job_records(sweep_dir)
     coefficients = {r.num: c for r in records if (c := sweep.read_coefficients(r)) is not None}
-    return SweepResults(sweep_dir.name, records, sweep.combined_coefficients(records, coefficients), str(sweep_dir))
+    return SweepResults(sweep_dir.name, records, combined_coefficients(records, coefficients), str(sweep_dir))
 
 
 def _default_uri() -> str:
@@ -94,7 +95,7 @@ def _from_children(client, parent, name: str, tmp: Path) -> SweepResults:
         else:
             frames.append(None)
     coefficients = {r.num: f for r, f in zip(records, frames) if f is not None}
-    return SweepResults(name, records, sweep.combined_coefficients(records, coefficients), f"MLflow run {parent.info.run_id}")
+    return SweepResults(name, records, combined_coefficients(records, coefficients), f"MLflow run {parent.info.run_id}")
 
 
 def _json_params(text: str | None) -> dict[str, str]:
@@ -142,7 +143,7 @@ def order(records: list[JobRecord], long: pd.DataFrame, key: str, plan_order: li
     else:
         def value(r: JobRecord) -> float:
             part = long[long.job == r.num]
-            res = sweep.key_results(part, r.treatment)
+            res = key_results(part, r.treatment)
             v = res.get(key)
             return float("inf") if v is None else float(v) * (-1 if descending else 1)
 
@@ -161,7 +162,7 @@ def compare(results: SweepResults, jobs: list[str] | None = None, order_by: str 
     long["_order"] = long.job.map({n: i for i, n in enumerate(nums)})
     long = long.sort_values("_order", kind="stable").drop(columns="_order")
     title = title or f"Sweep {results.name}: treatment coefficients across jobs"
-    written = sweep.write_side_by_side(chosen, long, Path(out), title)
+    written = write_side_by_side(chosen, long, Path(out), title)
     return chosen, written
 
 

@@ -8,7 +8,7 @@ The fast path: a `Workspace` holds one prepared panel. Every model's estimation 
 set of its rows; the columns a model needs are absorbed (`eqexp.absorb`) once per sample
 and kept, so models that share a sample (the columns of Table 4, the three mediation
 equations, the groups behind a group-difference test) share the work, and a worker's
-later jobs on the same prepared data reuse it (`BLOCKS`). Least squares and the
+later jobs on the same prepared data reuse it (`eqexp.cache`). Least squares and the
 covariance then cost a few small matrix products (`eqexp.ols`). A model without fixed
 effects has its intercept absorbed (a one-level effect). CRV3 goes to `pf.feols`, which
 is also the reference the tests hold the fast path to.
@@ -20,6 +20,7 @@ import hashlib
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,11 +112,6 @@ class BlockCache:
             self.bytes -= self.columns.pop(key).nbytes
 
 
-# A sweep worker runs many jobs; those on the same prepared data (a vcov or label sweep, a
-# multiverse) find their absorbed columns here. A full-size column is 4.7 MB.
-BLOCKS = BlockCache(max_bytes=128 * 2**20)
-
-
 @dataclass(frozen=True, eq=False)
 class Sample:
     """The rows one model is estimated on (positions in the workspace's panel), fixed effects coded."""
@@ -136,14 +132,15 @@ class Workspace:
 
     Rows are selected by position, never by copying the panel; a column is converted to
     numpy once. `data_key` names the panel's content (data fingerprint and preparation):
-    with it the absorbed columns outlive the job in `BLOCKS`, without it they live as long
-    as the workspace.
+    with it and a process's cache (`eqexp.cache.ProcessCache`, `shared`) the absorbed columns
+    and resampling moments outlive the job there, without them they live as long as the workspace.
     """
 
-    def __init__(self, df: pd.DataFrame, data_key: str | None = None, cache: BlockCache | None = None):
+    def __init__(self, df: pd.DataFrame, data_key: str | None = None, shared: Any = None):
         self.df = df
-        self.data_key = data_key if data_key is not None else f"workspace-{id(self)}"
-        self.cache = cache if cache is not None else (BLOCKS if data_key is not None else BlockCache(2**62))
+        self.data_key = data_key if data_key is not None and shared is not None else f"workspace-{id(self)}"
+        self.shared = shared
+        self.cache = shared.blocks if shared is not None else BlockCache(2**62)
         self._arrays: dict[str, np.ndarray] = {}
         self._codes: dict[str, np.ndarray] = {}
         self._present: dict[str, np.ndarray] = {}

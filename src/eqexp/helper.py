@@ -1,13 +1,10 @@
 """Helper processes: a process forked when a command starts, which imports a slow library at
-once and then runs the calls it is sent, in order, beside the command.
-
-Importing MLflow and opening its store cost seconds of one core; matplotlib's import costs
-half a second before a job draws its first figure. Forked when the command starts, a helper
-imports them while the command composes its config and computes, on the other core, instead
-of in front of its first call. A call is a module-level function sent with its arguments:
-`submit` returns at once, and its reply's `get` waits for the result (or raises the call's
-exception). A command that needs none of a helper's calls closes it.
-"""
+once (MLflow and its store: seconds of a core; matplotlib: half a second) while the command
+composes and computes on the other core, then runs the calls it is sent, in order. A call is a
+module-level function and its arguments: `submit` returns at once, its reply's `get` waits for
+the result (or raises the call's exception). A command that needs none of its calls closes it.
+The command's helpers are the state this module keeps: `_LIVE` (those it talks to) and
+`_PRELOADED` (started at the command's start, by role, until taken)."""
 
 from __future__ import annotations
 
@@ -17,8 +14,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-_LIVE: list["Helper"] = []  # the helpers this process talks to
-_PRELOADED: dict[str, "Helper"] = {}  # role -> a helper started when the command started, not yet taken
+_LIVE: list["Helper"] = []
+_PRELOADED: dict[str, "Helper"] = {}
 
 
 class Helper:
@@ -29,9 +26,8 @@ class Helper:
     def __init__(self, role: str, load: Callable[[], None], error: type[Exception]) -> None:
         context = multiprocessing.get_context("fork")  # the child has eqexp loaded already
         self._conn, child = context.Pipe()
-        self._error = error
+        self._error, self.role, self._pending = error, role, []
         self._process = context.Process(target=_serve, args=(child, self._conn, load, error), name=f"eqexp {role}", daemon=True)
-        self.role = role
         # Ctrl-C held until the child ignores it: here it then raises after the fork, not in the child
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
@@ -39,7 +35,6 @@ class Helper:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         child.close()
-        self._pending: list[Reply] = []
         _LIVE.append(self)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> "Reply":
@@ -115,7 +110,6 @@ def take(role: str, load: Callable[[], None], error: type[Exception]) -> Helper:
 
 
 def take_preloaded(role: str) -> Helper | None:
-    """The helper preloaded for `role`, if there is one (`take` without starting one)."""
     return _PRELOADED.pop(role, None)
 
 

@@ -27,16 +27,13 @@ So the MLflow run table can sort and filter every model of a sweep in one view.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from eqexp.estimate import Fit
 from eqexp.models import Plan
 from eqexp.terms import base_variable, parse
-
-if TYPE_CHECKING:
-    from eqexp.runner import JobResult
 
 # tests.csv's (test, hypothesis, column) -> the model run's metric
 _TESTS = {
@@ -125,16 +122,16 @@ def choices_of(hydra_cfg: Any) -> dict[str, str]:
     return groups | values
 
 
-def model_runs(result: JobResult, planned: list[Plan], choices: dict[str, str], run_name: str) -> list[dict[str, Any]]:
+def model_runs(fits: list[Fit], tests: pd.DataFrame, treatment: str, planned: list[Plan], choices: dict[str, str],
+               run_name: str) -> list[dict[str, Any]]:
     """The nested runs of a job's models: name, params, metrics and tags of each (the job's full
     spec is in the job's run, their parent)."""
-    treatment = result.spec.model.treatment
     by_model = {p.model: p for p in planned}
     runs = []
-    for fit in result.fits:
+    for fit in fits:
         plan = by_model.get(fit.model)
         params = {**{f"choice.{k}": str(v) for k, v in choices.items()}, **model_params(fit, plan, treatment)}
         name = " ".join(part for part in (run_name, fit.model, plan.label if plan else "") if part)
-        runs.append({"name": name, "params": params, "metrics": model_metrics(fit, treatment, result.tests),
+        runs.append({"name": name, "params": params, "metrics": model_metrics(fit, treatment, tests),
                      "tags": {"eqexp.kind": "model", "eqexp.model": fit.model}})
     return runs

@@ -21,12 +21,12 @@ from eqexp.terms import lag_name, square_name
 UNIT, TIME = "firm_id", "year"  # the reference study's; a data config names its own (data.id, data.time)
 
 
-def as_numbers(df: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """The panel with every column the spec uses as a number holding numbers, or a named error
-    (the file, the column, the field that uses it, how many rows, examples, the fix) before any
-    estimation. A text column whose every value reads as a number ("3.5") becomes numbers."""
-    used = {c: where for c, where in numeric_variables(spec).items() if c in df.columns}
-    where = spec.data.path or f"the panel of data={spec.data.name}"
+def as_numbers(df: pd.DataFrame, numbers: dict[str, str], where: str) -> pd.DataFrame:
+    """The panel with every column a spec uses as a number (`numbers`: column -> the field that
+    names it) holding numbers, or a named error (the file `where`, the column, the field, how many
+    rows, examples, the fix) before any estimation. A text column whose every value reads as a
+    number ("3.5") becomes numbers."""
+    used = {c: field for c, field in numbers.items() if c in df.columns}
     try:
         check_types(df, dict.fromkeys(used, "numeric"), where)
     except DataValidationError as err:
@@ -141,15 +141,42 @@ def apply_sample(df: pd.DataFrame, spec: SampleSpec) -> tuple[pd.DataFrame, list
     return kept, [Step(f"sample: {spec.query}", len(df), len(kept), reason=f"not in sample '{spec.name}'")]
 
 
-def preparation_key(spec: Spec, fingerprint: str) -> str:
-    """What a prepared panel's content depends on: the data, the lags, the treatment's square,
-    the interacted effects, the sample and the trimming. Jobs with the same key share the
-    prepared panel (`eqexp.runner.prepared`) and its estimation samples' work
-    (`eqexp.estimate.BLOCKS`, a multiverse's draws)."""
-    from eqexp.models import lags_needed
+@dataclasses.dataclass(frozen=True)
+class Preparation:
+    """Everything the preparation of a panel (`eqexp.runner.prepare`) reads from a spec, so that
+    its `key` names the prepared panel's content: jobs with the same key share the prepared
+    panel and its estimation samples' work (`eqexp.cache.ProcessCache`)."""
 
-    interacted = sorted(n for n in [*spec.model.fixed_effects, *spec.vcov.cluster] if "^" in n)
-    parts = {"data": fingerprint, "id": spec.data.id, "time": spec.data.time, "lags": lags_needed(spec),
-             "lag_unit": spec.lags.unit, "treatment": spec.model.treatment, "square": spec.model.square, "interacted": interacted,
-             "sample": spec.sample.query, "trim": dataclasses.asdict(spec.trim)}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    id: str
+    time: str
+    lags: dict[int, list[str]]  # distance -> the variables lagged by it
+    lag_unit: str
+    treatment: str
+    numbers: dict[str, str]  # the columns used as numbers -> the field naming each (checked, and rows with ±inf dropped)
+    source: str  # the data's file or name, for the messages
+    squares: tuple[str, ...]  # the terms whose square the models use (treatment's and instruments')
+    interacted: tuple[str, ...]  # fixed effects and clusters `a^b`, built as columns
+    sample: SampleSpec
+    trim: TrimSpec
+
+    @classmethod
+    def of(cls, spec: Spec) -> "Preparation":
+        from eqexp.models import instrument_terms, lags_needed, treatment_terms
+        from eqexp.terms import squared
+
+        treated = [t for c in spec.model.columns for t in treatment_terms(spec, c.lags)] if spec.model.square else []
+        instruments = [t for c in spec.model.columns for t in instrument_terms(spec, c.lags)]  # z_sq, as the treatment's
+        squares = [squared(t) for t in [*treated, *instruments] if squared(t)]
+        interacted = [n for n in [*spec.model.fixed_effects, *spec.vcov.cluster] if "^" in n]
+        return cls(spec.data.id, spec.data.time, lags_needed(spec), spec.lags.unit, spec.model.treatment, numeric_variables(spec),
+                   spec.data.path or f"the panel of data={spec.data.name}", tuple(dict.fromkeys(squares)),
+                   tuple(sorted(set(interacted))), spec.sample, spec.trim)
+
+    def key(self, fingerprint: str) -> str:
+        parts = {**dataclasses.asdict(self), "data": fingerprint}
+        parts["sample"] = self.sample.query  # its name and label only say what it is
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def preparation_key(spec: Spec, fingerprint: str) -> str:
+    return Preparation.of(spec).key(fingerprint)

@@ -21,16 +21,17 @@ from eqexp.analyses.descriptive import DESCRIPTIVES_FILE
 from eqexp.data import load as data_load
 from eqexp.inference import hypothesis
 from eqexp.coefficients import coefficient_rows
-from eqexp.estimate import BLOCKS, Fit
+from eqexp.cache import ProcessCache
+from eqexp.estimate import Fit
 from eqexp.model_runs import model_runs
-from eqexp.models import instrument_terms, lags_needed, plans, treatment_terms
+from eqexp.models import plans
 from eqexp.multiverse import NULL_DRAWS_FILE
-from eqexp.panel import (Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
-                         as_numbers, drop_infinite, preparation_key, province_series)
+from eqexp.panel import (Preparation, Step, add_interactions, add_lags, add_province_lags, add_square, apply_sample, apply_trim,
+                         as_numbers, drop_infinite, province_series)
 from eqexp.report.figures import Drawing, save_drawings
 from eqexp.report.table import Table, to_text, write_table
-from eqexp.spec import Spec, SpecError, check_variables, load_spec, numeric_variables
-from eqexp.terms import squared
+from eqexp.spec import Spec, SpecError, check_variables, load_spec
+from eqexp.terms import square_name
 
 
 @dataclass
@@ -51,45 +52,29 @@ class JobResult:
 
 
 def prepare(panel: pd.DataFrame, spec: Spec, province_year: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Step]]:
-    """Numbers checked, lags on the full panel first (before any filter or split), squares, rows with
-    infinite values out, then sample, then trimming."""
-    df, x, unit, time = as_numbers(panel, spec), spec.model.treatment, spec.data.id, spec.data.time
-    for k, variables in lags_needed(spec).items():
-        if spec.lags.unit == "province" and x in variables:
-            df = add_province_lags(df, x, k, province_series(panel, x, province_year, time), time)
+    """Numbers checked, lags on the full panel first (before any filter or split), squares, rows
+    with infinite values out, then sample, then trimming; from the spec's `Preparation` alone,
+    whose key names the result."""
+    prep = Preparation.of(spec)
+    df, x = as_numbers(panel, prep.numbers, prep.source), prep.treatment
+    for k, variables in prep.lags.items():
+        if prep.lag_unit == "province" and x in variables:
+            df = add_province_lags(df, x, k, province_series(panel, x, province_year, prep.time), prep.time)
             variables = [v for v in variables if v != x]
-        df = add_lags(df, variables, k, unit, time)
-    if spec.model.square:
-        for column in spec.model.columns:
-            for term in treatment_terms(spec, column.lags):
-                if squared(term) is not None and term not in df:
-                    df = add_square(df, squared(term))
-    for column in spec.model.columns:  # squared instruments (z_sq), as the treatment's
-        for term in instrument_terms(spec, column.lags):
-            if squared(term) is not None and term not in df:
-                df = add_square(df, squared(term))
-    df = add_interactions(df, [*spec.model.fixed_effects, *spec.vcov.cluster])
-    df, infinite_steps = drop_infinite(df, [*numeric_variables(spec), *(c for c in df.columns if c not in panel.columns)])
-    df, sample_steps = apply_sample(df, spec.sample)
-    df, trim_steps = apply_trim(df, spec.trim)
+        df = add_lags(df, variables, k, prep.id, prep.time)
+    for variable in prep.squares:
+        if square_name(variable) not in df:
+            df = add_square(df, variable)
+    df = add_interactions(df, list(prep.interacted))
+    df, infinite_steps = drop_infinite(df, [*prep.numbers, *(c for c in df.columns if c not in panel.columns)])
+    df, sample_steps = apply_sample(df, prep.sample)
+    df, trim_steps = apply_trim(df, prep.trim)
     return df, infinite_steps + sample_steps + trim_steps
 
 
-
-# The last prepared panel of this process: a sweep worker runs the specs that share it one
-# after another (eqexp.sweep.workers.chains); they only read it. Moving on to another panel
-# also drops the previous one's absorbed columns, which no later job of the chain can use.
-_PREPARED: dict[str, tuple[pd.DataFrame, list[Step]]] = {}
-
-
-def prepared(loaded: data_load.Loaded, spec: Spec, key: str) -> tuple[pd.DataFrame, list[Step]]:
-    """`prepare` on the loaded panel, or the same preparation's result kept from the previous job."""
-    if key not in _PREPARED:
-        _PREPARED.clear()
-        BLOCKS.keep_only(key)
-        extra = loaded.directory / "province_year.parquet"
-        _PREPARED[key] = prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
-    return _PREPARED[key]
+def _prepare_loaded(loaded: data_load.Loaded, spec: Spec) -> tuple[pd.DataFrame, list[Step]]:
+    extra = loaded.directory / "province_year.parquet"
+    return prepare(loaded.panel, spec, pd.read_parquet(extra) if extra.exists() and spec.lags.unit == "province" else None)
 
 
 def _job_metrics(result: JobResult, steps: list[Step]) -> dict[str, float]:
@@ -138,21 +123,24 @@ def run_job(
     tags: dict[str, str] | None = None,
     log: bool = True,
     choices: dict[str, str] | None = None,
+    cache: ProcessCache | None = None,
 ) -> JobResult:
     """Run one job; write its files into `out_dir`, and its MLflow run (with extra `tags`) with
     a nested run per model (params `choice.<group>` from Hydra's `choices`): logged now, or
-    (`log=False`, a sweep's job) written to `run.json` for the sweep to log."""
+    (`log=False`, a sweep's job) written to `run.json` for the sweep to log. `cache`: what the
+    process keeps between its jobs (a sweep's: `eqexp.cache.PROCESS`), else the job's own."""
     start, started_ms = time.perf_counter(), int(time.time() * 1000)
     spec = config if isinstance(config, Spec) else load_spec(config)
     artifacts = (root / spec.tracking.artifact_root).resolve()
     if spec.tracking.enabled and artifacts.is_relative_to(out_dir.resolve()):
         raise SpecError(f"tracking.artifact_root ({artifacts}) is inside the run's directory {out_dir}: "
                         "MLflow would copy the run into itself. Put it elsewhere, e.g. outputs/mlartifacts.")
-    loaded = data_load.load(spec.data)
+    cache = cache if cache is not None else ProcessCache()
+    loaded = cache.load(spec.data)
     check_variables(spec, loaded.panel.columns)
-    data_key = preparation_key(spec, loaded.fingerprint)
-    df, steps = prepared(loaded, spec, data_key)
-    found = analyses.run(df, spec, data_key)
+    data_key = Preparation.of(spec).key(loaded.fingerprint)
+    df, steps = cache.prepare(data_key, lambda: _prepare_loaded(loaded, spec))
+    found = analyses.run(df, spec, data_key, cache)
     steps = steps + [replace(s, step=f"{f.model} {s.step}") for f in found.fits for s in f.steps]
     result = JobResult(out_dir=out_dir, spec=spec, fits=found.fits, tests=found.tests_frame(), tables=found.tables,
                        figures=found.figures, null_draws=found.null_draws, frames=found.frames, steps=steps, fingerprint=loaded.fingerprint,
@@ -173,7 +161,7 @@ def run_job(
         params |= tracking.flatten({"build": (loaded.build or {}).get("options", {})})
         all_tags = {"data_fingerprint": loaded.fingerprint, "analysis": spec.analysis, **(tags or {})}
         record = tracking.run_record(spec.tracking, root, run_name, params, _job_metrics(result, steps), all_tags, out_dir, start_time=started_ms)
-        record.children = model_runs(result, plans(spec), choices or {}, run_name)
+        record.children = model_runs(result.fits, result.tests, spec.model.treatment, plans(spec), choices or {}, run_name)
         if log:
             result.run_id = tracking.log_run(record, root)
         else:

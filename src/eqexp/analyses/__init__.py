@@ -9,6 +9,8 @@ Every model with a squared treatment gets the Lind–Mehlum inverted-U test.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from eqexp.analyses.descriptive import correlation, descriptives
@@ -19,6 +21,7 @@ from eqexp.spec import Spec
 ANALYSES = {"regression": regression, "descriptives": descriptives, "correlations": correlation}
 
 
-def run(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
-    """Dispatch on the kind of analysis the spec asks for; `data_key` names the prepared panel (shared caches)."""
-    return ANALYSES[spec.analysis](df, spec, data_key)
+def run(df: pd.DataFrame, spec: Spec, data_key: str | None = None, cache: Any = None) -> Findings:
+    """Dispatch on the kind of analysis the spec asks for; `data_key` names the prepared panel in
+    the process's `cache` (`eqexp.cache.ProcessCache`), whose absorbed columns and moments it shares."""
+    return ANALYSES[spec.analysis](df, spec, data_key, cache)

@@ -13,13 +13,13 @@ from eqexp.spec import Spec, descriptive_variables
 DESCRIPTIVES_FILE = "descriptives.csv"
 
 
-def descriptives(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
+def descriptives(df: pd.DataFrame, spec: Spec, data_key: str | None = None, cache: object = None) -> Findings:
     summary = describe(df, descriptive_variables(spec))
     return Findings(frames={DESCRIPTIVES_FILE: summary},
                     tables={"table": descriptives_table(summary, spec.report.labels, spec.report.title or "Descriptive statistics")})
 
 
-def correlation(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
+def correlation(df: pd.DataFrame, spec: Spec, data_key: str | None = None, cache: object = None) -> Findings:
     variables = descriptive_variables(spec)
     pairs = pairwise(df, variables)
     r, p = correlations(df, variables, pairs)

@@ -3,21 +3,14 @@ of the indirect effect, the instantaneous effect along the treatment, Wen–Ye's
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import pandas as pd
 
 from eqexp.analyses.findings import Findings
-from eqexp.estimate import BLOCKS, Fit, Sample, Workspace
+from eqexp.estimate import Fit, Sample, Workspace
 from eqexp.inference import mediation as mediation_tests
 from eqexp.models import control_terms
 from eqexp.panel import stata_percentile
 from eqexp.spec import Spec
-
-# Per worker: the last bootstraps' drawn moments, for a later job on the same sample and draws
-# with another mediator (`mediator.bootstrap.share_with`, which a sweep over mediators fills in).
-_DRAWN: OrderedDict[tuple, mediation_tests.DrawnMoments] = OrderedDict()
-_KEPT_DRAWN = 2  # each draws × p × p: 4 MB at 1,000 draws and 23 columns
 
 
 def mediation(workspace: Workspace, spec: Spec, fits: list[Fit]) -> Findings:
@@ -58,17 +51,15 @@ def drawn_moments(workspace: Workspace, rows_used: Sample, spec: Spec, controls:
     square = spec.model.square or med.square
     needed = mediation_tests.bootstrap_columns(x, square, controls, [m])
     key = (rows_used.key, spec.model.outcome, firm, tuple(other_fe), med.bootstrap.draws, med.bootstrap.seed)
-    cached = _DRAWN.get(key) if workspace.cache is BLOCKS else None  # a workspace without a data key is private
+    shared = workspace.shared  # the process's cache: a later job on the same sample and draws with another mediator
+    cached = shared.kept("drawn", key) if shared is not None else None
     if cached is not None and set(needed) <= set(cached.moments.x):
-        _DRAWN.move_to_end(key)
         return cached, ", shared with an earlier job on the same sample"
-    shared = [c for c in med.bootstrap.share_with if c not in needed and workspace.present(c)[rows_used.positions].all()]
-    columns = mediation_tests.bootstrap_columns(x, square, controls, [m, *shared])
-    read = [spec.model.outcome, *[c for c in columns if c != mediation_tests.square_name(x)], firm, *other_fe]
+    others = [c for c in med.bootstrap.share_with if c not in needed and workspace.present(c)[rows_used.positions].all()]
+    columns = mediation_tests.bootstrap_columns(x, square, controls, [m, *others])
+    read = [spec.model.outcome, *[c for c in columns if c != mediation_tests.bootstrap_square_column(x)], firm, *other_fe]
     drawn = mediation_tests.bootstrap_moments(workspace.frame(rows_used, read),  # no name: freed once its moments are built
                                               spec.model.outcome, columns, firm, other_fe, med.bootstrap.draws, med.bootstrap.seed)
-    if workspace.cache is BLOCKS:
-        _DRAWN[key] = drawn
-        while len(_DRAWN) > _KEPT_DRAWN:
-            _DRAWN.popitem(last=False)
+    if shared is not None:
+        shared.keep("drawn", key, drawn)
     return drawn, ""

@@ -40,10 +40,10 @@ def fit_plans(workspace: Workspace, spec: Spec, planned: list[Plan]) -> list[Fit
     return fits
 
 
-def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None) -> Findings:
+def regression(df: pd.DataFrame, spec: Spec, data_key: str | None = None, cache: object = None) -> Findings:
     """The planned columns, their tests, and the table with the tests' notes under it."""
     planned = plans(spec)
-    workspace = Workspace(df, data_key)
+    workspace = Workspace(df, data_key, cache)
     fits = fit_plans(workspace, spec, planned)
     found = Findings(fits=fits) + iv_diagnostics(spec, fits) + inverted_u_tests(workspace, spec, planned, fits) \
         + wild_tests(workspace, spec, planned, fits)

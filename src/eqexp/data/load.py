@@ -191,27 +191,11 @@ def _read(path: Path) -> pd.DataFrame:
     return panel
 
 
-# The last panel loaded in this process: sweep workers are reused, so a worker's second
-# job on the same data skips the Parquet read. Nothing downstream modifies a panel in place.
-_LAST: dict[Path, Loaded] = {}
-
-
-def release() -> None:
-    """Forget the panel `load` keeps and give its memory back to the system (a sweep's parent,
-    once its workers were forked with the panel: their pages stay theirs)."""
-    if _LAST:
-        import pyarrow as pa
-
-        _LAST.clear()
-        pa.default_memory_pool().release_unused()  # the columns live there: `_read` converts zero-copy
-
-
 def load(spec: DataSpec) -> Loaded:
-    """The panel for `spec`, built on first use and read from the cache afterwards."""
+    """The panel for `spec`, built on first use and read from the cache afterwards (a process
+    that runs many jobs keeps the last one: `eqexp.cache.ProcessCache.load`)."""
     key = fingerprint(spec)
     directory = Path(spec.cache_dir).resolve() / key
-    if directory in _LAST and (directory / "panel.parquet").exists():
-        return _LAST[directory]
     if not (directory / "panel.parquet").exists():
         print(f"[eqexp] building data '{spec.name}' into {directory} ...", flush=True)
         _write_atomically(directory, _build(spec))
@@ -219,7 +203,4 @@ def load(spec: DataSpec) -> Loaded:
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
     log = json.loads(log_file.read_text()) if log_file.exists() else None
     built = log if isinstance(log, dict) else None  # a ready panel's log is a plain list of steps
-    loaded = Loaded(_read(directory / "panel.parquet"), key, directory, truth, built)
-    _LAST.clear()
-    _LAST[directory] = loaded
-    return loaded
+    return Loaded(_read(directory / "panel.parquet"), key, directory, truth, built)

@@ -114,7 +114,9 @@ class DrawnMoments:
     seed: int
 
 
-def square_name(treatment: str) -> str:
+def bootstrap_square_column(treatment: str) -> str:
+    """The bootstrap's name for the squared treatment, which `bootstrap_moments` computes itself (not the
+    panel's `terms.square_name` column, `x_sq`; `^` elsewhere means an interaction)."""
     return f"{treatment}^2"
 
 
@@ -159,7 +161,7 @@ def indirect_effects(
 ) -> BootstrapResult:
     """The bootstrap of the indirect effect from drawn moments: eqs (2) and (3) re-estimated on
     each draw; X² enters eq (3) if `square_outcome`, eq (2) if `square_mediator`."""
-    square = square_name(treatment)
+    square = bootstrap_square_column(treatment)
     x_m = [treatment, *([square] if square_mediator else []), *controls]
     x_y = [treatment, *([square] if square_outcome else []), *controls, mediator]
     points = np.array(list(at.values()), dtype=float)
@@ -187,7 +189,7 @@ def indirect_effects(
 
 def bootstrap_columns(treatment: str, square: bool, controls: Sequence[str], mediators: Sequence[str]) -> list[str]:
     """The regressors whose moments a bootstrap of these mediators sums: X [, X²], controls, the mediators."""
-    return list(dict.fromkeys([treatment, *([square_name(treatment)] if square else []), *controls, *mediators]))
+    return list(dict.fromkeys([treatment, *([bootstrap_square_column(treatment)] if square else []), *controls, *mediators]))
 
 
 def bootstrap_indirect(

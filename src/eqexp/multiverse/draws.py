@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from eqexp.estimate import BLOCKS, Fit, Sample, Workspace
+from eqexp.estimate import Fit, Sample, Workspace
 from eqexp.inference.firm_moments import CHUNK_ENTRIES, FirmMoments
 from eqexp.models import Plan
 from eqexp.multiverse import curve_term
@@ -37,12 +36,6 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # P(Poisson(1) ≤ k), k = 0..19: a uniform u becomes the count k with cdf[k-1] ≤ u < cdf[k]
 _POISSON_CDF = np.cumsum([math.exp(-1) / math.factorial(k) for k in range(20)])
 
-# Per worker: the weights of every firm seen so far (sorted id hashes, draws × firms counts),
-# and, per estimation sample, its per-firm moments aggregated over the draws: every spec on the
-# same rows (another control set, a vcov axis) solves its draws from them.
-_WEIGHTS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-_MOMENTS: OrderedDict[tuple, tuple[FirmMoments, np.ndarray]] = OrderedDict()
-_KEPT_MOMENTS = 4  # each draws × p × p: 1.2 MB at 500 draws and 17 columns
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -65,17 +58,19 @@ def _counts(hashes: np.ndarray, seed: int, draws: int) -> np.ndarray:
     return counts
 
 
-def firm_weights(ids: np.ndarray, seed: int, draws: int) -> np.ndarray:
-    """(draws, len(ids)) resampling counts of these firms: a function of (seed, draw, id) alone."""
+def firm_weights(ids: np.ndarray, seed: int, draws: int, kept: dict | None = None) -> np.ndarray:
+    """(draws, len(ids)) resampling counts of these firms: a function of (seed, draw, id) alone.
+    `kept` (a process cache's `weights`): the sorted id hashes and counts of the firms seen so far."""
     hashes = pd.util.hash_array(np.asarray(ids))
-    known, counts = _WEIGHTS.get((seed, draws), (np.zeros(0, np.uint64), np.zeros((draws, 0), np.uint8)))
+    kept = {} if kept is None else kept
+    known, counts = kept.get((seed, draws), (np.zeros(0, np.uint64), np.zeros((draws, 0), np.uint8)))
     new = np.setdiff1d(hashes, known)
     if len(new):  # a worker computes each firm's counts once per seed and number of draws
         known = np.concatenate([known, new])
         counts = np.concatenate([counts, _counts(new, seed, draws)], axis=1)
         order = np.argsort(known)
         known, counts = known[order], counts[:, order]
-        _WEIGHTS[(seed, draws)] = (known, counts)
+        kept[(seed, draws)] = (known, counts)
     return counts[:, np.searchsorted(known, hashes)]
 
 
@@ -89,9 +84,9 @@ def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors
     each shared draw's firm weights: (draws, p, p), and whether an earlier spec's were reused.
     Kept per worker for the specs that follow."""
     key = (sample.key, outcome, seed, draws)
-    cached = _MOMENTS.get(key) if workspace.cache is BLOCKS else None  # a workspace without a data key is private
+    shared = workspace.shared  # the process's cache: every spec on the same rows solves its draws from them
+    cached = shared.kept("moments", key) if shared is not None else None
     if cached is not None and set(regressors) <= set(cached[0].x):
-        _MOMENTS.move_to_end(key)
         return *cached, True
     columns = list(dict.fromkeys([*(cached[0].x if cached else []), *regressors]))
     frame = workspace.frame(sample, [outcome, *columns, unit, *other_fe])
@@ -100,13 +95,11 @@ def drawn_moments(workspace: Workspace, sample: Sample, outcome: str, regressors
     except ValueError as err:
         raise SpecError(f"The joint test's per-firm moments cannot be built: {err}. Use fixed effects with few levels "
                         "besides the unit's, or multiverse.draws=0.") from None
-    weights = firm_weights(moments.firms, seed, draws)
+    weights = firm_weights(moments.firms, seed, draws, shared.weights if shared is not None else None)
     step = max(1, CHUNK_ENTRIES // moments.n_firms)
     aggregated = np.concatenate([moments.aggregate(weights[i : i + step].astype(np.float64)) for i in range(0, draws, step)])
-    if workspace.cache is BLOCKS:  # kept without the per-firm entries (firms × p²): a later spec only solves
-        _MOMENTS[key] = (moments.without_entries(), aggregated)
-        while len(_MOMENTS) > _KEPT_MOMENTS:
-            _MOMENTS.popitem(last=False)
+    if shared is not None:  # kept without the per-firm entries (firms × p²): a later spec only solves
+        shared.keep("moments", key, (moments.without_entries(), aggregated))
     return moments, aggregated, False
 
 

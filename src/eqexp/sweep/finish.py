@@ -1,10 +1,12 @@
-"""The end of a sweep, in the parent (step 3 of the package docstring): the summary of
-every planned job, the exit code, KILLED runs for jobs that never finished, the parent
-run closed; `main_with_summary` makes sure it happens even when Hydra raised."""
+"""The end of a sweep, in the parent: the summary of every planned job, the exit code, KILLED
+runs for jobs that never finished, the parent run closed; `main_with_summary` makes sure it
+happens even when Hydra raised. The sweeps a command started are the one piece of state it
+keeps (`_SWEEPS`): Hydra may raise past the sweeper, and the command still owes their summary."""
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import math
 import sys
 import traceback
@@ -16,74 +18,65 @@ import pandas as pd
 
 from eqexp.multiverse.curve import finish_multiverse
 from eqexp.sweep import runs, stop
-from eqexp.sweep import workers as local_workers
-from eqexp.sweep.job import key_results
-from eqexp.sweep.records import (
-    FAILED,
-    FINISHED,
-    NEVER,
-    OK_STATUSES,
-    PLAN_FILE,
-    SKIPPED,
-    JobRecord,
-    SweepContext,
-    _read_plan,
-    _write_json,
-    job_records,
-    read_coefficients,
-)
-from eqexp.sweep.side_by_side import combined_coefficients, write_side_by_side
+from eqexp.sweep.plan import Plan
+from eqexp.sweep.records import (FAILED, FINISHED, NEVER, OK_STATUSES, PLAN_FILE, SKIPPED, JobRecord, SweepContext, job_records,
+                                 read_coefficients, read_plan, write_json)
+from eqexp.sweep.side_by_side import combined_coefficients, key_results, write_side_by_side
+from eqexp.sweep.workers import Call, Pool
 from eqexp.tracking import ui_hint
 
-_OPEN_SWEEPS: dict[str, SweepContext] = {}  # sweeps started by this process and not yet summarised
-_LOGGERS: dict[str, runs.JobLogger] = {}  # their jobs' runs, logged as the jobs end
-_LAST_EXIT_CODE = 0
+
+@dataclass
+class Sweep:
+    """What one sweep owns in its parent: its context, plan, local workers and job logger."""
+
+    ctx: SweepContext
+    plan: Plan
+    pool: Pool | None = None
+    logger: runs.JobLogger | None = None
+    code: int | None = None  # its exit code, once summarised
+
+
+_SWEEPS: dict[str, Sweep] = {}  # the sweeps this command started, by directory
+
+
+def register(sweep: Sweep) -> Sweep:
+    _SWEEPS[sweep.ctx.sweep_dir] = sweep
+    return sweep
+
+
+_SUMMARY = ["job", "overrides", "status", "reason", "model", "term", "estimate", "t", "n_obs", "run_id", "reused_run_id", "seconds", "dir"]
 
 
 def summary_frame(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
-    rows = []
-    for r in records:
-        res = key_results(coefficients.get(r.num), r.treatment)
-        rows.append({
-            "job": r.num, "overrides": r.label, "status": r.status, "reason": r.reason,
-            "model": res.get("model", ""), "term": res.get("term", ""), "estimate": res.get("estimate", np.nan),
-            "t": res.get("t", np.nan), "n_obs": res.get("n_obs", np.nan),
-            "run_id": r.run_id or "", "reused_run_id": r.reused_run_id or "",
-            "seconds": round(r.seconds, 2) if r.seconds else np.nan, "dir": r.dir or "",
-        })
-    return pd.DataFrame(rows, columns=["job", "overrides", "status", "reason", "model", "term", "estimate", "t", "n_obs",
-                                       "run_id", "reused_run_id", "seconds", "dir"])
+    rows = [{"job": r.num, "overrides": r.label, "status": r.status, "reason": r.reason, "model": "", "term": "",
+             **key_results(coefficients.get(r.num), r.treatment), "run_id": r.run_id or "", "reused_run_id": r.reused_run_id or "",
+             "seconds": round(r.seconds, 2) if r.seconds else np.nan, "dir": r.dir or ""} for r in records]
+    return pd.DataFrame(rows, columns=_SUMMARY)
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def _cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    if column == "n_obs":
+        return f"{int(value):,}"
+    return f"{value:.{2 if column == 't' else 4}f}" if isinstance(value, float) else str(value).replace("\n", " ")
 
 
 def summary_text(summary: pd.DataFrame, markdown: bool = False) -> str:
+    """The summary as a Markdown table, or (for the terminal) aligned columns."""
     counts = summary.status.value_counts()
-    head = ", ".join(f"{counts.get(s, 0)} {s}" for s in (FINISHED, SKIPPED, FAILED, NEVER) if counts.get(s, 0))
+    head = f"Sweep summary: {len(summary)} jobs: " + ", ".join(f"{counts[s]} {s}" for s in (FINISHED, SKIPPED, FAILED, NEVER) if counts.get(s, 0))
     columns = ["job", "overrides", "status", "model", "term", "estimate", "t", "n_obs", "reason"]
-    cells = [[_fmt(row[c], 2 if c == "t" else 4) if c != "n_obs" else (f"{int(row[c]):,}" if row[c] == row[c] else "")
-              for c in columns] for _, row in summary.iterrows()]
+    cells = [[_cell(c, row[c]) for c in columns] for _, row in summary.iterrows()]
     if markdown:
-        lines = [f"**Sweep summary**: {len(summary)} jobs: {head}", "", "| " + " | ".join(columns) + " |",
-                 "|" + "|".join(["---:", ":---", ":---", ":---", ":---", "---:", "---:", "---:", ":---"]) + "|"]
-        lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in cells]
-        return "\n".join(lines) + "\n"
+        rows = [columns, ["---:", *[":---"] * 4, *["---:"] * 3, ":---"], *[[c.replace("|", "\\|") for c in row] for row in cells]]
+        return "\n".join([f"**{head}**", "", *("| " + " | ".join(row) + " |" for row in rows)]) + "\n"
     shown = [[c if len(c) <= 90 else c[:87] + "..." for c in row] for row in cells]
     widths = [max(len(x) for x in col) for col in zip(columns, *shown)]
-    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
     rule = "-" * min(160, sum(widths) + 2 * len(widths))
-    return "\n".join([f"Sweep summary: {len(summary)} jobs: {head}", rule, fmt(columns), rule, *map(fmt, shown), rule])
-
-
-def exit_code(summary: pd.DataFrame) -> int:
-    """Non-zero when any job failed or never finished."""
-    return 0 if summary.status.isin(OK_STATUSES).all() else 1
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [columns, *shown]]
+    return "\n".join([head, rule, lines[0], rule, *lines[1:], rule])
 
 
 def _mlflow(what: str, call: Any, function: Any, *args: Any) -> Any:
@@ -95,14 +88,9 @@ def _mlflow(what: str, call: Any, function: Any, *args: Any) -> Any:
         return None
 
 
-def _here(function: Any, *args: Any) -> Any:
-    return function(*args)
-
-
 def _log_jobs(call: Any, ctx: SweepContext, records: list[JobRecord], what: str) -> None:
     """The jobs' runs logged (by `call`, maybe in another process) and their ids put in `records`."""
-    run_ids = _mlflow(what, call, runs.log_jobs, ctx, records, Path(ctx.root))
-    for r, run_id in zip(records, run_ids or []):
+    for r, run_id in zip(records, _mlflow(what, call, runs.log_jobs, ctx, records, Path(ctx.root)) or []):
         r.run_id = run_id
 
 
@@ -119,93 +107,74 @@ def _report(sweep_dir: Path, root: Path) -> list[Path]:
 
 def finish_sweep(sweep_dir: Path, aborted: bool = False) -> int:
     """Summary, combined table, plot, parent run; print where they are; return the exit code."""
-    global _LAST_EXIT_CODE
     sweep_dir = Path(sweep_dir).resolve()
-    ctx = _OPEN_SWEEPS.pop(str(sweep_dir), None)
-    plan = _read_plan(sweep_dir)
-    if ctx is None and plan:
-        ctx = SweepContext.from_dict(plan["context"])
-    records = job_records(sweep_dir)
-    logger = _LOGGERS.pop(str(sweep_dir), None)
-    call = _here  # MLflow calls: in the sweep's MLflow process when it has one
-    if logger is not None:
-        logger.stop(records)
-        call = logger.parent.call
-    tracked = ctx is not None and ctx.parent_run_id and ctx.tracking_uri
+    sweep = _SWEEPS.get(str(sweep_dir)) or Sweep(SweepContext.from_dict(read_plan(sweep_dir).get("context") or {"sweep_dir": str(sweep_dir),
+                                                                                                               "root": str(Path.cwd())}), Plan())
+    ctx, records = sweep.ctx, job_records(sweep_dir)
+    call = sweep.logger.parent.call if sweep.logger is not None else (lambda function, *args: function(*args))
+    if sweep.logger is not None:
+        sweep.logger.stop(records)
+    tracked = ctx.parent_run_id and ctx.tracking_uri
     if tracked:  # skipped jobs' results come from their earlier runs, before anything reads them
         _log_jobs(call, ctx, [r for r in records if r.status == SKIPPED], "copy the results of skipped jobs")
     coefficients = {r.num: c for r in records if (c := read_coefficients(r)) is not None}
     long = combined_coefficients(records, coefficients)
-    # drawn by a warm local worker when the sweep has one (matplotlib is loaded there), while
-    # this process logs the jobs' runs
-    drawing = local_workers.Call(write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
+    # drawn by a local worker when the sweep has one (matplotlib is loaded there), while this process logs the jobs' runs
+    drawing = Call(sweep.pool, write_side_by_side, records, long, sweep_dir, f"Sweep {sweep_dir.name}: treatment coefficients across jobs")
     if tracked:
         _log_jobs(call, ctx, records, "log the jobs' runs")
     summary = summary_frame(records, coefficients)
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     (sweep_dir / "summary.md").write_text(summary_text(summary, markdown=True))
-    _write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
-    drawn = drawing.result()  # the report embeds the combined table and plot: wait for them
-    report = _report(sweep_dir, Path(ctx.root) if ctx else Path.cwd())
-    written = drawn + report
+    write_json(sweep_dir / "jobs.json", [dataclasses.asdict(r) for r in records])
+    written = drawing.result()  # the report embeds the combined table and plot: wait for them
+    if sweep.pool is not None:
+        sweep.pool.kill()
+    report = _report(sweep_dir, Path(ctx.root))
     print(summary_text(summary), flush=True)
-    curve_files, curve_metrics = finish_multiverse(sweep_dir, records, ctx.multiverse) if ctx is not None and ctx.multiverse else ([], {})
-    written = [*written, *curve_files]
-    code = exit_code(summary)
-    if tracked:
-        counts = summary.status.value_counts()
-        metrics = {"jobs_planned": len(summary), **{f"jobs_{s.replace(' ', '_')}": int(counts.get(s, 0)) for s in (FINISHED, SKIPPED, FAILED, NEVER)}}
-        metrics |= curve_metrics
-        artifacts = [sweep_dir / "summary.csv", sweep_dir / "summary.md", sweep_dir / "jobs.json", sweep_dir / PLAN_FILE, *written]
-        status = "FINISHED" if code == 0 else ("KILLED" if aborted else "FAILED")
-        _mlflow("finish the MLflow parent run", call, runs.finish_parent_run, ctx, metrics, artifacts, status)
-    if logger is not None:
-        logger.parent.close()
+    curve_files, curve_metrics = finish_multiverse(sweep_dir, records, ctx.multiverse) if ctx.multiverse else ([], {})
+    sweep.code = 0 if summary.status.isin(OK_STATUSES).all() else 1
     counts = summary.status.value_counts()
+    if tracked:
+        metrics = {"jobs_planned": len(summary), **{f"jobs_{s.replace(' ', '_')}": int(counts.get(s, 0)) for s in (FINISHED, SKIPPED, FAILED, NEVER)}}
+        artifacts = [sweep_dir / name for name in ("summary.csv", "summary.md", "jobs.json", PLAN_FILE)] + written + report + curve_files
+        status = "FINISHED" if sweep.code == 0 else ("KILLED" if aborted else "FAILED")
+        _mlflow("finish the MLflow parent run", call, runs.finish_parent_run, ctx, metrics | curve_metrics, artifacts, status)
+    if sweep.logger is not None:
+        sweep.logger.parent.close()
     print(f"[eqexp] sweep directory: {sweep_dir}", flush=True)
     print(f"[eqexp] summary: {sweep_dir / 'summary.md'}   combined table: {sweep_dir / 'combined.md'}   plot: {sweep_dir / 'coefplot.png'}", flush=True)
     if report:
         print(f"[eqexp] report: {report[0]}", flush=True)
-    if ctx is not None and ctx.parent_run_id:
+    if ctx.parent_run_id:
         print(f"[eqexp] MLflow parent run {ctx.parent_run_id}: {ui_hint(ctx.tracking_uri)}", flush=True)
-    if code:
-        bad = int(counts.get(FAILED, 0)), int(counts.get(NEVER, 0))
-        print(f"[eqexp] {bad[0]} job(s) failed and {bad[1]} never finished; re-run the same command to complete only those.", flush=True)
-    _LAST_EXIT_CODE = code
-    return code
+    if sweep.code:
+        print(f"[eqexp] {counts.get(FAILED, 0)} job(s) failed and {counts.get(NEVER, 0)} never finished; "
+              "re-run the same command to complete only those.", flush=True)
+    return sweep.code
 
 
 def finish_open_sweeps(aborted: bool = True) -> int:
-    """Summarise every sweep this process started and did not summarise (Hydra raised, a worker
-    died, the sweep was stopped), once the jobs still in flight are killed."""
-    code = 0
-    if _OPEN_SWEEPS:
-        stop.kill_jobs()
-    for sweep_dir in list(_OPEN_SWEEPS):
+    """Summarise every sweep this command started and did not summarise (Hydra raised, a worker
+    died, the sweep was stopped), once the jobs still in flight are killed; the largest exit code."""
+    open_sweeps = [s for s in _SWEEPS.values() if s.code is None]
+    if open_sweeps:
+        stop.kill_jobs([s.pool for s in open_sweeps if s.pool is not None])
+    for sweep in open_sweeps:
         try:
-            code = max(code, finish_sweep(Path(sweep_dir), aborted=aborted))
+            finish_sweep(Path(sweep.ctx.sweep_dir), aborted=aborted)
         except Exception:
             traceback.print_exc()
-            code = max(code, 1)
-    return code
-
-
-def last_exit_code() -> int:
-    return _LAST_EXIT_CODE
+            sweep.code = 1
+    return max([s.code or 0 for s in _SWEEPS.values()], default=0)
 
 
 def main_with_summary(main: Any) -> int:
-    """Run Hydra's `main()`, then make sure every sweep ends with its summary; return the exit code.
-
-    Hydra calls `sys.exit(1)` when a worker dies (joblib aborts the whole sweep and
-    `on_multirun_end` never runs); this wrapper still writes the summary, which says which
-    jobs never finished. Launcher-agnostic: it works the same for joblib, Ray and SLURM.
-    """
+    """Run Hydra's `main()`, then make sure every sweep ends with its summary (also when a worker
+    died and Hydra exited, or the sweep was stopped); return the exit code."""
     from eqexp import tracking
     from eqexp.report import figures
-    from eqexp.sweep.parsed_once import parse_once
 
-    parse_once()  # before Hydra composes the primary config (twice) and the jobs: each YAML file parsed once
     code = 0
     try:
         # MLflow and matplotlib load in their own processes while Hydra composes (`eqexp.helper`)
@@ -223,4 +192,4 @@ def main_with_summary(main: Any) -> int:
         code = 1
     code = max(code, finish_open_sweeps(aborted=True))
     figures.discard_preloaded()
-    return max(code, last_exit_code())
+    return code

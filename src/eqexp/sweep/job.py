@@ -1,82 +1,48 @@
-"""One job of a sweep, in its worker (step 2 of the package docstring): its status
+"""One job of a sweep, where it runs (a local worker, a Ray task, a SLURM task): its status
 records, skipping a job that already has an identical FINISHED run, its failure recorded
-(never raised), and the key results of its coefficients. A job writes its MLflow run down
+(never raised), its progress lines labelled with the job. A job writes its MLflow run down
 (`run.json`); the sweep's parent logs it (`eqexp.sweep.runs`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
+import sys
 import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-import pandas as pd
 from omegaconf import DictConfig
 
 from eqexp.sweep import runs
-from eqexp.sweep.plan import job_key, treatment_of
+from eqexp.sweep.plan import PlannedJob, job_key
 from eqexp.sweep.records import FAILED, FINISHED, PLAN_FILE, SKIPPED, STARTED, JobRecord, SweepContext, write_status
 from eqexp.sweep.threads import THREADS_ENV, cap_threads
-from eqexp.sweep.workers import take_spec
 
 log = logging.getLogger(__name__)
 
-_JOB_CONTEXT: SweepContext | None = None  # set by on_job_start (set_job_context), in the process that runs the job
-
-
-def set_job_context(ctx: SweepContext) -> None:
-    """In the process that runs a job (the callback's `on_job_start`): the parent's context and its thread cap."""
-    global _JOB_CONTEXT
-    _JOB_CONTEXT = ctx
-    cap_threads(_JOB_CONTEXT.threads)
-
 
 def context_for(hydra_cfg: Any) -> SweepContext:
-    """The sweep context in a job: pushed by the callback, else read from the plan, else minimal."""
+    """The sweep's context in a job the launcher did not hand it to: read from the plan, else minimal."""
     sweep_dir = Path(str(hydra_cfg.sweep.dir)).resolve()
-    if _JOB_CONTEXT is not None and Path(_JOB_CONTEXT.sweep_dir) == sweep_dir:
-        return _JOB_CONTEXT
-    plan = sweep_dir / PLAN_FILE
-    if plan.exists():
-        try:
-            return SweepContext.from_dict(json.loads(plan.read_text())["context"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return SweepContext(sweep_dir=str(sweep_dir), root=str(Path(hydra_cfg.runtime.cwd)))
-
-
-def key_results(coefficients: pd.DataFrame, treatment: str | None) -> dict[str, Any]:
-    """Treatment coefficient, t and N of the job's last model."""
-    from eqexp.terms import base_variable, parse
-
-    if coefficients is None or coefficients.empty or not treatment:
-        return {}
-    last = coefficients[coefficients.model == coefficients.model.iloc[-1]]
-    rows = last[[base_variable(t) == treatment and not parse(t).squared for t in last.term]]
-    if rows.empty:
-        return {"model": last.model.iloc[0], "n_obs": int(last.n_obs.iloc[0])}
-    row = rows.iloc[0]
-    return {"model": row.model, "sample": row["sample"], "term": row.term, "estimate": float(row.estimate),
-            "t": float(row.statistic), "n_obs": int(row.n_obs)}
+    try:
+        return SweepContext.from_dict(json.loads((sweep_dir / PLAN_FILE).read_text())["context"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return SweepContext(sweep_dir=str(sweep_dir), root=str(Path(hydra_cfg.runtime.cwd)))
 
 
 def _earlier_run(ctx: SweepContext, num: int, key: str, spec: Any, root: Path) -> str | None:
-    """The FINISHED run this job would repeat: as the parent looked it up, or (a job the parent
-    did not plan, e.g. from another sweeper) looked up here."""
-    if not spec.tracking.enabled or spec.force:
-        return None
+    """The FINISHED run this job would repeat, as the parent looked it up (for this key and store)."""
     from eqexp import tracking
 
-    uri = tracking.resolve_uri(spec.tracking, root)
-    if ctx.earlier is not None and ctx.job_keys.get(num) == key and uri == ctx.tracking_uri:
-        return ctx.earlier.get(num)
-    found = runs.find_finished_run(uri, spec.tracking.experiment, key)
-    return found.info.run_id if found is not None else None
+    if not spec.tracking.enabled or spec.force or ctx.earlier is None or ctx.job_keys.get(num) != key:
+        return None
+    return ctx.earlier.get(num) if tracking.resolve_uri(spec.tracking, root) == ctx.tracking_uri else None
 
 
 def in_parent_store(spec: Any, ctx: SweepContext) -> Any:
@@ -88,18 +54,38 @@ def in_parent_store(spec: Any, ctx: SweepContext) -> Any:
     return replace(spec, tracking=tracking)
 
 
-def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
-    """Run one job of a sweep and record its outcome; never raises for the job's own failure."""
+class Labelled:
+    """A text stream that starts each line with `[label] `: the progress lines of jobs that run
+    side by side say whose they are."""
+
+    def __init__(self, stream: TextIO, label: str):
+        self.stream, self.prefix, self.at_start = stream, f"[{label}] ", True
+
+    def write(self, text: str) -> int:
+        for part in text.splitlines(keepends=True):
+            self.stream.write(self.prefix + part if self.at_start else part)
+            self.at_start = part.endswith("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def run_recorded(cfg: DictConfig, hydra_cfg: Any = None, ctx: SweepContext | None = None, spec: Any = None) -> JobRecord:
+    """Run one job of a sweep and record its outcome; never raises for the job's own failure.
+    `ctx` and `spec` as the parent planned them (eqexp's launcher hands them over), else read here."""
+    from hydra.core.hydra_config import HydraConfig
+
     from eqexp import runner
+    from eqexp.cache import PROCESS
     from eqexp.data import load as data_load
     from eqexp.model_runs import choices_of
     from eqexp.spec import load_spec
 
-    ctx = context_for(hydra_cfg)
-    sweep_dir = Path(ctx.sweep_dir)
-    num = int(hydra_cfg.job.num)
-    out_dir = Path(hydra_cfg.runtime.output_dir)
-    overrides = list(hydra_cfg.overrides.task)
+    hydra_cfg = hydra_cfg or HydraConfig.get()
+    ctx = ctx or context_for(hydra_cfg)
+    root, sweep_dir = Path(ctx.root), Path(ctx.sweep_dir)
+    num, out_dir, overrides = int(hydra_cfg.job.num), Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
     label = ctx.labels.get(num) or ",".join(overrides) or "default"
     record = JobRecord(num=num, label=label, overrides=overrides, status=STARTED, dir=str(out_dir),
                        pid=os.getpid(), host=socket.gethostname(), started=time.time())
@@ -108,11 +94,11 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     write_status(sweep_dir, record)
     total = ctx.n_planned if ctx.n_planned is not None else "?"
     print(f"[eqexp] job {num + 1}/{total} {label}: started (pid {record.pid})", flush=True)
-    spec = None
+    planned, spec = spec, None
     try:
         t0 = time.perf_counter()
-        spec = in_parent_store(take_spec(num) or load_spec(cfg), ctx)
-        record.analysis, record.treatment = spec.analysis, treatment_of(spec)
+        spec = in_parent_store(planned or load_spec(cfg), ctx)
+        record.analysis, record.treatment = spec.analysis, spec.model.treatment
         record.fixed_effects, record.labels = list(spec.model.fixed_effects), dict(spec.report.labels)
         record.fingerprint = data_load.fingerprint(spec.data)
         record.job_key = job_key(spec, record.fingerprint)
@@ -125,7 +111,8 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
         else:
             tags = {"job_key": record.job_key, "eqexp.status": FINISHED, "eqexp.job_num": str(num), "eqexp.sweep_dir": str(sweep_dir)}
             t1 = time.perf_counter()
-            runner.run_job(spec, out_dir, root=root, run_name=label, tags=tags, log=False, choices=choices_of(hydra_cfg))
+            with contextlib.redirect_stderr(Labelled(sys.stderr, label)):
+                runner.run_job(spec, out_dir, root=root, run_name=label, tags=tags, log=False, choices=choices_of(hydra_cfg), cache=PROCESS)
             record.timings["run_job"] = time.perf_counter() - t1
             record.status = FINISHED
     except Exception as err:  # a failing job is recorded and never stops the others
@@ -145,3 +132,28 @@ def run_sweep_job(cfg: DictConfig, hydra_cfg: Any, root: Path) -> JobRecord:
     why = f": {record.reason}" if record.status != FINISHED else ""
     print(f"[eqexp] job {num + 1}/{total} {label}: {record.status} in {record.seconds:.1f} s{why}", flush=True)
     return record
+
+
+def run_planned(job: PlannedJob, ctx: SweepContext, hydra_context: Any, state: Any) -> Any:
+    """In a local worker: Hydra's `run_job` on the config the parent composed (as the joblib
+    launcher's `execute_job`, minus composing), with Hydra's state as the parent had it, and
+    `run_recorded` on the planned spec and context as the job's task."""
+    import functools
+
+    from hydra.core import utils as hydra_utils
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.singleton import Singleton
+    from omegaconf import open_dict
+
+    hydra_utils.setup_globals()
+    Singleton.set_state(state)
+    with open_dict(job.config):
+        job.config.hydra.job.id, job.config.hydra.job.num = f"{job.config.hydra.job.name}_{job.num}", job.num
+    HydraConfig.instance().set_config(job.config)
+    return hydra_utils.run_job(hydra_context=hydra_context, config=job.config, job_dir_key="hydra.sweep.dir",
+                               task_function=functools.partial(run_recorded, ctx=ctx, spec=job.spec), job_subdir_key="hydra.sweep.subdir")
+
+
+def run_chain(chain: list[PlannedJob], ctx: SweepContext, hydra_context: Any, state: Any) -> list[Any]:
+    """In a local worker: the jobs of a chain, in order."""
+    return [run_planned(job, ctx, hydra_context, state) for job in chain]

@@ -1,9 +1,6 @@
-"""What a sweep directory says about its jobs: `sweep.json` (the plan and the sweep's
-context), `status/<num>.json` (each job's latest state) and, for a job that finished or
-was skipped, its `coefficients.csv`; read and written here.
-
-The lowest module of the package: every other one may import it, it imports none of them.
-"""
+"""What a sweep directory says about its jobs (the lowest module of the package, it imports
+none of the others): `sweep.json` (the plan's records and the sweep's context),
+`status/<num>.json` (each job's latest state) and a finished job's `coefficients.csv`."""
 
 from __future__ import annotations
 
@@ -51,13 +48,13 @@ class JobRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> "JobRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
-# What the parent tells every job: pushed by the callback, also written into `sweep.json`.
 @dataclass
 class SweepContext:
+    """What the parent tells every job: handed over with the plan, also written into `sweep.json`."""
+
     sweep_dir: str
     root: str
     parent_run_id: str | None = None
@@ -74,16 +71,14 @@ class SweepContext:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SweepContext":
-        names = {f.name for f in dataclasses.fields(cls)}
-        ctx = cls(**{k: v for k, v in data.items() if k in names})
-        ctx.labels = {int(k): v for k, v in (ctx.labels or {}).items()}
-        ctx.job_keys = {int(k): v for k, v in (ctx.job_keys or {}).items()}
-        if ctx.earlier is not None:
-            ctx.earlier = {int(k): v for k, v in ctx.earlier.items()}
+        ctx = cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
+        by_num = lambda d: {int(k): v for k, v in d.items()}  # noqa: E731  (JSON's keys are strings)
+        ctx.labels, ctx.job_keys = by_num(ctx.labels or {}), by_num(ctx.job_keys or {})
+        ctx.earlier = by_num(ctx.earlier) if ctx.earlier is not None else None
         return ctx
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     """Atomic write: readers (the summary, a concurrent compare) never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -92,7 +87,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def write_status(sweep_dir: Path, record: JobRecord) -> None:
-    _write_json(Path(sweep_dir) / STATUS_DIR / f"{record.num}.json", dataclasses.asdict(record))
+    write_json(Path(sweep_dir) / STATUS_DIR / f"{record.num}.json", dataclasses.asdict(record))
 
 
 def read_statuses(sweep_dir: Path, skip: Any = ()) -> dict[int, JobRecord]:
@@ -109,26 +104,23 @@ def read_statuses(sweep_dir: Path, skip: Any = ()) -> dict[int, JobRecord]:
     return records
 
 
-def _read_plan(sweep_dir: Path) -> dict:
+def read_plan(sweep_dir: Path) -> dict:
     path = Path(sweep_dir) / PLAN_FILE
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def job_records(sweep_dir: Path) -> list[JobRecord]:
     """Every planned job with its final state; jobs without an end record never finished."""
-    plan = _read_plan(sweep_dir)
+    plan = read_plan(sweep_dir)
     planned = {r["num"]: JobRecord.from_dict(r) for r in plan.get("jobs", [])}
     found = read_statuses(sweep_dir)
     records = []
     for num in sorted(set(planned) | set(found)):
         record = found.get(num)
         if record is None:
-            record = planned[num]
-            planned_reason = record.reason
+            record, invalid = planned[num], planned[num].reason
             record.status = NEVER
-            record.reason = "never started (the sweep stopped before launching it)"
-            if planned_reason:
-                record.reason += f"; its spec was invalid: {planned_reason}"
+            record.reason = "never started (the sweep stopped before launching it)" + (f"; its spec was invalid: {invalid}" if invalid else "")
         elif record.status == STARTED:
             record.status = NEVER
             record.reason = f"started on {record.host} (pid {record.pid}) and never finished: the worker died or the sweep was stopped"
@@ -139,9 +131,5 @@ def job_records(sweep_dir: Path) -> list[JobRecord]:
 
 
 def read_coefficients(record: JobRecord) -> pd.DataFrame | None:
-    if record.status not in OK_STATUSES or not record.dir:
-        return None
-    path = Path(record.dir) / "coefficients.csv"
-    if not path.exists():
-        return None
-    return pd.read_csv(path)
+    path = Path(record.dir) / "coefficients.csv" if record.status in OK_STATUSES and record.dir else None
+    return pd.read_csv(path) if path is not None and path.exists() else None

@@ -4,25 +4,34 @@ combined table of the treatment terms (jobs × models as columns) and the coeffi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from eqexp.coefficients import COLUMNS, FE_SEPARATOR
 from eqexp.sweep.records import OK_STATUSES, SKIPPED, JobRecord
+from eqexp.terms import base_variable, parse, square_name
 from eqexp.terms import label as term_label
-from eqexp.terms import parse, square_name
+
+
+def key_results(coefficients: pd.DataFrame, treatment: str | None) -> dict[str, Any]:
+    """Treatment coefficient, t and N of the job's last model."""
+    if coefficients is None or coefficients.empty or not treatment:
+        return {}
+    last = coefficients[coefficients.model == coefficients.model.iloc[-1]]
+    rows = last[[base_variable(t) == treatment and not parse(t).squared for t in last.term]]
+    if rows.empty:
+        return {"model": last.model.iloc[0], "n_obs": int(last.n_obs.iloc[0])}
+    row = rows.iloc[0]
+    return {"model": row.model, "sample": row["sample"], "term": row.term, "estimate": float(row.estimate),
+            "t": float(row.statistic), "n_obs": int(row.n_obs)}
 
 
 def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """All jobs' coefficient rows, long, with the job's number, label, treatment and status."""
-    frames = []
-    for r in records:
-        df = coefficients.get(r.num)
-        if df is None or df.empty:
-            continue
-        frames.append(df.assign(job=r.num, label=r.label, treatment=r.treatment or "", fixed_effects=FE_SEPARATOR.join(r.fixed_effects),
-                                status=r.status))
+    frames = [df.assign(job=r.num, label=r.label, treatment=r.treatment or "", fixed_effects=FE_SEPARATOR.join(r.fixed_effects), status=r.status)
+              for r in records if (df := coefficients.get(r.num)) is not None and not df.empty]
     first = ["job", "label", "treatment", "fixed_effects", "status"]
     if not frames:
         return pd.DataFrame(columns=first + COLUMNS)
@@ -31,8 +40,6 @@ def combined_coefficients(records: list[JobRecord], coefficients: dict[int, pd.D
 
 
 def is_treatment_term(term: str, treatment: str) -> bool:
-    from eqexp.terms import base_variable
-
     return bool(treatment) and base_variable(term) == treatment
 
 
@@ -59,8 +66,7 @@ def combined_table(long: pd.DataFrame, title: str, labels: dict[str, str] | None
         return None
     names = _column_labels(long)
     groups = [names[key] for key in dict.fromkeys(zip(rows.job, rows.model))]
-    treatments = list(dict.fromkeys(long.treatment))
-    first_terms = [t for tr in treatments for t in (tr, square_name(tr))]
+    first_terms = [t for tr in dict.fromkeys(long.treatment) for t in (tr, square_name(tr))]
     return regression_table(rows, title, labels or {}, stat, digits, first_terms=first_terms, groups=groups, notes=notes, by=("job", "model"))
 
 
@@ -92,25 +98,15 @@ def coefficient_plot(long: pd.DataFrame, path: Path, title: str, labels: dict[st
                 error = np.vstack([r.estimate - r.conf_low, r.conf_high - r.estimate])  # NaN: no interval drawn
                 ax.errorbar(r.estimate, pos[significant.to_numpy()], xerr=error, fmt="o", color=color, ecolor="C0", capsize=3, ms=4)
         ax.axvline(0, color="k", lw=0.8, ls="--")
-        terms = list(dict.fromkeys(part.term))
-        ax.set_title(", ".join(term_label(t, labels or {}) for t in terms), fontsize=10)
+        ax.set_title(", ".join(term_label(t, labels or {}) for t in dict.fromkeys(part.term)), fontsize=10)
         ax.set_xlabel("estimate (95% CI)")
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(list(y.values()))
     axes[0][0].set_yticklabels([names[c] for c in y], fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()  # margins for the labels, which vary in length
-    # and no layout engine left behind: saving would draw the figure once more to run it
-    fig.set_layout_engine(None)
+    fig.set_layout_engine(None)  # none left behind: saving would draw the figure once more to run it
     return save_figure(fig, path)
-
-
-def _merged_labels(records: list[JobRecord]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for r in records:
-        for k, v in (r.labels or {}).items():
-            labels.setdefault(k, v)
-    return labels
 
 
 def _notes(records: list[JobRecord]) -> list[str]:
@@ -128,10 +124,9 @@ def write_side_by_side(records: list[JobRecord], long: pd.DataFrame, out: Path, 
     from eqexp.report.table import to_text, write_table
 
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     long.to_csv(out / "combined_coefficients.csv", index=False)
-    written.append(out / "combined_coefficients.csv")
-    labels = _merged_labels(records)
+    written = [out / "combined_coefficients.csv"]
+    labels = {k: v for r in reversed(records) for k, v in (r.labels or {}).items()}  # the first job's label of a term wins
     table = combined_table(long, title, labels, _notes(records))
     if table is not None:
         written += write_table(table, out, "combined")

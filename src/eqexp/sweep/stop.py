@@ -1,11 +1,7 @@
-"""A sweep stopped before its end, in the parent.
-
-SIGTERM (`kill`, a scheduler, a container stop) ends a sweep as Ctrl-C (SIGINT) does: the
-exception reaches `finish.main_with_summary`, which kills the jobs in flight (`kill_jobs`)
-and records the sweep, so that MLflow shows the parent run and those jobs KILLED. Runs that
-no process could mark (SIGKILL, a lost machine) are marked by the next sweep on the same
-machine (`runs.close_abandoned`).
-"""
+"""A sweep stopped before its end, in the parent. SIGTERM (`kill`, a scheduler, a container
+stop) ends it as Ctrl-C does: the exception reaches `finish.main_with_summary`, which kills the
+jobs in flight (`kill_jobs`) and records the sweep, so that MLflow shows the parent run and those
+jobs KILLED. What no process could mark (SIGKILL) the next sweep marks (`runs.close_abandoned`)."""
 
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ import sys
 import threading
 from typing import Any
 
-from eqexp.sweep import workers
+from eqexp.sweep.workers import Pool
 
 
 class Stopped(KeyboardInterrupt):
@@ -42,25 +38,24 @@ def _on_sigterm(handler: Any) -> None:
 
 
 def stop_on_sigterm() -> None:
-    """When the sweep starts: SIGTERM stops it (as KeyboardInterrupt). With Ray, whose driver
-    ends a SIGTERM with `sys.exit` instead, the sweep is recorded the same way."""
+    """When the sweep starts: SIGTERM stops it (Ray's driver ends a SIGTERM with `sys.exit`
+    instead; the sweep is recorded all the same)."""
     _on_sigterm(_raise)
-    # Ray's C++ failure-signal handler would abort the driver 3 s after a SIGTERM, before the
-    # sweep is recorded (read when Ray is imported, by the launcher)
+    # Ray's failure-signal handler would abort the driver 3 s after a SIGTERM, before the sweep is recorded
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
 
 
 def recording() -> None:
-    """When the sweep is being recorded: a first SIGTERM waits for the records, a second ends
-    the process; SIGINT still interrupts."""
+    """While the sweep is recorded: a first SIGTERM waits for the records, a second ends the process."""
     _on_sigterm(_wait)
 
 
-def kill_jobs() -> None:
+def kill_jobs(pools: list[Pool]) -> None:
     """The sweep is over before its end: its workers are killed, so that no job ends after the
     sweep is recorded (those in flight are recorded as never finished, KILLED in MLflow)."""
     recording()
-    workers.kill()
+    for pool in pools:
+        pool.kill()
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()  # a local instance stops its workers; a cluster cancels this driver's tasks

@@ -3,27 +3,14 @@ libraries' pools (environment variables for the workers, threadpoolctl inside a 
 
 from __future__ import annotations
 
-import logging
 import os
 
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger(__name__)
-
-# Environment variables read by the numerical libraries when they start their thread pools.
-# They must be set in the parent before joblib spawns its workers (pyfixest's Rust demeaner
-# reads RAYON_NUM_THREADS once, BLAS and OpenMP read theirs when loaded).
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-    "RAYON_NUM_THREADS",
-    "POLARS_MAX_THREADS",
-)
+# Read by the numerical libraries when they start their pools, so set before a worker starts
+# (pyfixest's Rust demeaner reads RAYON_NUM_THREADS once, BLAS and OpenMP theirs when loaded).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+               "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS", "RAYON_NUM_THREADS", "POLARS_MAX_THREADS")
 THREADS_ENV = "EQEXP_THREADS_PER_JOB"
 
 
@@ -38,46 +25,33 @@ def threads_per_worker(n_workers: int, n_cores: int | None = None) -> int:
     return max(1, (n_cores or cores()) // max(1, n_workers))
 
 
-def set_thread_env(threads: int, environ: dict | None = None) -> dict[str, str]:
-    """Cap every numerical library's pool for processes started from now on; a user's own setting wins."""
+def worker_env(threads: int, environ: dict | None = None) -> dict[str, str]:
+    """A worker's environment: every library's thread cap (a user's own setting wins), and one
+    string-hash seed (pyfixest's results depend on it in the last digits, ~1e-13; run.py pins it too)."""
     env = os.environ if environ is None else environ
-    applied = {}
-    for var in THREAD_VARS:
-        if var not in env:
-            env[var] = str(threads)
-            applied[var] = str(threads)
-    env[THREADS_ENV] = str(threads)
-    # pyfixest 0.60's results depend on Python's string hashing in the last digits (~1e-13):
-    # one seed for every worker makes a sweep reproducible run after run (run.py pins it too).
-    env.setdefault("PYTHONHASHSEED", "0")
-    return applied
+    return {**{var: env.get(var, str(threads)) for var in THREAD_VARS}, THREADS_ENV: str(threads),
+            "PYTHONHASHSEED": env.get("PYTHONHASHSEED", "0")}
 
 
-def worker_env(threads: int) -> dict[str, str]:
-    """What a local worker's environment sets: every library's thread cap (a user's own setting wins)."""
-    env = {var: os.environ.get(var, str(threads)) for var in THREAD_VARS}
-    return {**env, THREADS_ENV: str(threads), "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+def set_thread_env(threads: int, environ: dict | None = None) -> None:
+    """`worker_env` for the processes started from now on (another launcher's workers)."""
+    env = os.environ if environ is None else environ
+    env.update(worker_env(threads, env))
 
 
 def cap_threads(threads: int | None) -> None:
     """Inside a job: limit the pools already loaded in this process (BLAS, OpenMP)."""
-    if not threads:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
+    if threads:
         threadpool_limits(limits=int(threads))
-    except Exception as err:  # never fail a job because a pool could not be limited
-        log.debug("threadpoolctl: %s", err)
 
 
-def _launcher_workers(cfg: DictConfig, n_jobs_planned: int | None) -> int | None:
-    """Concurrent local workers for the joblib launcher; None for launchers that run elsewhere."""
-    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
-    if "joblib" not in target.lower():
-        return None
+def launcher_workers(cfg: DictConfig, n_jobs_planned: int) -> int | None:
+    """Concurrent local workers for a joblib launcher; None for launchers that run elsewhere."""
     from joblib import effective_n_jobs
 
+    if "joblib" not in str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "").lower():
+        return None
     n_jobs = OmegaConf.select(cfg, "hydra.launcher.n_jobs", default=-1)
-    workers = effective_n_jobs(-1 if n_jobs is None else int(n_jobs))
-    return min(workers, n_jobs_planned) if n_jobs_planned else workers
+    return min(effective_n_jobs(-1 if n_jobs is None else int(n_jobs)), max(n_jobs_planned, 1))

@@ -1,22 +1,18 @@
-"""eqexp's sweeper and launcher for Hydra: Hydra's basic sweeper and joblib launcher, minus
-the repeated start-up work (see `eqexp.sweep.workers`).
+"""eqexp's sweeper and launcher for Hydra.
 
-- `hydra/sweeper=eqexp_basic`: Hydra's `BasicSweeper` (same grammar, same job list, same
-  order), minus the combinations listed in `hydra.sweeper.exclude` (a multiverse's, see
-  `eqexp.multiverse.axes`); a job that eqexp's planning has already composed and validated
-  is not composed a second time.
-- `hydra/launcher=eqexp_joblib`: local worker processes, as `hydra/launcher=joblib`, with
-  its `n_jobs` and `timeout`; the workers are forked when the sweep starts (with the parent's
-  imports; they read data while the parent plans), each job runs on the config the parent composed,
-  the longest jobs are dispatched first, and jobs on the same prepared panel run in a row
-  on one worker. A worker that dies stops the sweep as joblib
-  does; eqexp's summary then names the jobs that never finished.
+- `hydra/sweeper=eqexp_basic`: Hydra's `BasicSweeper` (same grammar, same job list, same order),
+  minus the combinations `hydra.sweeper.exclude` lists (`eqexp.multiverse.axes`). It plans the
+  sweep (`eqexp.sweep.start`), hands the plan to eqexp's launcher, or the jobs' overrides to any
+  other (Hydra's joblib, Ray, SLURM), and ends the sweep with its summary (`eqexp.sweep.finish`).
+- `hydra/launcher=eqexp_joblib`: local worker processes, with the joblib launcher's `n_jobs` and
+  `timeout`, that receive the plan's jobs as arguments, in chains, the costliest first. A worker
+  that dies stops the sweep as joblib does; the summary then names the jobs that never finished.
 """
 
-
 import logging
+import sys
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
@@ -27,64 +23,106 @@ from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 log = logging.getLogger(__name__)
 
+# conf/hydra/launcher/{ray,submitit_slurm}.yaml carry the plugins' own names, so Hydra validates
+# them against the plugins' schemas (a misspelt key fails) and warns each time that this
+# "automatic schema matching" is deprecated. The files are complete without the schemas.
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
+
+_INSTALL = {"hydra_ray_launcher": 'pip install -e ".[ray]" && pip install --no-deps hydra-ray-launcher==1.2.2 (docs/sweeps.md: "Ray")',
+            "hydra_submitit_launcher": 'pip install -e ".[slurm]"'}
+
+
+def _check_launcher(config: Any) -> None:
+    """Stop before any work when the chosen launcher's plugin is not installed, saying how to install it."""
+    import importlib.util
+
+    module = str(config.hydra.launcher.get("_target_", "")).rpartition(".")[0]
+    try:
+        found = not module or importlib.util.find_spec(module) is not None
+    except ImportError:  # its package is missing
+        found = False
+    if not found:
+        hint = next((h for name, h in _INSTALL.items() if name in module), "install the launcher's Hydra plugin")
+        print(f"[eqexp] The launcher hydra/launcher={config.hydra.runtime.choices.get('hydra/launcher', '?')} needs the module {module}, "
+              f"which is not installed: {hint}.", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
+def planned_jobs(arguments: List[str], loader: Any, params: Optional[Dict[str, str]] = None, exclude: Optional[List[Any]] = None) -> List[List[str]]:
+    """Hydra's job list for these task overrides and sweeper `params` (as its basic sweeper builds
+    it), minus the combinations `exclude` names (`eqexp.multiverse.axes`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from eqexp.multiverse.axes import apply_exclusions
+
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides([*(f"{k}={v}" for k, v in (params or {}).items()), *arguments])
+    return [list(job) for job in apply_exclusions([job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch], parsed, exclude)]
+
 
 class PlannedBasicSweeper(BasicSweeper):
-    """Hydra's basic sweeper; jobs already composed by eqexp's planning are not composed again,
-    and the combinations `exclude` names are left out (`eqexp.multiverse.axes`)."""
+    """Hydra's basic sweeper that plans the sweep, launches the plan and summarises the sweep."""
 
     def __init__(self, max_batch_size: Optional[int], params: Optional[Dict[str, str]] = None,
                  exclude: Optional[List[Any]] = None) -> None:
         super().__init__(max_batch_size, params)
         self.exclude = exclude
 
-    def split_arguments(self, overrides: List[Any], max_batch_size: Optional[int]) -> List[List[List[str]]]:  # type: ignore[override]
-        from eqexp.multiverse.axes import apply_exclusions
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        _check_launcher(config)
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
-        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-        kept = apply_exclusions(jobs, overrides, self.exclude)
-        return list(BasicSweeper.split_overrides_to_chunks(kept, max_batch_size))
+    def sweep(self, arguments: List[str]) -> Any:
+        """Plan (a mistake in the sweep's YAML stops it here, said once), launch, summarise."""
+        from hydra.errors import ConfigCompositionException
+        from omegaconf import OmegaConf
 
-    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        from eqexp.sweep import workers
+        from eqexp.multiverse.axes import MultiverseError
+        from eqexp.sweep import finish, runs, start, stop
 
-        unplanned = [overrides for overrides in batch if tuple(overrides) not in workers.COMPOSED]
-        if unplanned:
-            super().validate_batch_is_legal(unplanned)
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        stop.stop_on_sigterm()
+        loader = self.hydra_context.config_loader
+        try:
+            jobs = planned_jobs(arguments, loader, self.params, self.exclude)
+            sweep = start.start_sweep(self.config, loader, jobs, local=isinstance(self.launcher, PlannedJoblibLauncher))
+        except (runs.SweepError, MultiverseError, ConfigCompositionException) as err:  # Hydra would print a traceback
+            print(f"[eqexp] {'' if isinstance(err, runs.SweepError) else type(err).__name__ + ': '}{err}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        OmegaConf.save(self.config, f"{sweep.ctx.sweep_dir}/multirun.yaml")
+        if isinstance(self.launcher, PlannedJoblibLauncher):
+            returns = [self.launcher.launch_plan(sweep)]
+        else:  # Hydra's joblib, Ray, SLURM: the jobs' overrides, in batches of `max_batch_size`
+            size = self.max_batch_size or len(jobs) or 1
+            returns = [self.launcher.launch(jobs[i : i + size], initial_job_idx=i) for i in range(0, len(jobs), size)]
+        stop.recording()
+        finish.finish_sweep(sweep.ctx.sweep_dir)
+        return returns
 
 
 class PlannedJoblibLauncher(JoblibLauncher):
-    """Local workers as joblib's, forked early, fed longest first with configs composed once, the
-    jobs that share a prepared panel in a row on one worker (`eqexp.sweep.workers.chains`)."""
+    """Local workers forked when the sweep starts, fed the plan's chains of jobs as arguments."""
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    def launch_plan(self, sweep: Any) -> Sequence[JobReturn]:
+        from hydra.core.singleton import Singleton
         from hydra.core.utils import configure_log, filter_overrides, setup_globals
-        from joblib import effective_n_jobs
 
-        from eqexp.sweep import threads, workers
+        from eqexp.sweep.job import run_chain
 
-        assert self.config is not None and self.task_function is not None and self.hydra_context is not None
+        assert self.config is not None and self.hydra_context is not None and sweep.pool is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        n_workers = min(effective_n_jobs(self.joblib.get("n_jobs", -1)), len(job_overrides))
-        executor = workers.pool(n_workers, threads.worker_env(threads.threads_per_worker(n_workers)))
-        log.info(f"Launching {len(job_overrides)} jobs on {n_workers} forked workers, longest first")
-        futures = {}  # job -> (its chain's future, its place in the chain)
-        for chain in workers.chains(job_overrides, n_workers):
-            items = []
-            for i in chain:
-                overrides = list(job_overrides[i])
-                log.info(f"\t#{initial_job_idx + i} : {' '.join(filter_overrides(overrides))}")
-                config = workers.COMPOSED.pop(tuple(overrides), None)
-                if config is None:
-                    config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-                items.append((initial_job_idx + i, config, workers.SPECS.pop(tuple(overrides), None)))
-            future = workers.submit(executor, workers.run_chain, items, self.hydra_context, self.task_function)
-            futures |= {i: (future, place) for place, i in enumerate(chain)}
+        pool, state = sweep.pool, Singleton.get_state()
+        log.info(f"Launching {len(sweep.plan.jobs)} jobs on {pool.size} forked workers, the costliest first")
+        futures = {}  # job number -> (its chain's future, its place in the chain)
+        for chain in sweep.plan.chains(pool.size):
+            for job in chain:
+                log.info(f"\t#{job.num} : {' '.join(filter_overrides(job.overrides))}")
+            future = pool.submit(run_chain, chain, sweep.ctx, self.hydra_context, state)
+            futures |= {job.num: (future, place) for place, job in enumerate(chain)}
         try:
-            return [futures[i][0].result(timeout=self.joblib.get("timeout"))[futures[i][1]] for i in range(len(job_overrides))]
+            return [futures[n][0].result(timeout=self.joblib.get("timeout"))[place] for n, (_, place) in sorted(futures.items())]
         except BaseException:  # a worker died, the timeout, a stop: no job of this sweep may run on
-            workers.kill()
+            pool.kill()
             raise
 
 
