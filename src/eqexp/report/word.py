@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eqexp.report.table import Row, Table
+if TYPE_CHECKING:  # report.table calls this module to write a .docx: types only, no cycle
+    from eqexp.report.table import Row, Table
 
 _A4_CM = (21.0, 29.7)
 _MARGIN_CM = 2.54
