@@ -123,14 +123,23 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 def _aggregate(con: duckdb.DuckDBPyConnection, log: StepLog | None) -> pd.DataFrame:
     """Records summed to flows, each flow where its first record was. fsum is compensated, as pandas' groupby sum,
     but adds in the order records reach the group: the sums agree with pandas' to the last bit or two (a list
-    of each flow's records, summed in their order, would agree to the bit but cannot spill)."""
+    of each flow's records, summed in their order, would agree to the bit but cannot spill).
+
+    One year at a time (a flow lies within one year): DuckDB's hash table holds one year's flows, not all of
+    them; the years' flows are then put in their first records' order by a sort, which spills."""
     rows = _count(con, "units")
-    # Written to a Parquet file under the spill folder and read back: a result set fetched directly is held
+    # Written to Parquet files under the spill folder and read back: a result set fetched directly is held
     # whole, outside the memory limit, next to its pandas copy.
-    path = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0]) / "flows.parquet"
-    con.execute(f"""COPY (SELECT firm_id, hs6, destination, year, fsum(value_usd) AS value_usd,
-                            fsum(quantity) AS quantity FROM units GROUP BY firm_id, hs6, destination, year
-                          ORDER BY min(row)) TO '{path}' (FORMAT parquet)""")
+    folder = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+    years = [y for (y,) in con.execute("SELECT DISTINCT year FROM records ORDER BY year").fetchall()]
+    parts = [str(folder / f"flows-{i}.parquet") for i in range(len(years))]
+    for year, part in zip(years, parts):
+        con.execute(f"""COPY (SELECT firm_id, hs6, destination, year, min(row) AS first_row, fsum(value_usd) AS value_usd,
+                                fsum(quantity) AS quantity FROM units WHERE year = {int(year)}
+                              GROUP BY firm_id, hs6, destination, year) TO '{part}' (FORMAT parquet)""")
+    path = folder / "flows.parquet"
+    con.execute(f"COPY (SELECT * EXCLUDE (first_row) FROM read_parquet({parts!r}) ORDER BY first_row) TO '{path}' "
+                "(FORMAT parquet)")
     flows = pd.read_parquet(path)
     record(log, "aggregate", rows, len(flows), REASONS["aggregate"])
     return flows
