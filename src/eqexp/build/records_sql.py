@@ -54,7 +54,7 @@ def clean_records(records: pd.DataFrame, *, kept: np.ndarray | None = None,
         con.register("records", table)
         con.execute("CREATE VIEW kept AS SELECT * EXCLUDE (dropped_at) FROM records WHERE dropped_at = 0")
         _units(con, log)
-        flows = _aggregate(con, log)
+        flows = _aggregate(con, Path(spill), log)
     return flows.assign(**{c: _labels(flows[c].to_numpy(), records[c], labels) for c, (_, labels) in keys.items()
                            if c in KEYS})
 
@@ -120,7 +120,7 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, log: StepLog | None) -> pd.DataFrame:
+def _aggregate(con: duckdb.DuckDBPyConnection, folder: Path, log: StepLog | None) -> pd.DataFrame:
     """Records summed to flows, each flow where its first record was. fsum is compensated, as pandas' groupby sum,
     but adds in the order records reach the group: the sums agree with pandas' to the last bit or two (a list
     of each flow's records, summed in their order, would agree to the bit but cannot spill).
@@ -128,9 +128,8 @@ def _aggregate(con: duckdb.DuckDBPyConnection, log: StepLog | None) -> pd.DataFr
     One year at a time (a flow lies within one year): DuckDB's hash table holds one year's flows, not all of
     them; the years' flows are then put in their first records' order by a sort, which spills."""
     rows = _count(con, "units")
-    # Written to Parquet files under the spill folder and read back: a result set fetched directly is held
-    # whole, outside the memory limit, next to its pandas copy.
-    folder = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+    # Written to Parquet files in `folder` (the build's temporary folder) and read back: a result set fetched
+    # directly is held whole, outside the memory limit, next to its pandas copy.
     years = [y for (y,) in con.execute("SELECT DISTINCT year FROM records ORDER BY year").fetchall()]
     parts = [str(folder / f"flows-{i}.parquet") for i in range(len(years))]
     for year, part in zip(years, parts):
