@@ -40,6 +40,18 @@ def test_records_clean_as_pandas_cleans_them(raw, variant):
     assert_same_flows(expected, flows)
 
 
+def test_records_not_copied_clean_as_the_converted_copy(raw):
+    """The build's path: every record with the HS conversion's verdict (`customs.recoded`), cleaned on DuckDB
+    without a copy, against pandas on the copy the conversion keeps (`customs.records`)."""
+    records, kept, steps = customs.recoded(raw, BuildOptions())
+    copy, copy_steps = customs.records(raw, BuildOptions())
+    assert steps == copy_steps and 0 < kept.sum() == len(copy) < len(records)  # the conversion drops some records
+    log_pd, log_db = [], []
+    expected = quality.clean_records(copy, log=log_pd)
+    assert_same_flows(expected, records_sql.clean_records(records, kept=kept, log=log_db))
+    assert log_db == log_pd
+
+
 def test_customs_keyed_by_asif_ids_and_without_names(tidy):
     """Integer firm ids (no categorical codes), yearly records; then a file without firm names."""
     records, _ = customs.records(tidy, BuildOptions())

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from eqexp.build import records_sql
@@ -63,6 +64,14 @@ def check(sources: Sources, opts: BuildOptions) -> None:
 def records(sources: Sources, opts: BuildOptions, one_to_many: str | None = None) -> tuple[pd.DataFrame, StepLog]:
     """Customs records (checked by `check`) keyed by `firm_id` (the exporter), codes in the target vintage
     (one-to-many codes by `one_to_many`, else data.build.hs_one_to_many)."""
+    out, kept, steps = recoded(sources, opts, one_to_many)
+    return (out if kept is None else out[kept]), steps
+
+
+def recoded(sources: Sources, opts: BuildOptions, one_to_many: str | None = None
+            ) -> tuple[pd.DataFrame, np.ndarray | None, StepLog]:
+    """`records` without copying them: every customs record, codes in the target vintage, and the records the HS
+    conversion keeps (None: all)."""
     out, _ = keyed(sources.customs)
     out = out[[c for c in KEPT if c in out.columns]]
     steps: StepLog = []
@@ -71,23 +80,25 @@ def records(sources: Sources, opts: BuildOptions, one_to_many: str | None = None
     if table is None or not opts.hs_convert:
         why = "no hs_concordance file" if table is None else "data.build.hs_convert is false"
         steps.append(info("hs_as_given", len(out), f"{why}: codes taken as they are, whatever their vintage"))
-        return out, steps
-    out = hs.convert(out, hs.check_table(table), target=opts.hs_target, one_to_many=one_to_many or opts.hs_one_to_many,
-                     log=steps)
-    return out, steps
+        return out, None, steps
+    hs6, kept = hs.recode(out, hs.check_table(table), target=opts.hs_target,
+                          one_to_many=one_to_many or opts.hs_one_to_many, log=steps)
+    return out.assign(hs6=hs6), kept, steps
 
 
-def quality_flows(records: pd.DataFrame, sources: Sources, opts: BuildOptions,
+def quality_flows(records: pd.DataFrame, kept: np.ndarray | None, sources: Sources, opts: BuildOptions,
                   memory_limit: str | None = None) -> tuple[pd.DataFrame, StepLog]:
-    """Cleaned firm × hs6 × destination × year flows with their r_quality (exporters as in `records`); the records
-    are summed to flows on data.build.engine (DuckDB: under `memory_limit`)."""
+    """Cleaned firm × hs6 × destination × year flows with their r_quality from the records `kept` (None: all, as
+    `recoded` gives them); the records are summed to flows on data.build.engine (DuckDB: under `memory_limit`,
+    the records never copied)."""
     steps: StepLog = []
     rauch = sources.rauch if opts.rauch is not None else None
     if opts.engine == "duckdb":
-        flows = records_sql.clean_records(records, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries,
-                                          memory_limit=memory_limit, log=steps)
+        flows = records_sql.clean_records(records, kept=kept, trade_modes=opts.trade_modes,
+                                          intermediaries=opts.intermediaries, memory_limit=memory_limit, log=steps)
     else:
-        flows = quality.clean_records(records, trade_modes=opts.trade_modes, intermediaries=opts.intermediaries, log=steps)
+        flows = quality.clean_records(records if kept is None else records[kept], trade_modes=opts.trade_modes,
+                                      intermediaries=opts.intermediaries, log=steps)
     clean = quality.clean_aggregated(
         flows, min_value=opts.min_value, min_quantity=opts.min_quantity, outlier_pct=tuple(opts.outlier_pct),
         outlier_by=opts.outlier_by, min_obs_per_product=opts.min_obs_per_product, chapters=opts.excluded_chapters,

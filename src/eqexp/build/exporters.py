@@ -26,6 +26,8 @@ def match(sources: Sources, firm_of: pd.Series, opts: BuildOptions) -> tuple[pd.
     steps: StepLog = []
     asif = sources.accounts
     records, keyed_by = keyed(sources.customs)
+    # Only the columns the match reads: dropping rows copies what it keeps, and the records run to millions.
+    records = records[[c for c in ("firm_id", "year", *matching.PARTY_COLUMNS) if c in records.columns]]
     records = records.dropna(subset=["firm_id", "year"])
     if keyed_by == "firm_id":
         found = records[["firm_id", "year"]].drop_duplicates().astype({"year": "int64"})

@@ -87,12 +87,13 @@ def build(sources: Sources, options: BuildOptions | dict | None = None, progress
     stage("mediators", steps)
     exporters, matched, rates, steps = exporters_stage.match(sources, firm_of, opts)
     stage("match", steps)
-    records, steps = customs.records(sources, opts)
+    records, kept, steps = customs.recoded(sources, opts)
     stage("customs", steps)
     if progress:  # the long stage: say what it works on before it starts
-        print(f"[eqexp]   quality: {len(records):,} customs records cleaned and summed on {opts.engine}, then KSW ...",
+        print(f"[eqexp]   quality: {steps[-1].rows_out:,} customs records cleaned and summed on {opts.engine}, then KSW ...",
               flush=True)
-    flows, steps = customs.quality_flows(records, sources, opts, memory_limit)
+    flows, steps = customs.quality_flows(records, kept, sources, opts, memory_limit)
+    del records, kept  # the records' codes, converted: not needed by the later stages
     flows, unmatched = customs.to_firms(flows, exporters, steps)
     fq = customs.firm_quality(flows, sources, opts, steps)
     stage("quality", steps)

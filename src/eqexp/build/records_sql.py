@@ -16,6 +16,7 @@ from collections.abc import Collection
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from eqexp.data.validate import FLOWS, validate
 from eqexp.measures import quality
@@ -38,31 +39,34 @@ def connect(memory_limit: str | None, spill_to: str) -> duckdb.DuckDBPyConnectio
     return con
 
 
-def clean_records(records: pd.DataFrame, *, trade_modes: Collection[int | str] | None = None, intermediaries: bool = True,
+def clean_records(records: pd.DataFrame, *, kept: np.ndarray | None = None,
+                  trade_modes: Collection[int | str] | None = None, intermediaries: bool = True,
                   memory_limit: str | None = None, log: StepLog | None = None) -> pd.DataFrame:
-    """Firm × hs6 × destination × year flows (value_usd, quantity) from customs records, as
-    `measures.quality.clean_records` gives them."""
+    """Firm × hs6 × destination × year flows (value_usd, quantity) from the customs records `kept` (None: all), as
+    `measures.quality.clean_records` gives them from `records[kept]`, without copying the records."""
     validate(records, FLOWS, "customs flows")
     records = records.assign(hs6=hs6_text(records["hs6"]))
-    dropped_at = _row_filters(records, trade_modes, intermediaries, log)
+    dropped_at = _row_filters(records, kept, trade_modes, intermediaries, log)
     keys = {c: _codes(records[c], sort=c == "unit") for c in (*KEYS, "unit")}
-    table = pd.DataFrame({"row": np.arange(len(records), dtype=np.int64), "dropped_at": dropped_at,
-                          **{c: codes for c, (codes, _) in keys.items()},
-                          "value_usd": records["value_usd"].to_numpy(np.float64),
-                          "quantity": records["quantity"].to_numpy(np.float64)})
+    # An Arrow table over the arrays themselves: the values are not copied (a DataFrame would copy every column into
+    # its blocks), and DuckDB scans Arrow without copying either.
+    table = pa.table({"row": np.arange(len(records), dtype=np.int64), "dropped_at": dropped_at,
+                      **{c: codes for c, (codes, _) in keys.items()},
+                      "value_usd": records["value_usd"].to_numpy(np.float64),
+                      "quantity": records["quantity"].to_numpy(np.float64)})
     with tempfile.TemporaryDirectory(prefix="eqexp-duckdb-") as spill, connect(memory_limit, spill) as con:
         con.register("records", table)
         con.execute("CREATE VIEW kept AS SELECT * EXCLUDE (dropped_at) FROM records WHERE dropped_at = 0")
         _units(con, log)
-        flows = _aggregate(con, log)
+        flows = _aggregate(con, Path(spill), log)
     return flows.assign(**{c: _labels(flows[c].to_numpy(), records[c], labels) for c, (_, labels) in keys.items()
                            if c in KEYS})
 
 
-def _row_filters(records: pd.DataFrame, trade_modes: Collection[int | str] | None, intermediaries: bool,
-                 log: StepLog | None) -> np.ndarray:
-    """For each record the first row filter that drops it (1, 2, ...; 0: kept), in the order of the pandas steps,
-    each counted on what the ones before it left."""
+def _row_filters(records: pd.DataFrame, kept: np.ndarray | None, trade_modes: Collection[int | str] | None,
+                 intermediaries: bool, log: StepLog | None) -> np.ndarray:
+    """For each record the first row filter that drops it (1, 2, ...; 0: kept; −1: not `kept` before), in the order
+    of the pandas steps, each counted on what the ones before it left."""
     steps = [("missing_keys", lambda: quality.missing_keys(records), REASONS["missing_keys"]),
              ("nonpositive", lambda: (records["value_usd"] <= 0) | (records["quantity"] <= 0), REASONS["nonpositive"])]
     if trade_modes is not None:
@@ -73,8 +77,8 @@ def _row_filters(records: pd.DataFrame, trade_modes: Collection[int | str] | Non
                       REASONS["intermediaries"].format(keywords=", ".join(quality.INTERMEDIARY_KEYWORDS))))
     elif intermediaries:
         steps.append(("intermediaries", lambda: np.zeros(len(records), bool), "skipped: no firm_name column"))
-    dropped_at = np.zeros(len(records), dtype=np.int8)
-    rows = len(records)
+    dropped_at = np.zeros(len(records), dtype=np.int8) if kept is None else np.where(kept, 0, -1).astype(np.int8)
+    rows = int((dropped_at == 0).sum())
     for i, (name, bad, reason) in enumerate(steps, start=1):
         newly = np.asarray(bad(), dtype=bool) & (dropped_at == 0)
         dropped_at[newly] = i
@@ -120,17 +124,25 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def _aggregate(con: duckdb.DuckDBPyConnection, log: StepLog | None) -> pd.DataFrame:
+def _aggregate(con: duckdb.DuckDBPyConnection, folder: Path, log: StepLog | None) -> pd.DataFrame:
     """Records summed to flows, each flow where its first record was. fsum is compensated, as pandas' groupby sum,
     but adds in the order records reach the group: the sums agree with pandas' to the last bit or two (a list
-    of each flow's records, summed in their order, would agree to the bit but cannot spill)."""
+    of each flow's records, summed in their order, would agree to the bit but cannot spill).
+
+    One year at a time (a flow lies within one year): DuckDB's hash table holds one year's flows, not all of
+    them; the years' flows are then put in their first records' order by a sort, which spills."""
     rows = _count(con, "units")
-    # Written to a Parquet file under the spill folder and read back: a result set fetched directly is held
-    # whole, outside the memory limit, next to its pandas copy.
-    path = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0]) / "flows.parquet"
-    con.execute(f"""COPY (SELECT firm_id, hs6, destination, year, fsum(value_usd) AS value_usd,
-                            fsum(quantity) AS quantity FROM units GROUP BY firm_id, hs6, destination, year
-                          ORDER BY min(row)) TO '{path}' (FORMAT parquet)""")
+    # Written to Parquet files in `folder` (the build's temporary folder) and read back: a result set fetched
+    # directly is held whole, outside the memory limit, next to its pandas copy.
+    years = [y for (y,) in con.execute("SELECT DISTINCT year FROM records ORDER BY year").fetchall()]
+    parts = [str(folder / f"flows-{i}.parquet") for i in range(len(years))]
+    for year, part in zip(years, parts):
+        con.execute(f"""COPY (SELECT firm_id, hs6, destination, year, min(row) AS first_row, fsum(value_usd) AS value_usd,
+                                fsum(quantity) AS quantity FROM units WHERE year = {int(year)}
+                              GROUP BY firm_id, hs6, destination, year) TO '{part}' (FORMAT parquet)""")
+    path = folder / "flows.parquet"
+    con.execute(f"COPY (SELECT * EXCLUDE (first_row) FROM read_parquet({parts!r}) ORDER BY first_row) TO '{path}' "
+                "(FORMAT parquet)")
     flows = pd.read_parquet(path)
     record(log, "aggregate", rows, len(flows), REASONS["aggregate"])
     return flows

@@ -22,7 +22,7 @@ import pandas as pd
 
 from eqexp.data.validate import HS_CONCORDANCE, HS_VINTAGES, validate
 from eqexp.measures.quality import categorical, hs6_text
-from eqexp.steps import StepLog, drop_rows, record
+from eqexp.steps import StepLog, record
 
 OneToMany = Literal["first", "drop", "family"]
 
@@ -76,16 +76,25 @@ def convert(records: pd.DataFrame, table: pd.DataFrame, *, target: int = 2002, o
 
     Records without a code or a year pass unchanged (the cleaning drops them as missing keys).
     """
+    hs6, kept = recode(records, table, target=target, one_to_many=one_to_many, log=log)
+    return records[kept].assign(hs6=hs6[kept])
+
+
+def recode(records: pd.DataFrame, table: pd.DataFrame, *, target: int = 2002, one_to_many: OneToMany = "drop",
+           log: StepLog | None = None) -> tuple[pd.Categorical, np.ndarray]:
+    """`convert` without copying the records: every record's code in the `target` vintage (missing where it is
+    dropped) and which records the conversion keeps; the steps are `convert`'s, each counted on what the ones
+    before it left."""
     hs6 = hs6_text(records["hs6"]).array
     vintage = (records["hs_vintage"].to_numpy(np.float64) if "hs_vintage" in records.columns
                else vintage_of_year(records["year"].fillna(target)).astype(np.float64))
     known = (hs6.codes >= 0) & records["year"].notna().to_numpy() & ~np.isnan(vintage)
     covered = {*table["from_vintage"].astype(int), target}
-    uncovered = known & ~np.isin(vintage, list(covered))
-    records = drop_rows(records, uncovered, "hs_vintage_not_in_table",
-                        f"HS vintage not in the conversion table (it covers {sorted(covered)})", log)
-    vintage = np.where(known, vintage, target)[~uncovered].astype(np.int64)
-    pair, pairs = _pairs(vintage, hs6.codes[~uncovered], hs6.categories)  # a few thousand among millions of records
+    kept = ~(known & ~np.isin(vintage, list(covered)))
+    rows = _counted(log, "hs_vintage_not_in_table", len(records), kept,
+                    f"HS vintage not in the conversion table (it covers {sorted(covered)})")
+    vintage = np.where(known, vintage, target)[kept].astype(np.int64)
+    pair, pairs = _pairs(vintage, hs6.codes[kept], hs6.categories)  # a few thousand among millions of records
     other = pairs.get_level_values(0).to_numpy() != target
     mapping, ambiguous = conversion(table, one_to_many)
     to = pd.Series(mapping.reindex(pairs).to_numpy(), dtype="string")
@@ -94,20 +103,29 @@ def convert(records: pd.DataFrame, table: pd.DataFrame, *, target: int = 2002, o
         same = same.replace(families(table).to_dict())
     to = to.where(other, same)
     is_ambiguous = other & pairs.isin(ambiguous)
-    record(log, "hs_converted", len(records), len(records),
-           f"records of another vintage given their HS{target} code: {int(other[pair].sum())}")
+    record(log, "hs_converted", rows, rows, f"records of another vintage given their HS{target} code: {int(other[pair].sum())}")
+    on_pairs = np.zeros(len(pairs), bool)  # the pairs' records each step drops
     if one_to_many != "drop":
         given = "the first" if one_to_many == "first" else "their family, in every year"
-        record(log, f"hs_one_to_many_{one_to_many}", len(records), len(records),
+        record(log, f"hs_one_to_many_{one_to_many}", rows, rows,
                f"records whose code maps to several HS{target} codes, given {given}: {int(is_ambiguous[pair].sum())}")
     else:
-        records = drop_rows(records, is_ambiguous[pair], "hs_one_to_many_dropped",
-                            f"code maps to several HS{target} codes (one_to_many: drop)", log)
-        pair = pair[~is_ambiguous[pair]]
-    missing = (to.isna().to_numpy() & other)[pair]
-    records = drop_rows(records, missing, "hs_not_in_table",
-                        "code of another vintage missing from the conversion table", log)
-    return records.assign(hs6=categorical(pair[~missing], to))
+        on_pairs = is_ambiguous
+        rows = _counted(log, "hs_one_to_many_dropped", rows, ~is_ambiguous[pair],
+                        f"code maps to several HS{target} codes (one_to_many: drop)")
+    missing = to.isna().to_numpy() & other & ~on_pairs
+    _counted(log, "hs_not_in_table", rows, ~(missing | on_pairs)[pair],
+             "code of another vintage missing from the conversion table")
+    codes = np.full(len(records), -1, dtype=np.int64)
+    codes[kept] = pair
+    kept[kept] = ~(on_pairs | missing)[pair]
+    return categorical(np.where(kept, codes, -1), to), kept
+
+
+def _counted(log: StepLog | None, step: str, rows: int, kept: np.ndarray, reason: str) -> int:
+    """Record a step that keeps the rows `kept` of the `rows` before it; the rows left."""
+    record(log, step, rows, int(kept.sum()), reason)
+    return int(kept.sum())
 
 
 def _pairs(vintage: np.ndarray, code: np.ndarray, categories: pd.Index) -> tuple[np.ndarray, pd.MultiIndex]:

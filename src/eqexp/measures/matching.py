@@ -71,6 +71,9 @@ def step_columns(step: str) -> tuple[str, ...]:
     return ("firm_name",) if step == "name" else ("zip", "phone")
 
 
+PARTY_COLUMNS = ("firm_name", "zip", "phone")  # what identifies a customs party, besides its code
+
+
 def match_parties(parties: pd.DataFrame, asif: pd.DataFrame, steps: Sequence[str] = STEPS,
                   log: StepLog | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each customs party-year's ASIF firm, and the match rate by year and step.
@@ -122,5 +125,5 @@ def _match_step(parties: pd.DataFrame, asif: pd.DataFrame, step: str) -> pd.Data
 
 def party_years(customs: pd.DataFrame) -> pd.DataFrame:
     """The distinct (party_id, year, name, zip, phone) of the customs records: what the match compares."""
-    cols = ["party_id", "year", *[c for c in ("firm_name", "zip", "phone") if c in customs.columns]]
+    cols = ["party_id", "year", *[c for c in PARTY_COLUMNS if c in customs.columns]]
     return customs[cols].drop_duplicates().reset_index(drop=True).astype({"year": np.int64})
