@@ -1,4 +1,4 @@
-"""The customs records cleaned and summed on DuckDB (`data.build.engine: duckdb`, the default) against the pandas path.
+"""The customs records cleaned and summed on DuckDB (`data.build.engine: duckdb`) against the pandas path (the default).
 
 The independent reference is `measures.quality.clean_records` (pandas, in memory): the same
 steps with the same counts, the same flows in the same order (sums within a few ulps: DuckDB's
@@ -63,7 +63,7 @@ def test_customs_keyed_by_asif_ids_and_without_names(tidy):
 
 
 def test_small_world_panel_equals_the_pandas_path(raw):
-    assert_same_build(build(raw, {"engine": "pandas"}), build(raw))
+    assert_same_build(build(raw), build(raw, {"engine": "duckdb"}))
 
 
 @pytest.mark.slow
@@ -73,8 +73,8 @@ def test_default_world_panel_equals_the_pandas_path_and_a_small_memory_limit_spi
     to its temporary folder and gives the same panel."""
     world = generate_world(WorldParams())
     raw = generate_sources(world)
-    in_memory = build(raw, {"engine": "pandas"})
-    assert_same_build(in_memory, build(raw))
+    in_memory = build(raw)
+    assert_same_build(in_memory, build(raw, {"engine": "duckdb"}))
 
     records, _ = customs.records(raw, BuildOptions())
     limit = "64MB"
@@ -90,4 +90,4 @@ def test_default_world_panel_equals_the_pandas_path_and_a_small_memory_limit_spi
         with pytest.raises(duckdb.OutOfMemoryException):
             records_sql.clean_records(records, memory_limit=limit)
     del records
-    assert_same_build(in_memory, build(raw, memory_limit=limit))
+    assert_same_build(in_memory, build(raw, {"engine": "duckdb"}, memory_limit=limit))
