@@ -110,7 +110,7 @@ def test_a_run_reads_back_from_its_directory_and_from_mlflow(runs, base):
     assert run.config["data"]["name"] == "synthetic_small" and run.spec.model.treatment == "market"
     html = run._repr_html_()
     assert (runs["cli"] / "tables" / "table.html").read_text() in html and escape(run.tests.verdict.iloc[0]) in html
-    with pytest.raises(FileNotFoundError, match="has no .*docx"):
+    with pytest.raises(FileNotFoundError, match=r"no docx table .*formats there: html, md, tex, txt"):
         run.table("docx")
 
     assert run.mlflow_run_id and f"[eqexp] MLflow run {run.mlflow_run_id} (" in runs["api"]["stdout"]  # as printed
@@ -211,3 +211,41 @@ def test_the_example_notebook_runs_headless_and_its_outputs_hold_the_table(tmp_p
     figure = shown_by("plt.show()")
     assert figure and figure[0]["data"]["image/png"]  # the coefficients drawn from the DataFrame
     assert len(pd.read_csv(runs["ownership"] / "coefficients.csv").query("term == 'market'")) == 2  # two groups drawn
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_failed_job_is_returned_with_its_reason_and_found_without_naming_its_folder(tmp_path, small_cache):
+    split = eqexp.sweep("data=synthetic_small", f"data.cache_dir={small_cache}", "tracking=off", f"outputs={tmp_path}",
+                        'sample.query="year != 2004","year > 2030"')  # the second leaves no row: it fails
+    assert split.directory.parent == tmp_path / "sweeps" and (split.directory / "sweep.json").exists()
+    assert list(split.summary.status) == ["finished", "failed"] and split.mlflow_run_id is None
+    assert "SpecError: " in split.summary.reason.iloc[1] and "no observations left" in split.summary.reason.iloc[1]
+    finished, failed = split.jobs
+    assert (finished.status, failed.status) == ("finished", "failed") and failed.coefficients.empty and failed.tests.empty
+    pd.testing.assert_frame_equal(split.coefficients.drop(columns=["job", "overrides"]), finished.coefficients)
+    with pytest.raises(FileNotFoundError, match=r"no md table \(\*\.md\) in .*formats there: none"):
+        failed.table("md")
+    assert escape(split.summary.reason.iloc[1]) in split._repr_html_()
+
+
+def test_a_hand_made_run_reads_every_file_and_hands_a_word_table_as_its_path(tmp_path):
+    from conftest import hand_made_run
+
+    run = eqexp.load(hand_made_run(tmp_path / "run", tmp_path))
+    assert run.table("md") == (run.directory / "tables" / "table.md").read_text()
+    assert "Market" in run.table("tex") and run.figures == [run.directory / "figures" / "inverted_u_m1.png"]
+    (run.directory / "tables" / "table.docx").write_bytes(b"PK\x03\x04")  # as another writer leaves one
+    assert run.table("docx") == run.directory / "tables" / "table.docx"
+    with pytest.raises(ValueError, match="'pdf' is not one of md, tex, html, txt, docx"):
+        run.table("pdf")
+    assert list(run.tests.test) == ["utest"] and run.tests.reject.dtype == "boolean" and run.mlflow_run_id is None
+    assert run.label == "data=tiny,data.cache_dir={0}/cache,tracking.uri=sqlite:///{0}/m.db,model.controls=[scale],data.path={0}/panel.csv".format(tmp_path)
+
+
+def test_a_refused_sweep_is_a_command_error_and_runs_nothing(tmp_path, capsys):
+    from eqexp.api import CommandError
+
+    with pytest.raises(CommandError, match="exited with 2 and wrote no sweep"):
+        eqexp.sweep("tracking=off", "hetero=ownership,ownershp", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert "[eqexp] MissingConfigException: In 'config': Could not find 'hetero/ownershp'" in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "sweep.json").exists()

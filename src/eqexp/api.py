@@ -28,7 +28,6 @@ import gc
 import os
 import runpy
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,6 +58,8 @@ def run(*overrides: str, config_dir: str | Path | None = None, project: str | Pa
 
     root = project_root(project)
     _command(root, [*_config_dir(config_dir), *overrides], multirun=False)
+    if cli.run_dir is None:  # e.g. --cfg job, --help: Hydra printed, nothing ran
+        raise CommandError(f"python run.py {' '.join(overrides)} ran no job, so there is no Run to return.")
     return Run(cli.run_dir)
 
 
@@ -67,10 +68,11 @@ def sweep(*overrides: str, config_dir: str | Path | None = None, project: str | 
     root = project_root(project)
     given = _given(root, overrides)
     before = set() if given else _sweep_dirs(root, overrides)
-    started = time.time()
     code = _command(root, [*_config_dir(config_dir), *overrides], multirun=True)
-    new = [given] if given else sorted(_sweep_dirs(root, overrides) - before)
-    new = [d for d in new if (d / "sweep.json").exists() and (d / "sweep.json").stat().st_mtime >= started]
+    if given:  # exit code 2: refused before its plan was written (an older sweep's sweep.json may be there)
+        new = [given] if code != 2 and (given / "sweep.json").exists() else []
+    else:
+        new = sorted(_sweep_dirs(root, overrides) - before)
     if len(new) != 1:
         raise CommandError(f"python run.py -m {' '.join(overrides)} exited with {code} and "
                            + ("wrote no sweep (its message is printed above)." if not new else

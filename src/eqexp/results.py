@@ -34,7 +34,7 @@ def _table(directory: Path, stem: str, fmt: str) -> str | Path:
     found = sorted(directory.glob(f"{stem}.{fmt}"))
     if not found:
         have = sorted({p.suffix.lstrip(".") for p in directory.glob(f"{stem}.*")})
-        raise FileNotFoundError(f"{directory} has no {stem}.{fmt}; it has the formats: {', '.join(have) or 'none'}.")
+        raise FileNotFoundError(f"no {fmt} table ({stem}.{fmt}) in {directory}; the formats there: {', '.join(have) or 'none'}.")
     return found[0] if fmt == "docx" else "\n\n".join(p.read_text(encoding="utf-8") for p in found)
 
 
