@@ -249,3 +249,18 @@ def test_a_refused_sweep_is_a_command_error_and_runs_nothing(tmp_path, capsys):
         eqexp.sweep("tracking=off", "hetero=ownership,ownershp", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert "[eqexp] MissingConfigException: In 'config': Could not find 'hetero/ownershp'" in capsys.readouterr().err
     assert not (tmp_path / "sweep" / "sweep.json").exists()
+
+
+def test_a_users_config_dir_is_the_commands_config_dir_and_the_run_records_the_same_command(tmp_path):
+    from eqexp.rundir import command, open_dir
+
+    conf = ROOT / "examples" / "grunfeld" / "conf"
+    overrides = ["data=grunfeld", "model=grunfeld", "report=grunfeld", "tracking=off", f"data.cache_dir={tmp_path / 'cache'}"]
+    done = cli(["--config-dir", str(conf), *overrides, f"hydra.run.dir={tmp_path / 'cli'}"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = eqexp.run(*overrides, f"hydra.run.dir={tmp_path / 'api'}", config_dir=conf)
+    for name in RESULT_FILES:
+        assert (run.directory / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    recorded = [command(open_dir(d)) for d in (tmp_path / "cli", run.directory)]
+    assert recorded[0][:4] == ["python", "run.py", "--config-dir", str(conf)]
+    assert recorded[1] == [a.replace(str(tmp_path / "cli"), str(tmp_path / "api")) for a in recorded[0]]
