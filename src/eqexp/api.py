@@ -57,9 +57,11 @@ def run(*overrides: str, config_dir: str | Path | None = None, project: str | Pa
     from eqexp import cli
 
     root = project_root(project)
-    _command(root, [*_config_dir(config_dir), *overrides], multirun=False)
-    if cli.run_dir is None:  # e.g. --cfg job, --help: Hydra printed, nothing ran
-        raise CommandError(f"python run.py {' '.join(overrides)} ran no job, so there is no Run to return.")
+    code = _command(root, [*_config_dir(config_dir), *overrides], multirun=False)
+    # Not the exit code alone: in one process it also carries an earlier sweep's (`main_with_summary`).
+    if cli.run_dir is None or not (cli.run_dir / "job.json").exists():  # --cfg job, --help; Ctrl-C
+        raise CommandError(f"python run.py {' '.join(overrides)} exited with {code} and finished no run; "
+                           "its message is printed above.")
     return Run(cli.run_dir)
 
 
@@ -113,8 +115,6 @@ def _command(root: Path, args: list[str], multirun: bool) -> int:
             gc.unfreeze()  # run.py freezes every object for its process's end; a kernel goes on
     if cli.failure is not None:
         raise cli.failure
-    if code and not multirun:
-        raise CommandError(f"python run.py {' '.join(args)} exited with {code}; its message is printed above.")
     return code
 
 

@@ -71,7 +71,8 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     from eqexp.runner import run_job
 
     global run_dir
-    out_dir = run_dir = Path(hydra_cfg.runtime.output_dir).resolve()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    run_dir = out_dir.resolve()
     try:
         spec = load_spec(cfg)
     except BAD_INPUT as err:
