@@ -10,18 +10,8 @@ import gc
 import os
 import sys
 
-# Settings read once, when a process starts: so this one starts again with them, and every
-# sweep worker inherits them. A user's own setting wins.
-RUNTIME_ENV = {
-    # pyfixest's estimates (its path serves what eqexp's fast path does not) depend on
-    # Python's string-hash seed in the last digits (~1e-13): one seed, the same numbers.
-    "PYTHONHASHSEED": "0",
-    # glibc serves blocks below 1 GiB from its heap and keeps up to 128 MiB of freed heap for
-    # reuse, instead of mapping and unmapping them: large temporaries (absorbed columns,
-    # bootstrap weights) then cost no page faults each time (a quarter of a sweep's time here).
-    "MALLOC_MMAP_THRESHOLD_": str(2**30),
-    "MALLOC_TRIM_THRESHOLD_": str(2**27),
-}
+from eqexp.runtime_env import RUNTIME_ENV  # standard library only: nothing heavy before the restart
+
 if any(key not in os.environ for key in RUNTIME_ENV):
     os.environ.update({key: value for key, value in RUNTIME_ENV.items() if key not in os.environ})
     os.execv(sys.executable, sys.orig_argv)
@@ -32,8 +22,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from eqexp.cli import run_from_hydra
-from eqexp.sweep.finish import main_with_summary
+from eqexp.cli import command, run_from_hydra
 
 ROOT = Path.cwd()
 
@@ -44,9 +33,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    # Hydra exits on the first failed job or when a worker dies, skipping `on_multirun_end`;
-    # this wrapper still writes every sweep's summary and returns its exit code.
-    code = main_with_summary(main)
+    code = command(main)  # eqexp.run and eqexp.sweep run this same file in-process (eqexp.api)
     # The interpreter's last collection would walk every object of the command (0.25 s of a
     # single run here); they end with the process anyway.
     gc.freeze()

@@ -4,11 +4,14 @@ A single run (`python run.py ...`) runs the job and raises on failure. A job of 
 (`python run.py -m ...`) goes through `eqexp.sweep.job.run_recorded`, which records its
 outcome, skips it when an identical finished run exists, and never lets its failure stop
 the other jobs; `run.py` ends every sweep with its summary (`eqexp.sweep.finish.main_with_summary`).
+`command` is the whole of `run.py`'s command, for the shell and for `eqexp.api`, which runs
+`run.py` in its own process and raises `failure`, the exception the command reported.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from hydra.types import RunMode
@@ -29,9 +32,34 @@ def job_name(hydra_cfg) -> str:
 
 BAD_INPUT = (SpecError, DataValidationError, InferenceError)
 
+failure: BaseException | None = None  # why the last `command` failed: what `eqexp.api` raises
+run_dir: Path | None = None  # where the last single run wrote its results: what `eqexp.api` reads
+
+
+def command(main: Callable[[], None]) -> int:
+    """Hydra's `main()` and every sweep's summary; the exit code. Hydra exits on the first failed
+    job or when a worker dies, skipping `on_multirun_end`: `main_with_summary` still writes every
+    sweep's summary. With HYDRA_FULL_ERROR=1 Hydra re-raises a failure, which is kept in `failure`."""
+    global failure, run_dir
+    failure = run_dir = None
+
+    def main_keeping_failure() -> None:
+        global failure
+        try:
+            main()
+        except Exception as err:
+            failure = failure or err
+            raise
+
+    from eqexp.sweep.finish import main_with_summary  # the sweep layer, only for a command that runs
+
+    return main_with_summary(main_keeping_failure)
+
 
 def _exit_with(err: Exception, code: int = 2) -> None:
     """Bad input (or a store that cannot be used): the message is the help, not a traceback."""
+    global failure
+    failure = err
     print(f"[eqexp] {type(err).__name__}: {err}", file=sys.stderr, flush=True)
     raise SystemExit(code) from None
 
@@ -45,7 +73,9 @@ def run_from_hydra(cfg: DictConfig, hydra_cfg, root: Path) -> None:
     from eqexp.model_runs import choices_of  # a sweep's parent never runs a job itself
     from eqexp.runner import run_job
 
+    global run_dir
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    run_dir = out_dir.resolve()
     try:
         spec = load_spec(cfg)
     except BAD_INPUT as err:
