@@ -22,6 +22,7 @@ from eqexp.data.synthetic.world import WorldParams, generate_world
 from eqexp.estimate import fit
 from eqexp.inference import hypothesis, iv_tests
 from eqexp.ols import residual_df
+from eqexp.cache import ProcessCache
 from eqexp.runner import run_job
 from eqexp.spec import SpecError, VcovSpec, load_spec, uses_iv
 
@@ -384,14 +385,13 @@ def test_the_iv_table_shows_ols_the_first_stages_and_2sls_on_the_same_rows(tmp_p
     data = {"name": "world_small", "source": "world", "params": {"n_firms": 1000, "n_obs": 6000}, "cache_dir": str(tmp_path / "cache")}
     config = {"data": data, "experiment": "endogeneity_iv", "tracking": {"enabled": False}, "report": {"figures": False},
               "model": {"instruments": ["market_iv", "market_iv_sq"], "columns": [{}], "controls": ["scale", "age"]}}
-    result = run_job(config, tmp_path / "run")
+    cache = ProcessCache()
+    result = run_job(config, tmp_path / "run", cache=cache)
     table = result.tables["table"]
     assert table.header[1][1:] == ["OLS", "First stage", "First stage", "2SLS"]
     assert table.header[2][1:] == ["quality", "market", "market²", "quality"]
     (iv,) = result.fits
-    from eqexp.runner import _PREPARED  # the job's prepared panel (with market_sq), kept by the runner
-
-    (panel, _), = _PREPARED.values()
+    (panel, _), = cache.prepared.values()  # the job's prepared panel (with market_sq), kept in the cache
     ols = fit(panel, "quality", iv.regressors, iv.fixed_effects, VcovSpec())  # the world has no missing instrument: same rows
     assert ols.n_obs == iv.n_obs
     assert table.body[0][1].startswith(f"{ols.coef('market'):.4f}") and table.body[0][4].startswith(f"{iv.coef('market'):.4f}")
@@ -480,13 +480,12 @@ def test_the_reduced_form_column_on_request_is_indirect_least_squares(tmp_path):
     data = {"name": "world_small", "source": "world", "params": {"n_firms": 1000, "n_obs": 6000}, "cache_dir": str(tmp_path / "cache")}
     config = {"data": data, "tracking": {"enabled": False}, "report": {"figures": False},
               "model": {"instruments": ["market_iv"], "square": False, "columns": [{}], "controls": ["scale"], "reduced_form": True}}
-    result = run_job(config, tmp_path / "run")
+    cache = ProcessCache()
+    result = run_job(config, tmp_path / "run", cache=cache)
     table = result.tables["table"]
     assert table.header[1][1:] == ["OLS", "First stage", "Reduced form", "2SLS"]
     (iv,) = result.fits
-    from eqexp.runner import _PREPARED
-
-    (panel, _), = _PREPARED.values()
+    (panel, _), = cache.prepared.values()
     first = fit(panel, "market", ["market_iv", "scale"], iv.fixed_effects, VcovSpec()).coef("market_iv")
     reduced = fit(panel, "quality", ["market_iv", "scale"], iv.fixed_effects, VcovSpec()).coef("market_iv")
     assert iv.coef("market") == pytest.approx(reduced / first, rel=1e-10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,15 @@ def as_numbers(df: pd.DataFrame, numbers: dict[str, str], where: str) -> pd.Data
         raise DataValidationError(f"{err}\n  ({fields}: it must be a number in every row, or missing.)") from None
     text = [c for c in used if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
     return df.assign(**{c: pd.to_numeric(df[c]).astype(float) for c in text}) if text else df
+
+
+def unusual_columns(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """The `columns` of `df` that `as_numbers` or `drop_infinite` would change: text, booleans, ±inf."""
+    def unusual(s: pd.Series) -> bool:
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            return True
+        return pd.api.types.is_float_dtype(s) and bool(np.isinf(s.to_numpy(dtype=float, na_value=np.nan)).any())
+    return [c for c in columns if c in df.columns and unusual(df[c])]
 
 
 def drop_infinite(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[Step]]:
@@ -172,9 +182,14 @@ class Preparation:
                    spec.data.path or f"the panel of data={spec.data.name}", tuple(dict.fromkeys(squares)),
                    tuple(sorted(set(interacted))), spec.sample, spec.trim)
 
-    def key(self, fingerprint: str) -> str:
+    def key(self, fingerprint: str, panel: pd.DataFrame | None = None) -> str:
+        """The name of the prepared panel. `numbers` changes it only where the panel holds text or
+        ±inf in them: those columns (read off `panel`; none when it is not at hand, as when a sweep
+        is planned) enter the key, so that jobs differing only in their mediator share one panel."""
         parts = {**dataclasses.asdict(self), "data": fingerprint}
         parts["sample"] = self.sample.query  # its name and label only say what it is
+        parts["numbers"] = unusual_columns(panel, self.numbers) if panel is not None else []
+        del parts["source"]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 

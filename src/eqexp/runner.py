@@ -138,7 +138,7 @@ def run_job(
     cache = cache if cache is not None else ProcessCache()
     loaded = cache.load(spec.data)
     check_variables(spec, loaded.panel.columns)
-    data_key = Preparation.of(spec).key(loaded.fingerprint)
+    data_key = Preparation.of(spec).key(loaded.fingerprint, loaded.panel)
     df, steps = cache.prepare(data_key, lambda: _prepare_loaded(loaded, spec))
     found = analyses.run(df, spec, data_key, cache)
     steps = steps + [replace(s, step=f"{f.model} {s.step}") for f in found.fits for s in f.steps]
