@@ -110,8 +110,8 @@ def test_a_run_reads_back_from_its_directory_and_from_mlflow(runs, base):
     assert run.config["data"]["name"] == "synthetic_small" and run.spec.model.treatment == "market"
     html = run._repr_html_()
     assert (runs["cli"] / "tables" / "table.html").read_text() in html and escape(run.tests.verdict.iloc[0]) in html
-    with pytest.raises(FileNotFoundError, match=r"no docx table .*formats there: html, md, tex, txt"):
-        run.table("docx")
+    docx = run.table("docx")  # the Word file's path (a binary format)
+    assert docx == run.directory / "tables" / "table.docx" and docx.read_bytes()[:2] == b"PK"
 
     assert run.mlflow_run_id and f"[eqexp] MLflow run {run.mlflow_run_id} (" in runs["api"]["stdout"]  # as printed
     assert run.mlflow_run_id == runs["api"]["mlflow_run_id"]
