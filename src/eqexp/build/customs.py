@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eqexp.build import records_sql
 from eqexp.build.options import BuildOptions
 from eqexp.build.stages import info, sigma_of
 from eqexp.data.sources import Sources
@@ -94,6 +93,8 @@ def quality_flows(records: pd.DataFrame, kept: np.ndarray | None, sources: Sourc
     steps: StepLog = []
     rauch = sources.rauch if opts.rauch is not None else None
     if opts.engine == "duckdb":
+        from eqexp.build import records_sql  # DuckDB (60 ms to import) only for the builds that use it
+
         flows = records_sql.clean_records(records, kept=kept, trade_modes=opts.trade_modes,
                                           intermediaries=opts.intermediaries, memory_limit=memory_limit, log=steps)
     else:
