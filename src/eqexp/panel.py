@@ -33,14 +33,19 @@ def as_numbers(df: pd.DataFrame, numbers: dict[str, str], where: str) -> pd.Data
     except DataValidationError as err:
         fields = ", ".join(f"'{c}' is used by {f}" for c, f in used.items() if f"'{c}'" in str(err))
         raise DataValidationError(f"{err}\n  ({fields}: it must be a number in every row, or missing.)") from None
-    text = [c for c in used if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
+    text = [c for c in used if _not_numbers(df[c])]
     return df.assign(**{c: pd.to_numeric(df[c]).astype(float) for c in text}) if text else df
+
+
+def _not_numbers(s: pd.Series) -> bool:
+    """Text or booleans: a column `as_numbers` converts."""
+    return not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
 
 
 def unusual_columns(df: pd.DataFrame, columns: Iterable[str]) -> list[str]:
     """The `columns` of `df` that `as_numbers` or `drop_infinite` would change: text, booleans, ±inf."""
     def unusual(s: pd.Series) -> bool:
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        if _not_numbers(s):
             return True
         return pd.api.types.is_float_dtype(s) and bool(np.isinf(s.to_numpy(dtype=float, na_value=np.nan)).any())
     return [c for c in columns if c in df.columns and unusual(df[c])]
